@@ -1,0 +1,1 @@
+"""Tracking translation invariance in CNNs: training, translation-sensitivity maps, figures."""

@@ -1,0 +1,3 @@
+from src.callbacks.training import EpochHistory, StopAtTrainAccuracy
+
+__all__ = ["EpochHistory", "StopAtTrainAccuracy"]

@@ -1,0 +1,183 @@
+"""LightningDataModule serving zero-padded images as in-memory tensors.
+
+Every image is scaled to [0, 1] and zero-padded by `border` pixels (6 in the paper: MNIST 28 -> 40,
+CIFAR-10 32 -> 44), so translation-sensitivity maps can shift content by up to `border` pixels without cutting it.
+The padding value is the same fill value that shifts use later (`fill_value`): 0, or (0 - mean) / std per channel
+when `normalize` is set, because normalisation is applied after padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from src.data.sources import load_cifar10, load_mnist
+from src.data.synthetic import make_synthetic_digits
+from src.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    family: str  # which of the paper's architecture tables applies ("mnist" or "cifar10")
+    in_channels: int
+    raw_size: int  # side of the unpadded image, pixels
+    num_classes: int
+    train_size: int  # train + validation images before the split
+
+
+DATASETS = {
+    "mnist": DatasetInfo("mnist", 1, 28, 10, 60_000),
+    "cifar10": DatasetInfo("cifar10", 3, 32, 10, 50_000),
+    "synthetic": DatasetInfo("mnist", 1, 28, 10, 0),
+}
+
+
+class TensorBatches(Dataset):
+    """Indexable by a list of indices, so a whole batch is one tensor gather (no per-sample Python in the loop)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx_t = torch.as_tensor(idx, device=self.labels.device)
+        return self.images[idx_t], self.labels[idx_t]
+
+
+def pad_images(images: torch.Tensor, border: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 (N, C, H + 2 border, W + 2 border) in [0, 1], zero border."""
+    return F.pad(images.float().div_(255.0), (border, border, border, border), value=0.0)
+
+
+def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `per_class` random samples of each class (fewer if a class has fewer), sorted."""
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in range(num_classes):
+        idx = torch.nonzero(labels.cpu() == c).flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    return torch.cat(picks).sort().values
+
+
+class PaddedDataModule(L.LightningDataModule):
+    """MNIST (55,000 / 5,000 / 10,000), CIFAR-10 (45,000 / 5,000 / 10,000) or synthetic digits, zero-padded.
+
+    Args:
+        name: "mnist", "cifar10" or "synthetic".
+        data_dir: folder holding MNIST/raw or cifar-10-batches-py (unused for synthetic).
+        download: let torchvision download missing files (needs internet).
+        border: zero padding added on every side, pixels.
+        val_size: images split off the official training set for validation.
+        split_seed: seed of the train/validation split, independent of the model seed.
+        batch_size: training batch size; evaluation uses `eval_batch_size`.
+        normalize: None, or {"mean": [...], "std": [...]} per channel, applied after padding.
+        synthetic_sizes: [train+val, test] image counts for the synthetic dataset.
+        keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
+    """
+
+    def __init__(
+        self,
+        name: str = "mnist",
+        data_dir: str = "data",
+        download: bool = True,
+        border: int = 6,
+        val_size: int = 5000,
+        split_seed: int = 12345,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        num_workers: int = 0,
+        normalize: dict | None = None,
+        synthetic_sizes: tuple[int, int] | list[int] = (3000, 1000),
+        keep_on_device: bool = True,
+    ) -> None:
+        super().__init__()
+        if name not in DATASETS:
+            raise ConfigError(f"dataset={name!r} is not allowed: use one of {sorted(DATASETS)}")
+        if border < 0:
+            raise ConfigError(f"dataset.border={border} is not allowed: must be >= 0 pixels")
+        self.name, self.info = name, DATASETS[name]
+        self.data_dir, self.download, self.border = Path(data_dir).expanduser(), download, border
+        self.val_size, self.split_seed = val_size, split_seed
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.normalize, self.synthetic_sizes, self.keep_on_device = normalize, tuple(synthetic_sizes), keep_on_device
+        self.train_set = self.val_set = self.test_set = None
+
+    # -- facts the model and the sensitivity measurement need -------------------------------------------------
+    @property
+    def image_size(self) -> int:
+        return self.info.raw_size + 2 * self.border
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def fill_value(self) -> list[float]:
+        """Per-channel value of the padding (and of pixels vacated by shifts)."""
+        if not self.normalize:
+            return [0.0] * self.info.in_channels
+        return [(0.0 - m) / s for m, s in zip(self.normalize["mean"], self.normalize["std"], strict=True)]
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    def _raw(self):
+        if self.name == "mnist":
+            return load_mnist(self.data_dir, self.download)
+        if self.name == "cifar10":
+            return load_cifar10(self.data_dir, self.download)
+        n_train, n_test = self.synthetic_sizes
+        return make_synthetic_digits(n_train, seed=0), make_synthetic_digits(n_test, seed=1)
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        x = pad_images(images, self.border)
+        if self.normalize:
+            mean = torch.tensor(self.normalize["mean"]).view(1, -1, 1, 1)
+            std = torch.tensor(self.normalize["std"]).view(1, -1, 1, 1)
+            x = (x - mean) / std
+        return x
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        (train_x, train_y), (test_x, test_y) = self._raw()
+        if not 0 < self.val_size < len(train_y):
+            raise ConfigError(f"dataset.val_size={self.val_size} must be between 1 and {len(train_y) - 1}")
+        perm = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = perm[: self.val_size], perm[self.val_size :]
+        device = self._device()
+        x_all = self._prepare(train_x).to(device)
+        y_all = train_y.to(device)
+        self.train_set = TensorBatches(x_all[train_idx.to(device)], y_all[train_idx.to(device)])
+        self.val_set = TensorBatches(x_all[val_idx.to(device)], y_all[val_idx.to(device)])
+        self.test_set = TensorBatches(self._prepare(test_x).to(device), test_y.to(device))
+
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "trainer", None)
+        if self.keep_on_device and trainer is not None and self.num_workers == 0:
+            return trainer.strategy.root_device
+        return torch.device("cpu")
+
+    def _loader(self, ds: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
+        sampler = RandomSampler(ds) if shuffle else SequentialSampler(ds)
+        return DataLoader(
+            ds,
+            sampler=BatchSampler(sampler, batch_size, drop_last=False),
+            batch_size=None,  # the sampler yields whole batches of indices
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)

@@ -1,0 +1,111 @@
+"""Raw datasets as uint8 tensors (N, C, H, W) and int64 labels (N,), read from files on disk.
+
+torchvision reads MNIST and downloads MNIST / CIFAR-10 when online; CIFAR-10's python pickles are read here
+directly so that small files in the same format (used by the tests) load too (torchvision checks their md5s).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from src.errors import DataError
+
+Arrays = tuple[torch.Tensor, torch.Tensor]
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def _require_dir(root: Path) -> None:
+    if not root.is_dir():
+        raise DataError(
+            f"data_dir={root} does not exist: create it, or point data_dir (or $DATA_DIR) at the folder holding the data"
+        )
+
+
+def _download_failed(name: str, root: Path, expected: str, err: Exception | None) -> DataError:
+    why = f" (download failed: {err.__class__.__name__})" if err is not None else " (download=false)"
+    return DataError(
+        f"{name} not found in data_dir={root}{why}: expected {expected}; "
+        "put the files there or set data_dir / $DATA_DIR to where they are"
+    )
+
+
+def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
+    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/MNIST/raw."""
+    from torchvision.datasets import MNIST
+
+    root = Path(root)
+    _require_dir(root)
+    expected = f"{root}/MNIST/raw/{{{','.join(MNIST_FILES)}}}[.gz]"
+    splits = []
+    for train in (True, False):
+        try:
+            ds = MNIST(root=str(root), train=train, download=False)
+        except RuntimeError:
+            if not download:
+                raise _download_failed("MNIST", root, expected, None) from None
+            try:
+                ds = MNIST(root=str(root), train=train, download=True)
+            except Exception as e:  # offline: URLError, socket errors, ...
+                raise _download_failed("MNIST", root, expected, e) from e
+        splits.append((ds.data.unsqueeze(1).contiguous(), ds.targets.long()))
+    return splits[0], splits[1]
+
+
+def read_cifar10_batch(path: Path) -> Arrays:
+    """One CIFAR-10 python batch file -> (uint8 (N, 3, 32, 32), int64 (N,))."""
+    try:
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(d[b"labels"], dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as e:
+        raise DataError(f"{path} is not a CIFAR-10 python batch ({e.__class__.__name__}: {e})") from e
+    return torch.from_numpy(data.copy()), torch.from_numpy(labels)
+
+
+def load_cifar10(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
+    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 3, 32, 32), from `root`/cifar-10-batches-py."""
+    root = Path(root)
+    _require_dir(root)
+    folder = root / "cifar-10-batches-py"
+    missing = [f for f in CIFAR10_FILES if not (folder / f).is_file()]
+    if missing:
+        expected = f"{folder}/{{{','.join(CIFAR10_FILES)}}}"
+        if not download:
+            raise _download_failed("CIFAR-10", root, expected, None)
+        try:
+            from torchvision.datasets import CIFAR10
+
+            CIFAR10(root=str(root), train=True, download=True)
+        except Exception as e:
+            raise _download_failed("CIFAR-10", root, expected, e) from e
+    train = [read_cifar10_batch(folder / f) for f in CIFAR10_FILES[:5]]
+    test = read_cifar10_batch(folder / "test_batch")
+    return (torch.cat([x for x, _ in train]), torch.cat([y for _, y in train])), test
+
+
+def write_cifar10_batches(root: str | Path, images: np.ndarray, labels: np.ndarray, test_size: int) -> Path:
+    """Write uint8 images (N, 3, 32, 32) and labels in the real CIFAR-10 python format (for tests and demos).
+
+    The last `test_size` images become `test_batch`; the rest are split over `data_batch_1..5`.
+    """
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    flat = images.reshape(len(images), -1).astype(np.uint8)
+    train_idx = np.array_split(np.arange(len(images) - test_size), 5)
+    parts = [(f"data_batch_{i + 1}", idx) for i, idx in enumerate(train_idx)]
+    parts.append(("test_batch", np.arange(len(images) - test_size, len(images))))
+    for name, idx in parts:
+        batch = {b"batch_label": name.encode(), b"labels": labels[idx].tolist(), b"data": flat[idx]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": names, b"num_cases_per_batch": len(train_idx[0])}, f)
+    return folder

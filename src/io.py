@@ -1,0 +1,58 @@
+"""Atomic file writes: a crash never leaves a half-written result that looks complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from src.errors import DataError
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it onto `path` (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write `data` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read JSON; a truncated or corrupt file raises DataError naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e
+
+
+def save_torch(path: str | Path, obj: Any) -> Path:
+    """torch.save, atomically."""
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def load_torch(path: str | Path) -> Any:
+    """torch.load on CPU; a truncated or corrupt file raises DataError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch raises several types for a damaged zip/pickle
+        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e

@@ -1,0 +1,59 @@
+"""LightningModule: cross-entropy training of any image classifier with Adam, torchmetrics accuracies."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+
+class ClassifierModule(L.LightningModule):
+    """Wraps `net` (images (N, C, H, W) -> logits (N, num_classes)).
+
+    Logs `train/loss`, `train/acc` (running accuracy over the epoch's batches, as Keras-style "training accuracy"),
+    `val/loss`, `val/acc`, `test/loss`, `test/acc`. A non-finite training loss raises `FloatingPointError`.
+    """
+
+    def __init__(self, net: nn.Module, lr: float = 1e-3, num_classes: int = 10, channels_last: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.channels_last = channels_last
+        self.nan_check_every = 25
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _step(self, batch, stage: str, acc) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        acc(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step)
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, "train", self.train_acc)
+        # Checking every step would sync the GPU each step; a diverged network stays non-finite, so every
+        # `nan_check_every` steps catches it just as surely.
+        if batch_idx % self.nan_check_every == 0 and not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: the network diverged")
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val", self.val_acc)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test", self.test_acc)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -1,0 +1,144 @@
+"""The paper's standard CNN: three conv blocks (conv k x k, stride 1, ReLU, 2x2 max-pool), FC 500 + ReLU, FC out.
+
+The channel counts of the paper's appendix (Tables 1-4) are data in `PAPER_CHANNELS`, keyed by
+(architecture family, padding) and then kernel size. The two measuring points of the paper are attributes with
+fixed names so that forward hooks can find them in `named_modules()`:
+
+- `conv`: the last conv block; its output (after the pool) is the "final convolutional layer output".
+- `fc`: the final fully connected layer; its output (the logits) is the "final fully connected layer output".
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from src.errors import ConfigError
+
+PADDINGS = ("same", "none")
+
+# Even kernels with padding="same" make PyTorch pad one side more, through a padded copy; that is intended here.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
+
+# (family, padding) -> kernel -> channels of the three conv layers. "Experiment 1" keeps channels fixed and pads to
+# keep feature maps the same size; "Experiment 2" drops padding and scales channels so kernel x channels is
+# comparable.
+PAPER_CHANNELS: dict[tuple[str, str], dict[int, tuple[int, int, int]]] = {
+    ("mnist", "same"): {3: (10, 20, 30), 4: (10, 20, 30), 5: (10, 20, 30)},  # Table 1
+    ("cifar10", "same"): {3: (50, 100, 150), 4: (50, 100, 150), 5: (50, 100, 150)},  # Table 2
+    ("mnist", "none"): {3: (28, 56, 83), 4: (16, 31, 47), 5: (10, 20, 30)},  # Table 3
+    ("cifar10", "none"): {3: (139, 278, 416), 4: (78, 156, 234), 5: (50, 100, 150)},  # Table 4
+}
+
+
+def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, int]:
+    """Channels of the paper's network for a dataset family ('mnist' or 'cifar10'), padding and kernel size."""
+    table = PAPER_CHANNELS.get((family, padding))
+    if table is None:
+        families = sorted({f for f, _ in PAPER_CHANNELS})
+        raise ConfigError(f"architecture={family!r} has no paper table: allowed {families}")
+    if kernel not in table:
+        raise ConfigError(
+            f"kernel={kernel} is not in the paper's tables (allowed {sorted(table)}); "
+            "set model.channels=[c1,c2,c3] to build other kernel sizes"
+        )
+    return table[kernel]
+
+
+def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str) -> nn.Sequential:
+    # padding="same" keeps H x W for every kernel; for even kernels PyTorch pads one pixel more on the
+    # right/bottom than on the left/top (as TensorFlow does), which is what the tables' output sizes require.
+    conv = nn.Conv2d(in_ch, out_ch, kernel, stride=1, padding="same" if padding == "same" else 0)
+    return nn.Sequential(conv, nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+
+
+class StandardCNN(nn.Module):
+    """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes).
+
+    Args:
+        in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
+        image_size: side of the (already zero-padded) square input, pixels (40 for MNIST, 44 for CIFAR-10).
+        kernel: conv kernel size k (all three layers), pixels.
+        padding: "same" (conv output size = input size) or "none" (no padding).
+        channels: output channels of the three conv layers.
+        hidden: width of the hidden FC layer.
+        num_classes: number of outputs.
+
+    Input (N, in_channels, image_size, image_size); output logits (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        kernel: int,
+        padding: str,
+        channels: tuple[int, int, int] | list[int],
+        hidden: int = 500,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1:
+            raise ConfigError(f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1")
+        if padding not in PADDINGS:
+            raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
+        if len(channels) != 3:
+            raise ConfigError(f"model.channels={list(channels)} must list 3 conv layers' channels")
+        c1, c2, c3 = (int(c) for c in channels)
+        self.block1 = conv_block(in_channels, c1, kernel, padding)
+        self.block2 = conv_block(c1, c2, kernel, padding)
+        self.conv = conv_block(c2, c3, kernel, padding)  # measuring point "conv" (after its pool)
+        side = feature_map_sizes(image_size, kernel, padding)[-1]
+        if side < 1:
+            raise ConfigError(
+                f"kernel={kernel} with padding={padding} shrinks a {image_size}px image to nothing; "
+                "use a smaller kernel or padding=same"
+            )
+        self.final_map_size = side
+        self.flatten = nn.Flatten()
+        self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He (Kaiming) normal initialisation for every conv and linear weight, zero biases."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.block2(self.block1(x)))
+        return self.fc(self.hidden(self.flatten(x)))
+
+
+def feature_map_sizes(image_size: int, kernel: int, padding: str) -> list[int]:
+    """Side lengths after conv1, pool1, conv2, pool2, conv3, pool3 (the 'Output Size' column of Tables 1-4)."""
+    sizes, side = [], image_size
+    for _ in range(3):
+        side = side if padding == "same" else side - kernel + 1
+        sizes.append(side)
+        side //= 2
+        sizes.append(side)
+    return sizes
+
+
+def build_network(
+    family: str,
+    in_channels: int,
+    image_size: int,
+    kernel: int,
+    padding: str,
+    channels: list[int] | None = None,
+    hidden: int = 500,
+    num_classes: int = 10,
+) -> StandardCNN:
+    """The paper's network for `family` ('mnist' or 'cifar10'), or any channels given explicitly."""
+    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
+        raise ConfigError(f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)")
+    if padding not in PADDINGS:
+        raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
+    chans = tuple(channels) if channels is not None else paper_channels(family, padding, kernel)
+    return StandardCNN(in_channels, image_size, kernel, padding, chans, hidden, num_classes)

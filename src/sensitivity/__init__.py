@@ -1,0 +1,25 @@
+"""The science: shifts, similarity metrics, translation-sensitivity maps, radial profiles. Pure torch."""
+
+from src.sensitivity.maps import SensitivityResult, SensitivitySums, translation_sensitivity
+from src.sensitivity.metrics import DECISIONS, SIMILARITIES, cosine, distance, euclidean
+from src.sensitivity.radial import pearson, radial_profile, radius_grid
+from src.sensitivity.reference import naive_translation_sensitivity
+from src.sensitivity.shifts import shift_images, shift_offsets, shifted_windows
+
+__all__ = [
+    "DECISIONS",
+    "SIMILARITIES",
+    "SensitivityResult",
+    "SensitivitySums",
+    "cosine",
+    "distance",
+    "euclidean",
+    "naive_translation_sensitivity",
+    "pearson",
+    "radial_profile",
+    "radius_grid",
+    "shift_images",
+    "shift_offsets",
+    "shifted_windows",
+    "translation_sensitivity",
+]

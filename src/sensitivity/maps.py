@@ -1,0 +1,249 @@
+"""Translation-sensitivity maps of any image model, computed in large batches.
+
+For every image x and shift (dx, dy) in [-S, S]^2 the model sees shift(x); forward hooks read the named layers'
+outputs a = L(x) and b = L(shift(x)); similarities (cosine, euclidean, distance) and the decisions (accuracy,
+consistency) are averaged per class into maps of shape (classes, 2S+1, 2S+1), indexed [c, dy + S, dx + S].
+
+Speed: the images are padded once and every shift is a strided window of that copy (`shifted_windows`); chunks of
+`batch_size` shifted images go through the network in one forward, which feeds all layers at once; the per-class
+sums stay on the model's device in a torchmetrics `Metric` with sum reduction, so sharded evaluation over several
+processes reduces exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchmetrics import Metric
+
+from src.errors import ConfigError, DataError
+from src.io import load_torch, save_torch
+from src.sensitivity.metrics import DECISIONS, SIMILARITIES, similarities
+from src.sensitivity.radial import radial_profile
+from src.sensitivity.shifts import Fill, check_max_shift, shifted_windows
+
+FORMAT_VERSION = 1
+
+
+class SensitivitySums(Metric):
+    """Per-class, per-shift sums of metric values and sample counts; `compute()` gives the mean maps.
+
+    States: `sums` (M, K, P) float64 and `counts` (K, P) float64, with M metric rows, K classes and P = (2S+1)^2
+    shifts; both reduce by summation across processes.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_rows: int, num_classes: int, num_shifts: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("sums", torch.zeros(num_rows, num_classes, num_shifts, dtype=torch.float64), "sum")
+        self.add_state("counts", torch.zeros(num_classes, num_shifts, dtype=torch.float64), "sum")
+
+    def update(self, values: torch.Tensor, labels: torch.Tensor, shift_index: torch.Tensor) -> None:
+        """values (M, n) for n (image, shift) pairs with class `labels` (n,) and flat shift index (n,)."""
+        _, k, p = self.sums.shape
+        cell = labels.long() * p + shift_index.long()
+        self.sums.view(len(self.sums), k * p).index_add_(1, cell, values.to(torch.float64))
+        self.counts.view(k * p).index_add_(0, cell, torch.ones_like(cell, dtype=torch.float64))
+
+    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(means (M, K, P) with NaN for classes without samples, counts (K, P))."""
+        return self.sums / self.counts.where(self.counts > 0, torch.nan), self.counts
+
+
+@dataclass
+class SensitivityResult:
+    """Translation-sensitivity maps of one model.
+
+    maps[layer][metric]: (K, 2S+1, 2S+1) for metric in cosine, euclidean, distance; `accuracy` and `consistency`
+    (K, 2S+1, 2S+1); `counts` (K,) images per class; all float64 on the CPU. Index [c, dy + S, dx + S].
+    """
+
+    maps: dict[str, dict[str, torch.Tensor]]
+    accuracy: torch.Tensor
+    consistency: torch.Tensor
+    counts: torch.Tensor
+    max_shift: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.maps)
+
+    def get(self, layer: str | None, metric: str) -> torch.Tensor:
+        """The (K, 2S+1, 2S+1) maps of `metric` at `layer` (layer is ignored for accuracy and consistency)."""
+        if metric in DECISIONS:
+            return getattr(self, metric)
+        if layer not in self.maps or metric not in self.maps[layer]:
+            raise KeyError(f"no map for layer={layer!r} metric={metric!r}: layers {self.layers}, metrics {SIMILARITIES}")
+        return self.maps[layer][metric]
+
+    def class_mean(self, layer: str | None, metric: str) -> torch.Tensor:
+        """(2S+1, 2S+1): the mean of the per-class maps over the classes that have samples."""
+        m = self.get(layer, metric)
+        return m[self.counts > 0].mean(0)
+
+    def radial(self, layer: str | None, metric: str) -> torch.Tensor:
+        """(K, R+1) per-class radial profiles."""
+        return radial_profile(self.get(layer, metric))
+
+    def radial_mean(self, layer: str | None, metric: str) -> torch.Tensor:
+        """(R+1,) the paper's curve: the mean over classes of the per-class radial profiles."""
+        return self.radial(layer, metric)[self.counts > 0].mean(0)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (torch format, plain tensors and dicts)."""
+        return save_torch(path, {"format_version": FORMAT_VERSION} | self.__dict__)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SensitivityResult:
+        """Read a file written by `save`; a damaged or foreign file raises DataError naming it."""
+        data = load_torch(path)
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"{path} is not a sensitivity result (format version {FORMAT_VERSION})")
+        data.pop("format_version")
+        return cls(**data)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _batches(images, labels) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(images, torch.Tensor):
+        if labels is None or len(labels) != len(images):
+            raise ValueError("labels (N,) must accompany images (N, C, H, W)")
+        yield images, labels
+    else:  # an iterable of (images, labels) batches, e.g. a DataLoader
+        for batch in images:
+            yield batch[0], batch[1]
+
+
+def translation_sensitivity(
+    model: nn.Module,
+    images: torch.Tensor | Iterable,
+    labels: torch.Tensor | None = None,
+    layers: Sequence[str] = ("conv", "fc"),
+    num_classes: int = 10,
+    max_shift: int = 10,
+    fill_value: Fill = 0.0,
+    batch_size: int = 128,
+    channels_last: bool = True,
+    autocast_dtype: torch.dtype | None = None,
+    progress: bool = False,
+    accumulator: SensitivitySums | None = None,
+) -> SensitivityResult:
+    """Translation-sensitivity maps of `model` at `layers`.
+
+    Args:
+        model: any module mapping images (N, C, H, W) to logits (N, num_classes); it is used in eval mode and
+            left as found (mode, hooks), on its own device.
+        images: (N, C, H, W) images, already padded, with `labels` (N,); or an iterable of (images, labels).
+        layers: names from `model.named_modules()` whose outputs are compared (the paper's "conv" and "fc").
+        max_shift: S; shifts cover [-S, S]^2, pixels.
+        fill_value: value of vacated pixels (the dataset's padding value), a float or one per channel.
+        batch_size: shifted images per forward pass.
+        channels_last: feed NHWC tensors (faster convolutions on CPU and GPU; results agree to float tolerance).
+        autocast_dtype: e.g. torch.bfloat16 to run the forward under autocast; metrics stay float32.
+        progress: show a progress bar over input batches.
+        accumulator: a `SensitivitySums` to add into (e.g. one shared across a sharded evaluation); its
+            compute() syncs across processes when torch.distributed is initialised.
+    """
+    device = _model_device(model)
+    modules = dict(model.named_modules())
+    missing = [name for name in layers if name not in modules]
+    if missing:
+        named = [n for n in modules if n]
+        raise ConfigError(f"layers={missing} not found in the model: available {named[:20]}")
+    side = 2 * max_shift + 1
+    num_shifts = side * side
+    rows = len(layers) * len(SIMILARITIES) + len(DECISIONS)
+    sums = accumulator or SensitivitySums(rows, num_classes, num_shifts)
+    sums = sums.to(device)
+
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def fn(_module, _inputs, output):
+            captured[name] = output.flatten(1)
+
+        return fn
+
+    handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
+    was_training = model.training
+    model.eval()
+    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+
+    def forward(x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with amp:
+            logits = model(x)
+        return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
+
+    batches = _batches(images, labels)
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = None if isinstance(images, torch.Tensor) or not hasattr(images, "__len__") else len(images)
+        batches = tqdm(batches, desc="translation sensitivity", unit="batch", total=total)
+    try:
+        with torch.inference_mode():
+            for x, y in batches:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                check_max_shift(max_shift, x.shape[-2], x.shape[-1])
+                _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    means, counts = sums.compute()
+    means, counts = means.cpu().view(rows, num_classes, side, side), counts.cpu()
+    maps, i = {}, 0
+    for name in layers:
+        maps[name] = {metric: means[i + j] for j, metric in enumerate(SIMILARITIES)}
+        i += len(SIMILARITIES)
+    return SensitivityResult(
+        maps=maps,
+        accuracy=means[i],
+        consistency=means[i + 1],
+        counts=counts[:, num_shifts // 2].round().long(),
+        max_shift=max_shift,
+        meta={"layers": list(layers), "fill_value": fill_value, "autocast_dtype": str(autocast_dtype)},
+    )
+
+
+def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size) -> None:
+    """Add the metric values of every (image, shift) pair of the batch x (B, C, H, W), y (B,) to `sums`."""
+    b = len(x)
+    side = 2 * max_shift + 1
+    num_shifts = side * side
+    base_acts, base_pred = {name: [] for name in layers}, []
+    for start in range(0, b, batch_size):  # the unshifted responses, chunked like the shifted ones
+        acts, pred = forward(x[start : start + batch_size])
+        for name in layers:
+            base_acts[name].append(acts[name])
+        base_pred.append(pred)
+    base = {name: torch.cat(v) for name, v in base_acts.items()}
+    base_pred = torch.cat(base_pred)
+
+    windows = shifted_windows(x, max_shift, fill_value)  # (B, C, side, side, H, W) view, no copy
+    for start in range(0, b * num_shifts, batch_size):
+        pair = torch.arange(start, min(start + batch_size, b * num_shifts), device=x.device)
+        n, p = pair // num_shifts, pair % num_shifts
+        # shift index p = (dy + S) * side + (dx + S); window (i, j) = (S - dy, S - dx)
+        i, j = side - 1 - p // side, side - 1 - p % side
+        acts, pred = forward(windows[n, :, i, j])  # (chunk, C, H, W) gathered copy
+        values = [similarities(base[name][n], acts[name]) for name in layers]
+        values.append(torch.stack([(pred == y[n]).double(), (pred == base_pred[n]).double()]))
+        sums.update(torch.cat([v.double() for v in values]), y[n], p)

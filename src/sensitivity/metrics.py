@@ -1,0 +1,39 @@
+"""Similarity of a layer's response to an image (a) and to its shifted copy (b), one value per sample.
+
+a, b: (n, D) flattened activations. All functions return (n,) float tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-12
+SIMILARITIES = ("cosine", "euclidean", "distance")  # per layer
+DECISIONS = ("accuracy", "consistency")  # from the model's prediction, independent of the layer
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a.b / (|a| |b|), in [-1, 1]; two zero vectors count as identical (1), one zero vector as orthogonal (0)."""
+    na, nb = a.norm(dim=1), b.norm(dim=1)
+    cos = (a * b).sum(dim=1) / (na * nb).clamp_min(EPS)
+    return torch.where((na <= EPS) & (nb <= EPS), torch.ones_like(cos), cos)
+
+
+def euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 - |a - b| / (|a| + |b|), a similarity in [0, 1] (1: identical); two zero vectors give 1."""
+    denom = a.norm(dim=1) + b.norm(dim=1)
+    sim = 1.0 - (a - b).norm(dim=1) / denom.clamp_min(EPS)
+    return torch.where(denom <= EPS, torch.ones_like(sim), sim)
+
+
+def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """|a - b|, the raw Euclidean distance of Kauderer-Abrams' maps (not normalised)."""
+    return (a - b).norm(dim=1)
+
+
+def similarities(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(len(SIMILARITIES), n): cosine, euclidean, distance of each row pair, computed in float32 or wider."""
+    a, b = a.flatten(1), b.flatten(1)
+    if a.dtype not in (torch.float32, torch.float64):
+        a, b = a.float(), b.float()
+    return torch.stack([cosine(a, b), euclidean(a, b), distance(a, b)])

@@ -1,0 +1,148 @@
+"""Train one network per Hydra job: `python -m src.train [overrides]`, `python -m src.train -m kernel=3,4,5 seed=0,1,2`.
+
+Each job's run directory ends with:
+  summary.json      resolved config, epochs, best-epoch train/val/test accuracy, checkpoint path, status
+  checkpoints/      best-EEE.ckpt (best validation accuracy) and last.ckpt (for resuming)
+  metrics.csv       per-epoch metrics (CSVLogger); wandb/ holds the offline W&B run
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.cli import run_cli
+from src.errors import ConfigError, UserError
+from src.io import read_json, write_json
+
+SUMMARY = "summary.json"
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject settings the pipeline cannot use, each with a one-line message naming the setting."""
+    from src.models.cnn import PADDINGS
+
+    k = cfg.kernel
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"kernel={k!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)")
+    if cfg.padding not in PADDINGS:
+        raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
+    if not isinstance(cfg.lr, int | float) or isinstance(cfg.lr, bool) or cfg.lr <= 0:
+        raise ConfigError(f"lr={cfg.lr!r} is not allowed: the learning rate must be a number > 0")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer")
+    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ConfigError(f"batch_size={cfg.batch_size!r} is not allowed: must be an integer >= 1")
+    data_dir = Path(cfg.paths.data_dir).expanduser()
+    if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
+        raise ConfigError(
+            f"paths.data_dir={data_dir} does not exist: create it or set paths.data_dir=... (or $DATA_DIR)"
+        )
+
+
+def completed_summary(run_dir: Path) -> dict | None:
+    """The run's summary if it finished; None if it is missing, unfinished, failed or unreadable."""
+    path = run_dir / SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        summary = read_json(path)
+    except UserError:
+        return None
+    return summary if summary.get("status") == "completed" else None
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, select the best-validation checkpoint, test it, and write summary.json. Returns the summary."""
+    check_config(cfg)
+    out = Path(cfg.paths.output_dir)
+    if cfg.skip_completed and (done := completed_summary(out)):
+        print(f"skipping {out}: already completed (test acc {done['test_acc']:.4f})")
+        return done
+
+    import lightning as L
+    import torch
+
+    from src.callbacks import EpochHistory
+    from src.models import ClassifierModule, build_network
+
+    start = time.time()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    dm = hydra.utils.instantiate(cfg.dataset)
+    net = build_network(
+        dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
+        cfg.model.channels, cfg.model.hidden, dm.num_classes,
+    )  # fmt: skip
+    module = ClassifierModule(net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.model.channels_last)
+    history = EpochHistory()
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
+    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    last = out / "checkpoints" / "last.ckpt"
+    summary = {"status": "running", "run_dir": str(out), "config": OmegaConf.to_container(cfg, resolve=True)}
+    write_json(out / SUMMARY, summary)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
+        best_ckpt = trainer.checkpoint_callback.best_model_path
+        epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
+        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt, verbose=False)[0]
+    except FloatingPointError as e:  # divergence: record it, produce nothing from this network
+        summary |= {"status": "failed", "error": str(e), "history": history.epochs}
+        write_json(out / SUMMARY, summary)
+        raise UserError(f"{out}: {e}") from e
+    finally:
+        _finish_wandb()
+    history.epochs = epochs
+    best = history.best() or {}
+    summary |= {
+        "status": "completed",
+        "epochs": len(epochs),
+        "stopped_by": "train_accuracy" if epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
+        else "max_epochs",
+        "best_epoch": best.get("epoch"),
+        "train_acc": best.get("train/acc"),
+        "val_acc": best.get("val/acc"),
+        "test_acc": test["test/acc"],
+        "checkpoint": best_ckpt,
+        "wall_time_s": round(time.time() - start, 1),
+        "device": str(trainer.strategy.root_device),
+        "history": epochs,
+    }  # fmt: skip
+    write_json(out / SUMMARY, summary)
+    print(
+        f"done {out}: {summary['epochs']} epochs, best epoch {summary['best_epoch']}: "
+        f"train {summary['train_acc']:.4f} val {summary['val_acc']:.4f} test {summary['test_acc']:.4f}"
+    )
+    return summary
+
+
+def _finish_wandb() -> None:
+    """Close the W&B run, so the next job of a multirun does not log into it."""
+    import sys
+
+    if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        sys.modules["wandb"].finish()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> dict:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return train(cfg)  # the sweeper runs the other jobs, then reports this one's error
+    from src.cli import user_errors_exit
+
+    return user_errors_exit(train)(cfg)
+
+
+if __name__ == "__main__":
+    run_cli(main)

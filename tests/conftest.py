@@ -1,0 +1,55 @@
+"""Shared fixtures: Hydra configs composed with the compose API, and the real MNIST folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from src.cli import CONF_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mnist_dir() -> Path | None:
+    """$DATA_DIR, else ../shared/data beside the checkout, if it holds MNIST/raw."""
+    for d in (os.environ.get("DATA_DIR"), ROOT.parent / "shared" / "data"):
+        if d and (Path(d) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file():
+            return Path(d)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    d = mnist_dir()
+    if d is None:
+        pytest.skip("real MNIST not found: set DATA_DIR to a folder holding MNIST/raw")
+    return d
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose conf/<config_name>.yaml as `python -m src.<entry> <overrides>` would, with output in output_dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        HydraConfig().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+            del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def train_cfg(tmp_path):
+    """A factory: train_cfg(*overrides) -> a synthetic-data, CSV-only, 1-epoch training config in tmp_path."""
+
+    def make(*overrides: str) -> DictConfig:
+        base = ["dataset=synthetic", "logger=csv", "max_epochs=1", "trainer.enable_progress_bar=false"]
+        return compose_config("train", base + list(overrides), tmp_path / "run")
+
+    return make

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import torch
+
+from src.data import PaddedDataModule, balanced_subset
+from src.data.sources import write_cifar10_batches
+from src.errors import ConfigError, DataError
+
+
+def test_synthetic_padded_images_and_splits():
+    dm = PaddedDataModule("synthetic", val_size=500, synthetic_sizes=(3000, 1000))
+    dm.setup()
+    x, y = dm.train_set[list(range(len(dm.train_set)))]
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (2500, 500, 1000)
+    assert x.shape[1:] == (1, 40, 40) and dm.image_size == 40
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.dtype == torch.float32
+    border = torch.ones(40, 40, dtype=torch.bool)
+    border[6:34, 6:34] = False
+    assert torch.all(x[:, :, border] == 0)  # the 6-pixel zero border
+    assert set(y.tolist()) == set(range(10))
+    assert dm.fill_value == [0.0]
+
+
+def test_split_seed_is_independent_of_the_model_seed():
+    def val_labels(split_seed, model_seed):
+        torch.manual_seed(model_seed)
+        dm = PaddedDataModule("synthetic", val_size=500, split_seed=split_seed)
+        dm.setup()
+        return dm.val_set.labels
+
+    assert torch.equal(val_labels(1, 0), val_labels(1, 99))
+    assert not torch.equal(val_labels(1, 0), val_labels(2, 0))
+
+
+def test_batches_are_whole_tensors():
+    dm = PaddedDataModule("synthetic", val_size=500, batch_size=128)
+    dm.setup()
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (128, 1, 40, 40) and y.shape == (128,)
+    assert sum(len(b[1]) for b in dm.val_dataloader()) == 500
+
+
+def test_normalisation_pads_with_the_normalised_zero():
+    dm = PaddedDataModule("synthetic", val_size=500, normalize={"mean": [0.5], "std": [0.25]})
+    dm.setup()
+    assert dm.fill_value == [-2.0]
+    assert torch.all(dm.test_set.images[:, :, 0, :] == -2.0)
+
+
+def test_real_mnist(mnist_root):
+    dm = PaddedDataModule("mnist", data_dir=str(mnist_root), download=False)
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (55_000, 5_000, 10_000)
+    test_x, test_y = dm.test_set.images, dm.test_set.labels
+    assert test_x.shape == (10_000, 1, 40, 40)
+    assert int(test_y[0]) == 7
+    assert torch.bincount(test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # pixel mean of the test set (/255) is 0.132515 on 28x28; padding to 40x40 scales it by 784/1600
+    assert test_x.mean().item() == pytest.approx(0.132515 * 784 / 1600, abs=1e-5)
+    all_train = torch.cat([dm.train_set.labels, dm.val_set.labels])
+    assert torch.bincount(all_train).tolist()[:3] == [5923, 6742, 5958]
+
+
+def _fake_cifar(root, n=60, test=20):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    labels = np.arange(n) % 10
+    write_cifar10_batches(root, images, labels, test_size=test)
+    return images, labels
+
+
+def test_cifar10_python_format(tmp_path):
+    images, labels = _fake_cifar(tmp_path)
+    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 20)
+    assert dm.test_set.images.shape == (20, 3, 44, 44)
+    expected = torch.from_numpy(images[40:]).float() / 255
+    assert torch.allclose(dm.test_set.images[:, :, 6:38, 6:38], expected)
+    assert dm.test_set.labels.tolist() == labels[40:].tolist()
+
+
+def test_missing_data_is_one_clear_error(tmp_path):
+    dm = PaddedDataModule("mnist", data_dir=str(tmp_path), download=False)
+    with pytest.raises(DataError, match=r"MNIST not found in data_dir=.*train-images-idx3-ubyte"):
+        dm.setup()
+    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path / "nope"), download=False)
+    with pytest.raises(DataError, match=r"data_dir=.*nope does not exist"):
+        dm.setup()
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"garbage")
+    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False)
+    with pytest.raises(DataError, match="cifar-10-batches-py/{data_batch_1"):
+        dm.setup()
+
+
+def test_bad_dataset_name():
+    with pytest.raises(ConfigError, match=r"dataset='foo' is not allowed: use one of \['cifar10', 'mnist', 'synthetic'\]"):
+        PaddedDataModule("foo")
+
+
+def test_balanced_subset():
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    idx = balanced_subset(labels, per_class=2, num_classes=3)
+    assert torch.bincount(labels[idx]).tolist() == [2, 2, 2]
+    assert torch.equal(idx, balanced_subset(labels, per_class=2, num_classes=3))

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from src.errors import ConfigError
+from src.models import PAPER_CHANNELS, build_network, feature_map_sizes
+
+# The "Output Size" columns of the paper's Tables 1-4: conv1, pool1, conv2, pool2, conv3, pool3.
+PAPER_OUTPUT_SIZES = {
+    ("mnist", "same"): {k: [40, 20, 20, 10, 10, 5] for k in (3, 4, 5)},
+    ("cifar10", "same"): {k: [44, 22, 22, 11, 11, 5] for k in (3, 4, 5)},
+    ("mnist", "none"): {5: [36, 18, 14, 7, 3, 1], 4: [37, 18, 15, 7, 4, 2], 3: [38, 19, 17, 8, 6, 3]},
+    ("cifar10", "none"): {5: [40, 20, 16, 8, 4, 2], 4: [41, 20, 17, 8, 5, 2], 3: [42, 21, 19, 9, 7, 3]},
+}
+PAPER_CHANNEL_COLUMNS = {  # the "Channels" columns, read off the tables
+    ("mnist", "same"): {3: (10, 20, 30), 4: (10, 20, 30), 5: (10, 20, 30)},
+    ("cifar10", "same"): {3: (50, 100, 150), 4: (50, 100, 150), 5: (50, 100, 150)},
+    ("mnist", "none"): {5: (10, 20, 30), 4: (16, 31, 47), 3: (28, 56, 83)},
+    ("cifar10", "none"): {5: (50, 100, 150), 4: (78, 156, 234), 3: (139, 278, 416)},
+}
+CASES = [(f, p, k) for (f, p), table in PAPER_OUTPUT_SIZES.items() for k in table]
+
+
+@pytest.mark.parametrize(("family", "padding", "kernel"), CASES)
+def test_every_output_size_of_tables_1_to_4(family, padding, kernel):
+    in_ch, size = (1, 40) if family == "mnist" else (3, 44)
+    net = build_network(family, in_ch, size, kernel, padding)
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(o.shape)) for m in net.modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.MaxPool2d)]  # fmt: skip
+    out = net(torch.zeros(2, in_ch, size, size))
+    for h in hooks:
+        h.remove()
+    expected = PAPER_OUTPUT_SIZES[(family, padding)][kernel]
+    assert [s[-1] for s in shapes] == expected == feature_map_sizes(size, kernel, padding)
+    assert all(s[-1] == s[-2] for s in shapes)
+    assert [s[1] for s in shapes[::2]] == list(PAPER_CHANNEL_COLUMNS[(family, padding)][kernel])
+    assert PAPER_CHANNELS[(family, padding)][kernel] == PAPER_CHANNEL_COLUMNS[(family, padding)][kernel]
+    assert out.shape == (2, 10)
+    assert net.hidden[0].out_features == 500
+
+
+def test_measuring_points_are_named_conv_and_fc():
+    net = build_network("mnist", 1, 40, 5, "same")
+    modules = dict(net.named_modules())
+    seen = {}
+    for name in ("conv", "fc"):
+        modules[name].register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+    logits = net(torch.rand(3, 1, 40, 40))
+    assert seen["conv"].shape == (3, 30, 5, 5)  # after the last pool
+    assert torch.equal(seen["fc"], logits)
+
+
+def test_he_initialisation():
+    torch.manual_seed(0)
+    net = build_network("cifar10", 3, 44, 3, "none")
+    w = net.conv[0].weight
+    fan_in = w[0].numel()
+    assert w.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+    assert torch.count_nonzero(net.fc.bias) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"kernel": 0}, "kernel=0"),
+        ({"kernel": "abc"}, "kernel='abc'"),
+        ({"padding": "foo"}, "padding='foo'"),
+        ({"kernel": 7}, "kernel=7 is not in the paper's tables"),
+        ({"kernel": 21, "padding": "none", "channels": [1, 1, 1]}, "shrinks"),
+    ],
+)
+def test_bad_architecture_settings(kwargs, match):
+    args = {"family": "mnist", "in_channels": 1, "image_size": 40, "kernel": 5, "padding": "same"} | kwargs
+    with pytest.raises(ConfigError, match=match):
+        build_network(**args)
+
+
+def test_other_kernels_with_explicit_channels():
+    net = build_network("mnist", 1, 40, 7, "same", channels=[4, 8, 8])
+    assert net(torch.zeros(1, 1, 40, 40)).shape == (1, 10)

@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from src.errors import ConfigError, DataError
+from src.models import build_network
+from src.sensitivity import (
+    SensitivityResult,
+    SensitivitySums,
+    cosine,
+    distance,
+    euclidean,
+    naive_translation_sensitivity,
+    pearson,
+    radial_profile,
+    radius_grid,
+    shift_images,
+    shifted_windows,
+    translation_sensitivity,
+)
+
+
+def test_shift_direction_on_a_one_pixel_image():
+    x = torch.zeros(1, 1, 7, 7)
+    x[0, 0, 3, 3] = 1.0
+    moved = shift_images(x, dx=2, dy=-1)
+    assert moved[0, 0, 2, 5] == 1.0 and moved.sum() == 1.0  # right by 2, up by 1
+    assert shift_images(x, dx=4, dy=0).sum() == 0.0  # shifted out: nothing wraps
+    filled = shift_images(x, dx=1, dy=1, fill=0.5)
+    assert filled[0, 0, 0, 0] == 0.5 and filled[0, 0, 4, 4] == 1.0
+
+
+def test_windows_equal_explicit_shifts_with_per_channel_fill():
+    torch.manual_seed(0)
+    x, s, fill = torch.rand(2, 2, 9, 8), 3, [0.25, -1.0]
+    win = shifted_windows(x, s, fill)
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            assert torch.equal(win[:, :, s - dy, s - dx], shift_images(x, dx, dy, fill))
+
+
+def test_metrics_on_hand_made_vectors():
+    a = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    b = torch.tensor([[3.0, 4.0], [0.0, 2.0], [0.0, 0.0], [1.0, 0.0]])
+    assert cosine(a, b).tolist() == [pytest.approx(1.0), 0.0, 1.0, 0.0]
+    assert distance(a, b).tolist() == [0.0, pytest.approx(math.sqrt(5)), 0.0, 1.0]
+    assert euclidean(a, b).tolist() == [1.0, pytest.approx(1 - math.sqrt(5) / 3), 1.0, 0.0]
+
+
+def test_radius_grid_and_radial_profile_on_hand_made_maps():
+    r = radius_grid(10)
+    assert r[10, 10] == 0 and r[10, 11] == 1 and r[11, 11] == 1 and r[0, 0] == 14 and r[10, 0] == 10
+    assert r.max() == 14  # floor(10 * sqrt(2) + 0.5)
+    maps = r.double()[None].repeat(2, 1, 1)  # each shift's value is its radius
+    maps[1] = 3.0
+    prof = radial_profile(maps)
+    assert prof.shape == (2, 15)
+    assert torch.allclose(prof[0], torch.arange(15, dtype=torch.float64))
+    assert torch.allclose(prof[1], torch.full((15,), 3.0, dtype=torch.float64))
+    small = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    # S = 1: radius 0 is the centre; radius 1 covers the 4 axis shifts and the 4 diagonals (sqrt 2 + 0.5 -> 1)
+    assert radial_profile(small).tolist() == [5.0, 5.0]
+
+
+def test_pearson():
+    a = torch.arange(9.0).view(1, 3, 3)
+    assert pearson(a, 2 * a + 1).item() == pytest.approx(1.0)
+    assert pearson(a, -a).item() == pytest.approx(-1.0)
+    assert math.isnan(pearson(a, torch.ones(1, 3, 3)).item())
+
+
+class OddNames(nn.Module):
+    """A model whose layers are not called conv/fc, with an even kernel and a 3-channel input."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 2, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(5))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@pytest.mark.parametrize("case", ["table1_even_kernel", "odd_names"])
+def test_engine_matches_the_per_image_per_shift_loop(case):
+    torch.manual_seed(0)
+    if case == "table1_even_kernel":
+        model = build_network("mnist", 1, 16, 4, "same", channels=[3, 4, 5], hidden=12, num_classes=3)
+        x, layers, fill, classes = torch.rand(5, 1, 16, 16), ("conv", "fc"), 0.0, 3
+    else:
+        model = OddNames()
+        x, layers, fill, classes = torch.rand(5, 3, 11, 11), ("features.0", "head"), [0.1, 0.2, 0.3], 5
+        model(x)  # materialise the lazy layer
+    y = torch.tensor([0, 1, 2, 0, 2])
+    fast = translation_sensitivity(model, x, y, layers, classes, max_shift=3, fill_value=fill, batch_size=13)
+    slow = naive_translation_sensitivity(model, x, y, layers, classes, max_shift=3, fill_value=fill)
+    for key, ref in slow.items():
+        got = fast.get(*key.split("/")) if "/" in key else fast.get(None, key)
+        assert got.shape == ref.shape
+        present = fast.counts > 0
+        assert (got[present] - ref[present]).abs().max() <= 1e-5, key
+    centre = fast.get(layers[0], "cosine")[fast.counts > 0, 3, 3]
+    assert torch.allclose(centre, torch.ones_like(centre), atol=1e-6)
+    assert fast.counts.tolist()[:3] == [2, 1, 2]
+
+
+def test_engine_accepts_a_dataloader_and_leaves_the_model_as_found():
+    torch.manual_seed(0)
+    model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
+    model.train()
+    x, y = torch.rand(8, 1, 12, 12), torch.arange(8) % 10
+    whole = translation_sensitivity(model, x, y, max_shift=2)
+    batches = [(x[:3], y[:3]), (x[3:], y[3:])]
+    split = translation_sensitivity(model, batches, max_shift=2, channels_last=False)
+    assert torch.allclose(whole.maps["conv"]["cosine"], split.maps["conv"]["cosine"], equal_nan=True, atol=1e-6)
+    assert model.training
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_sums_reduce_by_addition_as_shards_would():
+    torch.manual_seed(0)
+    model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
+    x, y = torch.rand(6, 1, 12, 12), torch.tensor([0, 1, 0, 1, 2, 2])
+    whole = translation_sensitivity(model, x, y, num_classes=3, max_shift=2)
+    shards = []
+    for part in (slice(0, 4), slice(4, 6)):
+        acc = SensitivitySums(2 * 3 + 2, 3, 25)
+        translation_sensitivity(model, x[part], y[part], num_classes=3, max_shift=2, accumulator=acc)
+        shards.append(acc)
+    total = SensitivitySums(2 * 3 + 2, 3, 25)
+    for shard in shards:
+        total.merge_state(shard)  # what a distributed sync does: sum the states
+    means, counts = total.compute()
+    assert torch.allclose(means[0].view(3, 5, 5), whole.maps["conv"]["cosine"])
+    assert counts[:, 12].tolist() == [2, 2, 2]
+
+
+def test_save_load_and_corrupt_file(tmp_path):
+    model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
+    res = translation_sensitivity(model, torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 2, 3]), max_shift=1)
+    path = res.save(tmp_path / "s.pt")
+    back = SensitivityResult.load(path)
+    assert torch.allclose(back.maps["fc"]["euclidean"], res.maps["fc"]["euclidean"], equal_nan=True)
+    assert back.radial_mean("conv", "cosine").shape == (2,)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="s.pt is corrupt or truncated"):
+        SensitivityResult.load(path)
+
+
+def test_bad_settings():
+    model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
+    x, y = torch.rand(2, 1, 12, 12), torch.tensor([0, 1])
+    with pytest.raises(ConfigError, match=r"max_shift=6 is not allowed for 12x12 images: use an integer in 0..5"):
+        translation_sensitivity(model, x, y, max_shift=6)
+    with pytest.raises(ConfigError, match=r"layers=\['nope'\] not found"):
+        translation_sensitivity(model, x, y, layers=("nope",))

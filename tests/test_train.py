@@ -1,0 +1,66 @@
+"""Training pipeline: configs compose, bad settings are refused, a short run leaves its summary."""
+
+import json
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+from src.errors import ConfigError
+from src.train import check_config, train
+from tests.conftest import compose_config
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10", "synthetic"])
+@pytest.mark.parametrize("padding", ["same", "none"])
+def test_configs_compose(tmp_path, dataset, padding):
+    cfg = compose_config("train", [f"dataset={dataset}", f"padding={padding}", "kernel=3"], tmp_path)
+    assert cfg.dataset.name == dataset and cfg.kernel == 3 and cfg.padding == padding
+    assert cfg.dataset.batch_size == 128 and cfg.trainer.max_epochs == cfg.max_epochs
+    assert cfg.run_name == f"{dataset}-k3-{padding}-lr0.001-s0"
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    cfg = compose_config("train", [], tmp_path)
+    assert cfg.dataset.data_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("kernel=0", "kernel=0 is not allowed: kernel must be an integer >= 1"),
+        ("kernel=abc", "kernel='abc' is not allowed"),
+        ("padding=foo", "padding='foo' is not allowed: use one of ['same', 'none']"),
+        ("lr=-1", "lr=-1 is not allowed"),
+        ("paths.data_dir=/does/not/exist", "paths.data_dir=/does/not/exist does not exist"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path, override, message):
+    cfg = compose_config("train", ["dataset=mnist", override], tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_short_training_run_writes_its_summary(train_cfg):
+    cfg = train_cfg("max_epochs=2", "kernel=4", "stop_train_accuracy=1.01")
+    summary = train(cfg)
+    run = cfg.paths.output_dir
+    on_disk = json.loads(open(f"{run}/summary.json").read())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert summary["status"] == "completed" and summary["epochs"] == 2 and summary["stopped_by"] == "max_epochs"
+    assert summary["config"]["kernel"] == 4 and summary["config"]["dataset"]["name"] == "synthetic"
+    for key in ("train_acc", "val_acc", "test_acc"):
+        assert 0.5 < summary[key] <= 1.0  # synthetic digits are easy: two epochs learn them well
+    assert summary["best_epoch"] in (0, 1) and summary["checkpoint"].endswith(".ckpt")
+    assert os.path.isfile(f"{run}/checkpoints/last.ckpt") and os.path.isfile(summary["checkpoint"])
+    assert "val/acc" in open(f"{run}/metrics.csv").readline()
+    # a completed run is not trained again
+    assert train(cfg)["wall_time_s"] == summary["wall_time_s"]
+
+
+def test_training_stops_at_the_accuracy_threshold(train_cfg):
+    summary = train(train_cfg("max_epochs=5", "stop_train_accuracy=0.3"))
+    assert summary["epochs"] == 1 and summary["stopped_by"] == "train_accuracy"
