@@ -40,7 +40,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e
+        raise DataError(
+            f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
+        ) from e
 
 
 def save_torch(path: str | Path, obj: Any) -> Path:
@@ -55,4 +57,6 @@ def load_torch(path: str | Path) -> Any:
     except FileNotFoundError:
         raise
     except Exception as e:  # torch raises several types for a damaged zip/pickle
-        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e
+        raise DataError(
+            f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
+        ) from e

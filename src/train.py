@@ -27,7 +27,9 @@ def check_config(cfg: DictConfig) -> None:
 
     k = cfg.kernel
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"kernel={k!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)")
+        raise ConfigError(
+            f"kernel={k!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)"
+        )
     if cfg.padding not in PADDINGS:
         raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
     if not isinstance(cfg.lr, int | float) or isinstance(cfg.lr, bool) or cfg.lr <= 0:
@@ -78,7 +80,9 @@ def train(cfg: DictConfig) -> dict:
         dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
         cfg.model.channels, cfg.model.hidden, dm.num_classes,
     )  # fmt: skip
-    module = ClassifierModule(net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.model.channels_last)
+    module = ClassifierModule(
+        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.model.channels_last
+    )
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]

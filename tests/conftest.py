@@ -39,7 +39,8 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> 
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
         HydraConfig().set_config(cfg)
         with open_dict(cfg):
-            cfg.paths.output_dir = str(output_dir)
+            if "paths" in cfg:
+                cfg.paths.output_dir = str(output_dir)
             del cfg.hydra
     return cfg
 

@@ -13,7 +13,7 @@ def test_synthetic_padded_images_and_splits():
     x, y = dm.train_set[list(range(len(dm.train_set)))]
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (2500, 500, 1000)
     assert x.shape[1:] == (1, 40, 40) and dm.image_size == 40
-    assert 0.0 <= x.min() and x.max() <= 1.0 and x.dtype == torch.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0 and x.dtype == torch.float32
     border = torch.ones(40, 40, dtype=torch.bool)
     border[6:34, 6:34] = False
     assert torch.all(x[:, :, border] == 0)  # the 6-pixel zero border
@@ -95,7 +95,9 @@ def test_missing_data_is_one_clear_error(tmp_path):
 
 
 def test_bad_dataset_name():
-    with pytest.raises(ConfigError, match=r"dataset='foo' is not allowed: use one of \['cifar10', 'mnist', 'synthetic'\]"):
+    with pytest.raises(
+        ConfigError, match=r"dataset='foo' is not allowed: use one of \['cifar10', 'mnist', 'synthetic'\]"
+    ):
         PaddedDataModule("foo")
 
 

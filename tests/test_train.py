@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -48,15 +49,17 @@ def test_short_training_run_writes_its_summary(train_cfg):
     cfg = train_cfg("max_epochs=2", "kernel=4", "stop_train_accuracy=1.01")
     summary = train(cfg)
     run = cfg.paths.output_dir
-    on_disk = json.loads(open(f"{run}/summary.json").read())
+    on_disk = json.loads(Path(f"{run}/summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
-    assert summary["status"] == "completed" and summary["epochs"] == 2 and summary["stopped_by"] == "max_epochs"
+    assert (
+        summary["status"] == "completed" and summary["epochs"] == 2 and summary["stopped_by"] == "max_epochs"
+    )
     assert summary["config"]["kernel"] == 4 and summary["config"]["dataset"]["name"] == "synthetic"
     for key in ("train_acc", "val_acc", "test_acc"):
         assert 0.5 < summary[key] <= 1.0  # synthetic digits are easy: two epochs learn them well
     assert summary["best_epoch"] in (0, 1) and summary["checkpoint"].endswith(".ckpt")
     assert os.path.isfile(f"{run}/checkpoints/last.ckpt") and os.path.isfile(summary["checkpoint"])
-    assert "val/acc" in open(f"{run}/metrics.csv").readline()
+    assert "val/acc" in Path(f"{run}/metrics.csv").read_text().splitlines()[0]
     # a completed run is not trained again
     assert train(cfg)["wall_time_s"] == summary["wall_time_s"]
 

@@ -32,7 +32,9 @@ class EpochHistory(L.Callback):
         record = {"epoch": trainer.current_epoch} | {k: float(m[k]) for k in self.KEYS if k in m}
         self.epochs = [e for e in self.epochs if e["epoch"] != record["epoch"]] + [record]
         if not math.isfinite(record.get("train/loss", 0.0)):
-            raise FloatingPointError(f"training loss is {record['train/loss']} at epoch {record['epoch']}: diverged")
+            raise FloatingPointError(
+                f"training loss is {record['train/loss']} at epoch {record['epoch']}: diverged"
+            )
 
     def state_dict(self) -> dict:
         return {"epochs": self.epochs}

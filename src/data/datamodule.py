@@ -106,7 +106,11 @@ class PaddedDataModule(L.LightningDataModule):
         self.data_dir, self.download, self.border = Path(data_dir).expanduser(), download, border
         self.val_size, self.split_seed = val_size, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.normalize, self.synthetic_sizes, self.keep_on_device = normalize, tuple(synthetic_sizes), keep_on_device
+        self.normalize, self.synthetic_sizes, self.keep_on_device = (
+            normalize,
+            tuple(synthetic_sizes),
+            keep_on_device,
+        )
         self.train_set = self.val_set = self.test_set = None
 
     # -- facts the model and the sensitivity measurement need -------------------------------------------------

@@ -16,7 +16,12 @@ from src.errors import DataError
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 
@@ -105,7 +110,18 @@ def write_cifar10_batches(root: str | Path, images: np.ndarray, labels: np.ndarr
         batch = {b"batch_label": name.encode(), b"labels": labels[idx].tolist(), b"data": flat[idx]}
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
-    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    names = [
+        b"airplane",
+        b"automobile",
+        b"bird",
+        b"cat",
+        b"deer",
+        b"dog",
+        b"frog",
+        b"horse",
+        b"ship",
+        b"truck",
+    ]
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": names, b"num_cases_per_batch": len(train_idx[0])}, f)
     return folder

@@ -16,7 +16,9 @@ class ClassifierModule(L.LightningModule):
     `val/loss`, `val/acc`, `test/loss`, `test/acc`. A non-finite training loss raises `FloatingPointError`.
     """
 
-    def __init__(self, net: nn.Module, lr: float = 1e-3, num_classes: int = 10, channels_last: bool = False) -> None:
+    def __init__(
+        self, net: nn.Module, lr: float = 1e-3, num_classes: int = 10, channels_last: bool = False
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
@@ -46,7 +48,9 @@ class ClassifierModule(L.LightningModule):
         # Checking every step would sync the GPU each step; a diverged network stays non-finite, so every
         # `nan_check_every` steps catches it just as surely.
         if batch_idx % self.nan_check_every == 0 and not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: the network diverged")
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at step {self.global_step}: the network diverged"
+            )
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:

@@ -137,7 +137,9 @@ def build_network(
 ) -> StandardCNN:
     """The paper's network for `family` ('mnist' or 'cifar10'), or any channels given explicitly."""
     if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
-        raise ConfigError(f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)")
+        raise ConfigError(
+            f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)"
+        )
     if padding not in PADDINGS:
         raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
     chans = tuple(channels) if channels is not None else paper_channels(family, padding, kernel)

@@ -80,7 +80,9 @@ class SensitivityResult:
         if metric in DECISIONS:
             return getattr(self, metric)
         if layer not in self.maps or metric not in self.maps[layer]:
-            raise KeyError(f"no map for layer={layer!r} metric={metric!r}: layers {self.layers}, metrics {SIMILARITIES}")
+            raise KeyError(
+                f"no map for layer={layer!r} metric={metric!r}: layers {self.layers}, metrics {SIMILARITIES}"
+            )
         return self.maps[layer][metric]
 
     def class_mean(self, layer: str | None, metric: str) -> torch.Tensor:

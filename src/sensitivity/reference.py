@@ -29,7 +29,8 @@ def naive_translation_sensitivity(
     modules = dict(model.named_modules())
     captured = {}
     handles = [
-        modules[n].register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o.flatten(1))) for n in layers
+        modules[n].register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o.flatten(1)))
+        for n in layers
     ]
     was_training = model.training
     model.eval()

@@ -1,0 +1,40 @@
+# Two commands do all the set-up:  `make train`  and  `make test`.
+# Variables: PY (the Python that makes the venv), VENV, DATA_DIR (datasets), ARGS (extra Hydra overrides).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DATA_DIR ?= $(CURDIR)/data
+# glibc keeps freed memory instead of returning it to the OS: large CPU batches run up to 2x faster.
+export MALLOC_MMAP_THRESHOLD_ ?= 33554432
+export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
+export MALLOC_TOP_PAD_ ?= 268435456
+export WANDB_SILENT ?= true
+
+.PHONY: install train test lint bench evaluate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)  ## create the virtual environment (if missing) and install the project
+
+train: install  ## the default job: MNIST, Table 1 network, kernel 5, seed 0 (ARGS='kernel=3 seed=1' to change)
+	$(BIN)/python -m src.train $(ARGS)
+
+test: install  ## the whole test suite (CI runs exactly this)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install  ## throughput of forward, sensitivity maps and training on this machine
+	$(BIN)/python -m src.bench $(ARGS)
+
+evaluate: install  ## sensitivity maps of finished runs: make evaluate ARGS='run_dir=outputs/train/runs/...'
+	$(BIN)/python -m src.evaluate $(ARGS)
+
+clean:
+	rm -rf outputs .pytest_cache .ruff_cache

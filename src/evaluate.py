@@ -1,0 +1,124 @@
+"""Sensitivity maps of trained networks: `python -m src.evaluate run_dir=<run or folder of runs>`.
+
+For each finished run below `run_dir`, load the best checkpoint, compute the translation-sensitivity maps on the
+test set and write them atomically to `<run>/sensitivity.pt`. Runs whose result exists with the same settings are
+skipped, so re-running after an interruption only does what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.cli import run_cli, user_errors_exit
+from src.errors import ConfigError, DataError, UserError
+from src.io import read_json
+from src.sensitivity import SensitivityResult
+
+SETTINGS = ("layers", "max_shift", "images_per_class", "autocast")
+
+
+def find_runs(run_dir: str | Path) -> list[Path]:
+    """Run directories (those holding summary.json) at or below run_dir, sorted."""
+    root = Path(run_dir).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"run_dir={root} does not exist")
+    runs = sorted(p.parent for p in root.rglob("summary.json") if ".submitit" not in p.parts)
+    if not runs:
+        raise ConfigError(f"run_dir={root} holds no runs: no summary.json at or below it")
+    return runs
+
+
+def load_network(run: Path, summary: dict):
+    """The run's network with the weights of its best checkpoint, and its datamodule (not yet set up)."""
+    import torch
+
+    from src.models import build_network
+
+    cfg = OmegaConf.create(summary["config"])
+    dm = hydra.utils.instantiate(cfg.dataset)
+    net = build_network(
+        dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
+        cfg.model.channels, cfg.model.hidden, dm.num_classes,
+    )  # fmt: skip
+    ckpt = Path(summary.get("checkpoint") or "")
+    if not ckpt.is_file():  # the run directory was moved: look beside the summary
+        found = sorted((run / "checkpoints").glob("best-*.ckpt"))
+        if not found:
+            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
+        ckpt = found[-1]
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise DataError(
+            f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding={cfg.padding}): {first}"
+        ) from e
+    return net, dm
+
+
+def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
+    """Compute and save the run's test-set maps; None if the run is unfinished or its result is already there."""
+    import torch
+
+    from src.data import balanced_subset
+    from src.sensitivity import translation_sensitivity
+
+    summary = read_json(run / "summary.json")
+    if summary.get("status") != "completed":
+        print(f"skip {run}: training status is {summary.get('status')!r}")
+        return None
+    out = run / cfg.output
+    wanted = {k: OmegaConf.to_container(cfg)[k] for k in SETTINGS}
+    if out.is_file() and not cfg.force:
+        try:
+            if SensitivityResult.load(out).meta.get("settings") == wanted:
+                print(f"skip {run}: {cfg.output} is complete")
+                return None
+        except UserError as e:
+            print(f"recomputing {run}: {e}")
+    if cfg.data_dir:
+        summary["config"]["dataset"]["data_dir"] = cfg.data_dir
+    net, dm = load_network(run, summary)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net.to(device)
+    dm.setup("test")
+    x, y = dm.test_set.images, dm.test_set.labels
+    if cfg.images_per_class:
+        idx = balanced_subset(y, cfg.images_per_class, dm.num_classes)
+        x, y = x[idx], y[idx]
+    chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
+    result = translation_sensitivity(
+        net, chunks, layers=list(cfg.layers), num_classes=dm.num_classes, max_shift=cfg.max_shift,
+        fill_value=dm.fill_value, batch_size=cfg.batch_size, progress=True,
+        autocast_dtype=getattr(torch, cfg.autocast) if cfg.autocast else None,
+    )  # fmt: skip
+    result.meta |= {
+        "settings": wanted,
+        "run": str(run),
+        "split": "test",
+        "images": len(y),
+        "device": str(device),
+    }
+    result.save(out)
+    prof = {
+        f"{layer}": [round(float(v), 3) for v in result.radial_mean(layer, "cosine")[::2]]
+        for layer in cfg.layers
+    }
+    print(f"wrote {out}: {len(y)} images; cosine radial profile (r = 0, 2, 4, ...): {prof}")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    for run in find_runs(cfg.run_dir):
+        evaluate_run(run, cfg)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,54 @@
+"""The command line as a user runs it (each test is a subprocess: ~4 s of imports, so they are few)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **(env or {})}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("kernel=0", "error: kernel=0 is not allowed: kernel must be an integer >= 1"),
+        ("kernel=abc", "error: kernel='abc' is not allowed"),
+        ("padding=foo", "error: padding='foo' is not allowed: use one of ['same', 'none']"),
+        ("dataset=foo", "error: dataset='foo' is not allowed: use one of ['cifar10', 'mnist', 'synthetic']"),
+        ("paths.data_dir=/no/such/dir", "error: paths.data_dir=/no/such/dir does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_error(tmp_path, override, message):
+    proc = run("-m", "src.train", override, "logger=csv", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and lines[-1].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
+    proc = run(
+        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
+    names = [p.parent.name for p in summaries]
+    assert names == [f"dataset=synthetic,kernel={k},seed=0,trainer.max_epochs=1" for k in (3, 4, 5)]
+    for p in summaries:
+        s = json.loads(p.read_text())
+        assert s["status"] == "completed" and s["epochs"] == 1
+        assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
+    runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
+    assert len(runs) == 3  # each job finished its own W&B run

@@ -1,0 +1,70 @@
+"""Epoch-end callback output and `src.evaluate` on a small synthetic run trained once for the module."""
+
+import shutil
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from src.errors import ConfigError, DataError
+from src.evaluate import evaluate_run, find_runs
+from src.sensitivity import SensitivityResult
+from src.train import train
+from tests.conftest import compose_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    overrides = ["dataset=synthetic", "logger=csv", "max_epochs=2", "stop_train_accuracy=1.01", "max_shift=4"]
+    cfg = compose_config("train", overrides, root / "k5")
+    train(cfg)
+    return root / "k5"
+
+
+def eval_cfg(run_dir, **kw):
+    base = compose_config("evaluate", [f"run_dir={run_dir}", "images_per_class=2", "max_shift=4"], run_dir)
+    return OmegaConf.merge(base, kw)
+
+
+def test_callback_writes_one_result_per_epoch_and_logs_radii(trained_run):
+    files = sorted((trained_run / "sensitivity_epochs").glob("epoch=*.pt"))
+    assert [f.name for f in files] == ["epoch=000.pt", "epoch=001.pt"]
+    res = SensitivityResult.load(files[-1])
+    assert res.counts.tolist() == [3] * 10 and res.meta["epoch"] == 1
+    header = (trained_run / "metrics.csv").read_text().splitlines()[0].split(",")
+    radii = sorted(h for h in header if h.startswith("sens/conv/cosine/r"))
+    assert radii == [f"sens/conv/cosine/r{r:02d}" for r in range(7)]  # S=4: radii 0..6
+
+
+def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
+    cfg = eval_cfg(trained_run)
+    res = evaluate_run(trained_run, cfg)
+    assert res.counts.tolist() == [2] * 10 and res.maps["fc"]["cosine"].shape == (10, 9, 9)
+    assert torch.allclose(res.maps["conv"]["cosine"][:, 4, 4], torch.ones(10, dtype=torch.float64), atol=1e-6)
+    assert evaluate_run(trained_run, cfg) is None  # complete: skipped
+    (trained_run / "sensitivity.pt").write_bytes(b"truncated")
+    assert evaluate_run(trained_run, cfg) is not None  # corrupt file treated as missing
+    assert "recomputing" in capsys.readouterr().out
+    assert evaluate_run(trained_run, OmegaConf.merge(cfg, {"max_shift": 3})) is not None  # other settings
+
+
+def test_evaluate_bad_inputs(trained_run, tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_runs(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="holds no runs"):
+        find_runs(tmp_path)
+    no_ckpt = tmp_path / "no_ckpt"
+    shutil.copytree(trained_run, no_ckpt)
+    shutil.rmtree(no_ckpt / "checkpoints")
+    summary = (no_ckpt / "summary.json").read_text().replace(str(trained_run), str(no_ckpt))
+    (no_ckpt / "summary.json").write_text(summary)
+    with pytest.raises(DataError, match="has no checkpoint"):
+        evaluate_run(no_ckpt, eval_cfg(no_ckpt, force=True))
+    other = tmp_path / "other_arch"
+    shutil.copytree(trained_run, other)
+    (other / "summary.json").write_text(
+        summary.replace(str(no_ckpt), str(other)).replace('"kernel": 5', '"kernel": 3')
+    )
+    with pytest.raises(DataError, match="does not fit the network of its run"):
+        evaluate_run(other, eval_cfg(other, force=True))
