@@ -97,7 +97,7 @@ class SensitivityCallback(L.Callback):
             maps = [result.class_mean(layer, "cosine") for layer in self.layers]
             images = [
                 wandb.Image(m.clamp(0, 1).float().numpy(), caption=f"{layer} cosine")
-                for m, layer in zip(maps, self.layers)
+                for m, layer in zip(maps, self.layers, strict=True)
             ]
             logger.experiment.log(
                 plots | {"sens_maps/cosine": images, "trainer/global_step": trainer.global_step}
