@@ -11,7 +11,10 @@ export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
 export MALLOC_TOP_PAD_ ?= 268435456
 export WANDB_SILENT ?= true
 
-.PHONY: install train test lint bench evaluate clean
+PRESET ?= quick
+FIGS := 1 2 3 4 5 6 extras
+
+.PHONY: install train test lint bench evaluate clean figures $(addprefix fig,$(FIGS))
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +38,11 @@ bench: install  ## throughput of forward, sensitivity maps and training on this 
 
 evaluate: install  ## sensitivity maps of finished runs: make evaluate ARGS='run_dir=outputs/train/runs/...'
 	$(BIN)/python -m src.evaluate $(ARGS)
+
+$(addprefix fig,$(FIGS)): fig%: install  ## make fig2 PRESET=quick|paper: train what is missing, evaluate, draw
+	$(BIN)/python -m src.reproduce figure=$* preset=$(PRESET) $(ARGS)
+
+figures: $(addprefix fig,$(FIGS))  ## every figure (CIFAR-10 ones need the CIFAR-10 files in $$DATA_DIR)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

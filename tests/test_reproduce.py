@@ -1,0 +1,93 @@
+"""The figure pipeline end to end on small data: learning-rate selection, CIFAR-10 figures, the notebook."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.data.sources import write_cifar10_batches
+from src.reproduce import next_lr, select_lr
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(kernel, lr, seed, val):
+    return {"config": {"kernel": kernel, "lr": lr, "seed": seed}, "val_acc": val}
+
+
+def test_learning_rate_selection_and_edge_widening():
+    runs = [
+        _run(5, 0.001, 0, 0.97),
+        _run(5, 0.001, 1, 0.99),
+        _run(5, 0.002, 0, 0.985),
+        _run(5, 0.002, 1, 0.985),
+    ]
+    assert select_lr(runs, 5) == (0.002, [0.001, 0.002])  # mean validation accuracy 0.98 < 0.985
+    assert next_lr(0.002, [0.001, 0.002]) == 0.003  # best at the upper edge: widen
+    runs.append(_run(5, 0.003, 0, 0.9))
+    best, tried = select_lr(runs, 5)
+    assert best == 0.002 and next_lr(best, tried) is None  # inside the sweep: done
+    assert next_lr(0.003, [0.001, 0.002, 0.003]) == 0.004  # upper edge: one step up
+    assert next_lr(0.002, [0.002, 0.003]) == 0.001  # lower edge: one step down
+    assert next_lr(0.0005, [0.0005, 0.001]) == 0.00025  # a step down would reach 0: halve
+
+
+def run(*args, env=None, cwd):
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def hydra_list(*items: str) -> str:
+    return "[" + ",".join(f"'{i}'" for i in items) + "]"
+
+
+TINY = hydra_list("dataset.val_size=20", "max_epochs=1", "max_shift=2", "logger=csv", "batch_size=32")
+
+
+@pytest.mark.parametrize("figure", ["4", "6"])
+def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (140, 3, 32, 32), dtype=np.uint8)
+    write_cifar10_batches(tmp_path / "data", images, np.arange(140) % 10, test_size=40)
+    proc = run(
+        "-m", "src.reproduce", f"figure={figure}", "preset=quick", f"extra_overrides={TINY}",
+        f"evaluate_overrides={hydra_list('images_per_class=2', 'max_shift=3')}", "outputs=out", "figures_dir=figs",
+        env={"DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = ["fig4a", "fig4b"] if figure == "4" else ["fig6"]
+    for name in names:
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "figs" / f"{name}.{ext}").stat().st_size > 1000
+    numbers = json.loads((tmp_path / "figs" / f"fig{figure}.json").read_text())
+    assert sorted(numbers["accuracy"]) == ["3", "4", "5"]
+    assert len(numbers["radial_cosine"]["fc"]["k=3"][0]) == 5  # S=3: radii 0..4
+
+
+def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    proc = run(
+        "-m", "src.train", "-m", "dataset=synthetic", "kernel=3,5", "max_epochs=1", "max_shift=2", "logger=csv",
+        "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run("-m", "src.evaluate", "run_dir=sweep", "images_per_class=2", "max_shift=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nb = nbformat.read(ROOT / "notebooks" / "explore_results.ipynb", as_version=4)
+    os.environ["SWEEP_DIR"] = str(tmp_path / "sweep")
+    try:
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        ).execute()
+    finally:
+        del os.environ["SWEEP_DIR"]
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "2 evaluated runs" in text
