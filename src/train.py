@@ -8,17 +8,20 @@ Each job's run directory ends with:
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.cli import run_cli
+from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
 from src.io import read_json, write_json
 
 SUMMARY = "summary.json"
+log = logging.getLogger(__name__)
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -57,6 +60,19 @@ def completed_summary(run_dir: Path) -> dict | None:
     return summary if summary.get("status") == "completed" else None
 
 
+def resume_point(last: Path) -> Path:
+    """`last`, unless it is unreadable (a kill while Lightning wrote it): then it is set aside as *.corrupt."""
+    if last.is_file():
+        import torch
+
+        try:
+            torch.load(last, map_location="cpu", weights_only=False)
+        except Exception as e:
+            log.warning(f"{last} is unreadable ({type(e).__name__}); starting this run afresh")
+            last.rename(last.with_suffix(".corrupt"))
+    return last
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit, select the best-validation checkpoint, test it, and write summary.json. Returns the summary."""
     check_config(cfg)
@@ -89,19 +105,28 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    last = resume_point(out / "checkpoints" / "last.ckpt")
 
-    last = out / "checkpoints" / "last.ckpt"
-    summary = {"status": "running", "run_dir": str(out), "config": OmegaConf.to_container(cfg, resolve=True)}
+    summary = {
+        "status": "running",
+        "run_dir": str(out),
+        "started_at": time.time(),  # Unix time, s
+        "pid": os.getpid(),
+        "resumed_from": str(last) if last.is_file() else None,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
     write_json(out / SUMMARY, summary)
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
         best_ckpt = trainer.checkpoint_callback.best_model_path
         epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
         test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt, verbose=False)[0]
-    except FloatingPointError as e:  # divergence: record it, produce nothing from this network
-        summary |= {"status": "failed", "error": str(e), "history": history.epochs}
+    except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
+        summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
         write_json(out / SUMMARY, summary)
-        raise UserError(f"{out}: {e}") from e
+        if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
+            raise UserError(f"{out}: {e}") from e
+        raise
     finally:
         _finish_wandb()
     history.epochs = epochs
@@ -117,6 +142,7 @@ def train(cfg: DictConfig) -> dict:
         "test_acc": test["test/acc"],
         "checkpoint": best_ckpt,
         "wall_time_s": round(time.time() - start, 1),
+        "finished_at": time.time(),
         "device": str(trainer.strategy.root_device),
         "history": epochs,
     }  # fmt: skip
@@ -142,9 +168,17 @@ def main(cfg: DictConfig) -> dict:
     from hydra.types import RunMode
 
     if HydraConfig.get().mode == RunMode.MULTIRUN:
-        return train(cfg)  # the sweeper runs the other jobs, then reports this one's error
-    from src.cli import user_errors_exit
-
+        # One failed job must not stop the sweep: its summary says "failed" with the error, and
+        # src.sweep_report.SweepReport lists the failures when the sweep ends (and sets the exit status).
+        try:
+            return train(cfg)
+        except Exception as e:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error(f"job failed: {type(e).__name__}: {e}")
+            if not (Path(cfg.paths.output_dir) / SUMMARY).is_file():  # refused before training started
+                write_json(Path(cfg.paths.output_dir) / SUMMARY, {"status": "failed", "error": str(e)})
+            return None
     return user_errors_exit(train)(cfg)
 
 

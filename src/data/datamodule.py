@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data.sources import load_cifar10, load_mnist
 from src.data.synthetic import make_synthetic_digits
@@ -46,9 +46,40 @@ class TensorBatches(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, idx: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx_t = torch.as_tensor(idx, device=self.labels.device)
         return self.images[idx_t], self.labels[idx_t]
+
+
+class IndexBatches(Sampler[list[int]]):
+    """Batches of indices: shuffled per epoch from (seed, epoch), or in order.
+
+    Checkpoints hold no RNG state, so a seeded permutation per epoch is what makes a run resumed at an epoch boundary
+    see exactly the batches of an uninterrupted run. The epoch comes from `epoch_source()` (the trainer's epoch;
+    Lightning's own `set_epoch` call comes too late on a resumed run) or else from `set_epoch`.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch_source=None) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.epoch_source = epoch_source
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        # A generator: the epoch is read when the first batch is drawn, not when Lightning makes the iterator
+        # (on a resumed run it makes it before restoring the epoch counter).
+        if self.shuffle:
+            epoch = self.epoch_source() if self.epoch_source else self.epoch
+            order = torch.randperm(
+                self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            )
+        else:
+            order = torch.arange(self.n)
+        yield from order.split(self.batch_size)
 
 
 def pad_images(images: torch.Tensor, border: int) -> torch.Tensor:
@@ -80,6 +111,7 @@ class PaddedDataModule(L.LightningDataModule):
         normalize: None, or {"mean": [...], "std": [...]} per channel, applied after padding.
         synthetic_sizes: [train+val, test] image counts for the synthetic dataset.
         keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
+        shuffle_seed: seed of the batch order (epoch e uses seed and e), so resumed runs repeat it exactly.
     """
 
     def __init__(
@@ -96,6 +128,7 @@ class PaddedDataModule(L.LightningDataModule):
         normalize: dict | None = None,
         synthetic_sizes: tuple[int, int] | list[int] = (3000, 1000),
         keep_on_device: bool = True,
+        shuffle_seed: int = 0,
     ) -> None:
         super().__init__()
         if name not in DATASETS:
@@ -111,6 +144,7 @@ class PaddedDataModule(L.LightningDataModule):
             tuple(synthetic_sizes),
             keep_on_device,
         )
+        self.shuffle_seed = shuffle_seed
         self.train_set = self.val_set = self.test_set = None
 
     # -- facts the model and the sensitivity measurement need -------------------------------------------------
@@ -167,11 +201,14 @@ class PaddedDataModule(L.LightningDataModule):
             return trainer.strategy.root_device
         return torch.device("cpu")
 
+    def _trainer_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return trainer.current_epoch if trainer is not None else 0
+
     def _loader(self, ds: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
-        sampler = RandomSampler(ds) if shuffle else SequentialSampler(ds)
         return DataLoader(
             ds,
-            sampler=BatchSampler(sampler, batch_size, drop_last=False),
+            sampler=IndexBatches(len(ds), batch_size, shuffle, self.shuffle_seed, self._trainer_epoch),
             batch_size=None,  # the sampler yields whole batches of indices
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -53,6 +53,15 @@ class ClassifierModule(L.LightningModule):
             )
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        # validation (and the sensitivity callback after it) must never run on a diverged network
+        if not self.trainer.sanity_checking and not all(
+            torch.isfinite(p).all() for p in self.net.parameters()
+        ):
+            raise FloatingPointError(
+                f"network weights are non-finite at epoch {self.current_epoch}: diverged"
+            )
+
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val", self.val_acc)
 
