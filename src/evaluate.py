@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli import run_cli, user_errors_exit
@@ -91,12 +92,15 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if cfg.images_per_class:
         idx = balanced_subset(y, cfg.images_per_class, dm.num_classes)
         x, y = x[idx], y[idx]
-    chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
-    result = translation_sensitivity(
-        net, chunks, layers=list(cfg.layers), num_classes=dm.num_classes, max_shift=cfg.max_shift,
-        fill_value=dm.fill_value, batch_size=cfg.batch_size, progress=True,
-        autocast_dtype=getattr(torch, cfg.autocast) if cfg.autocast else None,
-    )  # fmt: skip
+    settings = {
+        "layers": list(cfg.layers), "max_shift": cfg.max_shift, "fill_value": dm.fill_value,
+        "batch_size": cfg.batch_size, "autocast_dtype": getattr(torch, cfg.autocast) if cfg.autocast else None,
+    }  # fmt: skip
+    if cfg.devices > 1:
+        result = sharded_sensitivity(net, x, y, dm.num_classes, settings, cfg.devices)
+    else:
+        chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
+        result = translation_sensitivity(net, chunks, num_classes=dm.num_classes, progress=True, **settings)
     result.meta |= {
         "settings": wanted,
         "run": str(run),
@@ -110,6 +114,68 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
         for layer in cfg.layers
     }
     print(f"wrote {out}: {len(y)} images; cosine radial profile (r = 0, 2, 4, ...): {prof}")
+    return result
+
+
+class ShardedSensitivity(L.LightningModule):
+    """Test-loop module: rank r accumulates images r, r + W, r + 2W, ... and rank 0 saves the reduced maps."""
+
+    def __init__(self, net, images, labels, num_classes: int, settings: dict, out: Path) -> None:
+        super().__init__()
+        self.net, self.images, self.labels, self.settings, self.out = net, images, labels, settings, out
+        self.num_classes = num_classes
+
+    def setup(self, stage: str) -> None:
+        from src.sensitivity import new_sums
+
+        # Made here, in each process: spawned processes receive CPU tensors in shared memory, so sums made in
+        # __init__ would be one buffer written by every rank.
+        self.sums = new_sums(self.settings["layers"], self.num_classes, self.settings["max_shift"])
+
+    def test_dataloader(self):
+        import torch
+        from torch.utils.data import DataLoader
+
+        from src.data.datamodule import IndexBatches, TensorBatches
+
+        shard = torch.arange(self.global_rank, len(self.labels), self.trainer.world_size)
+        data = TensorBatches(self.images[shard], self.labels[shard])
+        return DataLoader(data, sampler=IndexBatches(len(shard), 500, shuffle=False), batch_size=None)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        from src.sensitivity import accumulate_sensitivity
+
+        accumulate_sensitivity(self.net, [batch], self.sums, **self.settings)
+
+    def on_test_epoch_end(self) -> None:
+        from src.sensitivity import sensitivity_result
+
+        s = self.settings
+        result = sensitivity_result(self.sums, s["layers"], s["max_shift"])  # every rank: this syncs the sums
+        if self.global_rank == 0:
+            result.save(self.out)
+
+
+def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, devices: int):
+    """The maps computed by `devices` processes (Lightning DDP), each on every devices-th image; exact.
+
+    Each process accumulates its own shard's per-class sums; one sum-reduction at the end merges them. The shards
+    are disjoint and cover the data without padding (unlike DistributedSampler), so the counts add up to N.
+    """
+    import tempfile
+
+    import torch
+
+    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sharded.pt"
+        trainer = L.Trainer(
+            accelerator=accelerator, devices=devices, strategy="ddp_spawn", use_distributed_sampler=False,
+            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        )  # fmt: skip
+        trainer.test(ShardedSensitivity(net, images, labels, num_classes, settings, out), verbose=False)
+        result = SensitivityResult.load(out)
+    result.meta |= {"devices": devices, "fill_value": settings["fill_value"]}
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -22,6 +23,8 @@ from src.io import read_json, write_json
 
 SUMMARY = "summary.json"
 log = logging.getLogger(__name__)
+# summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
+warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 
 
 def check_config(cfg: DictConfig) -> None:

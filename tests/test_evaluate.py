@@ -68,3 +68,27 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
     )
     with pytest.raises(DataError, match="does not fit the network of its run"):
         evaluate_run(other, eval_cfg(other, force=True))
+
+
+def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
+    from src.evaluate import load_network, sharded_sensitivity
+    from src.io import read_json
+    from src.sensitivity import translation_sensitivity
+
+    net, dm = load_network(trained_run, read_json(trained_run / "summary.json"))
+    dm.setup("test")
+    x, y = dm.test_set.images[:61], dm.test_set.labels[:61]  # odd: the shards differ in size
+    settings = {
+        "layers": ["conv", "fc"],
+        "max_shift": 2,
+        "fill_value": [0.0],
+        "batch_size": 128,
+        "autocast_dtype": None,
+    }
+    one = translation_sensitivity(net, x, y, **settings)
+    two = sharded_sensitivity(net, x, y, 10, settings, devices=2)
+    assert two.counts.sum() == 61 and torch.equal(two.counts, one.counts)
+    for layer in ("conv", "fc"):
+        for metric in ("cosine", "euclidean", "distance"):
+            assert torch.allclose(two.maps[layer][metric], one.maps[layer][metric], atol=1e-6, equal_nan=True)
+    assert torch.allclose(two.accuracy, one.accuracy, equal_nan=True)

@@ -8,14 +8,16 @@ from src.errors import ConfigError, DataError
 from src.models import build_network
 from src.sensitivity import (
     SensitivityResult,
-    SensitivitySums,
+    accumulate_sensitivity,
     cosine,
     distance,
     euclidean,
     naive_translation_sensitivity,
+    new_sums,
     pearson,
     radial_profile,
     radius_grid,
+    sensitivity_result,
     shift_images,
     shifted_windows,
     translation_sensitivity,
@@ -126,17 +128,14 @@ def test_sums_reduce_by_addition_as_shards_would():
     model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
     x, y = torch.rand(6, 1, 12, 12), torch.tensor([0, 1, 0, 1, 2, 2])
     whole = translation_sensitivity(model, x, y, num_classes=3, max_shift=2)
-    shards = []
+    total = new_sums(("conv", "fc"), 3, 2)
     for part in (slice(0, 4), slice(4, 6)):
-        acc = SensitivitySums(2 * 3 + 2, 3, 25)
-        translation_sensitivity(model, x[part], y[part], num_classes=3, max_shift=2, accumulator=acc)
-        shards.append(acc)
-    total = SensitivitySums(2 * 3 + 2, 3, 25)
-    for shard in shards:
+        shard = new_sums(("conv", "fc"), 3, 2)
+        accumulate_sensitivity(model, [(x[part], y[part])], shard, max_shift=2)
         total.merge_state(shard)  # what a distributed sync does: sum the states
-    means, counts = total.compute()
-    assert torch.allclose(means[0].view(3, 5, 5), whole.maps["conv"]["cosine"])
-    assert counts[:, 12].tolist() == [2, 2, 2]
+    merged = sensitivity_result(total, ("conv", "fc"), 2)
+    assert torch.allclose(merged.maps["conv"]["cosine"], whole.maps["conv"]["cosine"])
+    assert merged.counts.tolist() == [2, 2, 2]
 
 
 def test_save_load_and_corrupt_file(tmp_path):

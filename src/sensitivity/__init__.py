@@ -1,6 +1,13 @@
 """The science: shifts, similarity metrics, translation-sensitivity maps, radial profiles. Pure torch."""
 
-from src.sensitivity.maps import SensitivityResult, SensitivitySums, translation_sensitivity
+from src.sensitivity.maps import (
+    SensitivityResult,
+    SensitivitySums,
+    accumulate_sensitivity,
+    new_sums,
+    sensitivity_result,
+    translation_sensitivity,
+)
 from src.sensitivity.metrics import DECISIONS, SIMILARITIES, cosine, distance, euclidean
 from src.sensitivity.radial import pearson, radial_profile, radius_grid
 from src.sensitivity.reference import naive_translation_sensitivity
@@ -11,6 +18,9 @@ __all__ = [
     "SIMILARITIES",
     "SensitivityResult",
     "SensitivitySums",
+    "accumulate_sensitivity",
+    "new_sums",
+    "sensitivity_result",
     "cosine",
     "distance",
     "euclidean",

@@ -120,14 +120,13 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _batches(images, labels) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(images, labels) -> Iterable:
+    """[(images, labels)] for tensors; any iterable of (images, labels) batches (a DataLoader, a list) as it is."""
     if isinstance(images, torch.Tensor):
         if labels is None or len(labels) != len(images):
             raise ValueError("labels (N,) must accompany images (N, C, H, W)")
-        yield images, labels
-    else:  # an iterable of (images, labels) batches, e.g. a DataLoader
-        for batch in images:
-            yield batch[0], batch[1]
+        return [(images, labels)]
+    return images
 
 
 def translation_sensitivity(
@@ -142,7 +141,6 @@ def translation_sensitivity(
     channels_last: bool = True,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
-    accumulator: SensitivitySums | None = None,
 ) -> SensitivityResult:
     """Translation-sensitivity maps of `model` at `layers`.
 
@@ -157,21 +155,44 @@ def translation_sensitivity(
         channels_last: feed NHWC tensors (faster convolutions on CPU and GPU; results agree to float tolerance).
         autocast_dtype: e.g. torch.bfloat16 to run the forward under autocast; metrics stay float32.
         progress: show a progress bar over input batches.
-        accumulator: a `SensitivitySums` to add into (e.g. one shared across a sharded evaluation); its
-            compute() syncs across processes when torch.distributed is initialised.
     """
+    sums = new_sums(layers, num_classes, max_shift)
+    accumulate_sensitivity(
+        model, _batches(images, labels), sums, layers, max_shift, fill_value, batch_size, channels_last,
+        autocast_dtype, progress,
+    )  # fmt: skip
+    return sensitivity_result(
+        sums, layers, max_shift, {"fill_value": fill_value, "autocast_dtype": str(autocast_dtype)}
+    )
+
+
+def new_sums(layers: Sequence[str], num_classes: int, max_shift: int) -> SensitivitySums:
+    """An empty accumulator for `layers` x (cosine, euclidean, distance) plus accuracy and consistency."""
+    return SensitivitySums(
+        len(layers) * len(SIMILARITIES) + len(DECISIONS), num_classes, (2 * max_shift + 1) ** 2
+    )
+
+
+def accumulate_sensitivity(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    sums: SensitivitySums,
+    layers: Sequence[str] = ("conv", "fc"),
+    max_shift: int = 10,
+    fill_value: Fill = 0.0,
+    batch_size: int = 128,
+    channels_last: bool = True,
+    autocast_dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> None:
+    """Add every (image, shift) pair of `batches` into `sums` (no cross-process sync: shards call this alone)."""
     device = _model_device(model)
     modules = dict(model.named_modules())
     missing = [name for name in layers if name not in modules]
     if missing:
         named = [n for n in modules if n]
         raise ConfigError(f"layers={missing} not found in the model: available {named[:20]}")
-    side = 2 * max_shift + 1
-    num_shifts = side * side
-    rows = len(layers) * len(SIMILARITIES) + len(DECISIONS)
-    sums = accumulator or SensitivitySums(rows, num_classes, num_shifts)
-    sums = sums.to(device)
-
+    sums.to(device)
     captured: dict[str, torch.Tensor] = {}
 
     def hook(name):
@@ -192,11 +213,10 @@ def translation_sensitivity(
             logits = model(x)
         return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
 
-    batches = _batches(images, labels)
     if progress:
         from tqdm.auto import tqdm
 
-        total = None if isinstance(images, torch.Tensor) or not hasattr(images, "__len__") else len(images)
+        total = len(batches) if hasattr(batches, "__len__") else None
         batches = tqdm(batches, desc="translation sensitivity", unit="batch", total=total)
     try:
         with torch.inference_mode():
@@ -209,7 +229,14 @@ def translation_sensitivity(
             h.remove()
         model.train(was_training)
 
+
+def sensitivity_result(
+    sums: SensitivitySums, layers: Sequence[str], max_shift: int, meta: dict | None = None
+) -> SensitivityResult:
+    """The maps held by `sums`; under torch.distributed every process must call this (it syncs the sums)."""
     means, counts = sums.compute()
+    rows, num_classes, num_shifts = means.shape
+    side = 2 * max_shift + 1
     means, counts = means.cpu().view(rows, num_classes, side, side), counts.cpu()
     maps, i = {}, 0
     for name in layers:
@@ -221,7 +248,7 @@ def translation_sensitivity(
         consistency=means[i + 1],
         counts=counts[:, num_shifts // 2].round().long(),
         max_shift=max_shift,
-        meta={"layers": list(layers), "fill_value": fill_value, "autocast_dtype": str(autocast_dtype)},
+        meta={"layers": list(layers)} | (meta or {}),
     )
 
 
