@@ -99,6 +99,8 @@ def train(cfg: DictConfig) -> dict:
         dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
         cfg.model.channels, cfg.model.hidden, dm.num_classes,
     )  # fmt: skip
+    if cfg.model.compile:
+        net.compile()
     module = ClassifierModule(
         net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.model.channels_last
     )

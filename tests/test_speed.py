@@ -1,0 +1,51 @@
+"""Fast paths (channels_last, bf16, torch.compile) give the results of the plain fp32 path, on CPU."""
+
+import pytest
+import torch
+
+from src.models import build_network
+from src.sensitivity import translation_sensitivity
+from src.train import train
+
+
+def _maps(**kw):
+    torch.manual_seed(0)
+    net = build_network("mnist", 1, 40, 5, "same")
+    x, y = torch.rand(6, 1, 40, 40), torch.arange(6)
+    return translation_sensitivity(net, x, y, max_shift=3, **kw)
+
+
+def test_sensitivity_channels_last_equals_contiguous():
+    a, b = _maps(channels_last=True), _maps(channels_last=False)
+    for layer in ("conv", "fc"):
+        for metric in ("cosine", "euclidean"):
+            diff = (a.maps[layer][metric] - b.maps[layer][metric]).abs().nan_to_num().max()
+            assert diff <= 1e-5
+
+
+def test_sensitivity_bf16_stays_close_to_fp32():
+    a, b = _maps(), _maps(autocast_dtype=torch.bfloat16)
+    diff = (a.maps["fc"]["cosine"] - b.maps["fc"]["cosine"]).abs().nan_to_num().max()
+    assert 0 < diff <= 0.05  # bf16 keeps ~3 significant digits: close, not equal
+
+
+@pytest.mark.parametrize("fast", [["model.channels_last=true"], ["trainer.precision=bf16-mixed"]])
+def test_training_fast_paths_match_fp32(train_cfg, tmp_path, fast):
+    ref_cfg = train_cfg("max_shift=1")
+    ref = train(ref_cfg)
+    cfg = train_cfg("max_shift=1", *fast)
+    cfg.paths.output_dir = str(tmp_path / "fast")
+    got = train(cfg)
+    tol = 1e-4 if "channels_last" in fast[0] else 0.05
+    assert abs(got["history"][0]["train/loss"] - ref["history"][0]["train/loss"]) <= tol
+    assert abs(got["test_acc"] - ref["test_acc"]) <= max(tol, 0.01)
+
+
+def test_compiled_network_keeps_checkpoint_keys_and_outputs():
+    torch.manual_seed(0)
+    net = build_network("mnist", 1, 40, 3, "same")
+    keys, x = set(net.state_dict()), torch.rand(2, 1, 40, 40)
+    ref = net(x)
+    net.compile(backend="eager")  # the compile wrapper without a C++ toolchain; GPUs use the default backend
+    assert set(net.state_dict()) == keys
+    assert torch.allclose(net(x), ref, atol=1e-6)
