@@ -78,7 +78,8 @@ def correlation_figure(results: Sequence[SensitivityResult], layer: str = "fc", 
     ax.set_xlabel("class")
     ax.set_ylabel("Pearson correlation")
     ax.set_ylim(min(0.0, float(np.nanmin([v.min() for v in rows.values()]))) - 0.05, 1.05)
-    ax.set_title(f"Correlation of {layer} sensitivity maps with accuracy maps", fontsize=10)
+    seeds = f"{len(results)} seed{'s' if len(results) > 1 else ''}"
+    ax.set_title(f"Correlation of {layer} sensitivity maps with accuracy maps ({seeds})", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     _note(fig, note)
     return fig

@@ -91,3 +91,10 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
         del os.environ["SWEEP_DIR"]
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "2 evaluated runs" in text
+
+
+def test_figure_with_no_results_is_a_clear_error():
+    from src.errors import DataError
+
+    with pytest.raises(DataError, match=r"no completed run for kernel=3: training failed or has not run"):
+        select_lr([_run(5, 0.001, 0, 0.9)], 3)
