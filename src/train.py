@@ -139,7 +139,7 @@ def train(cfg: DictConfig) -> dict:
     summary |= {
         "status": "completed",
         "epochs": len(epochs),
-        "stopped_by": "train_accuracy" if epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
+        "stopped_by": "train_accuracy" if epochs and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
         else "max_epochs",
         "best_epoch": best.get("epoch"),
         "train_acc": best.get("train/acc"),
