@@ -85,8 +85,9 @@ def bare_training_throughput(steps: int, batch: int = 128) -> float:
 def lightning_training_throughput(steps: int, batch: int = 128) -> float:
     """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer."""
     import lightning as L
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+    from torch.utils.data import DataLoader
 
+    from src.data.datamodule import IndexBatches
     from src.models import ClassifierModule, build_network
 
     class Timer(L.Callback):
@@ -99,7 +100,9 @@ def lightning_training_throughput(steps: int, batch: int = 128) -> float:
 
     torch.manual_seed(0)
     data = _train_data(steps * batch)
-    loader = DataLoader(data, sampler=BatchSampler(RandomSampler(data), batch, False), batch_size=None)
+    loader = DataLoader(
+        data, sampler=IndexBatches(len(data), batch, shuffle=True), batch_size=None
+    )  # as PaddedDataModule
     module = ClassifierModule(build_network("mnist", 1, 40, 5, "same"), lr=1e-3)
     timer = Timer()
     trainer = L.Trainer(
