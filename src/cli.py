@@ -52,5 +52,30 @@ def user_errors_exit(func: Callable) -> Callable:
 
 def run_cli(main: Callable) -> None:
     """Check the command line's group choices, then call the `@hydra.main` function `main`."""
+    keep_freed_memory()
     user_errors_exit(check_group_choices)(sys.argv[1:])
     main()
+
+
+def keep_freed_memory() -> None:
+    """Tell glibc to keep freed memory (as the Makefile's MALLOC_* variables do), unless the user set them.
+
+    Without it glibc returns every large freed block to the OS, and CPU forwards on batches of several hundred
+    images lose up to half their speed. Settings from the environment win; other C libraries are left alone.
+    """
+    import ctypes
+    import ctypes.util
+
+    settings = {  # mallopt parameter -> (environment variable, bytes)
+        -3: ("MALLOC_MMAP_THRESHOLD_", 32 << 20),  # M_MMAP_THRESHOLD: serve blocks < 32 MiB from the heap
+        -1: ("MALLOC_TRIM_THRESHOLD_", 1 << 30),  # M_TRIM_THRESHOLD: return heap memory only above 1 GiB free
+        -2: ("MALLOC_TOP_PAD_", 256 << 20),  # M_TOP_PAD: grow the heap 256 MiB at a time
+    }
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    for param, (env, value) in settings.items():
+        if env not in os.environ:
+            mallopt(param, value)

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -43,23 +44,23 @@ EXPERIMENT_TITLES = {
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
 
-def completed_runs(sweep_dir: Path) -> list[dict]:
-    """Summaries of the completed runs below sweep_dir, each with its run directory."""
-    runs = []
-    for path in sorted(sweep_dir.glob("*/summary.json")):
-        s = read_json(path)
-        if s.get("status") == "completed":
-            runs.append(s | {"run_dir": str(path.parent)})
-    return runs
+def sweep_runs(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(eligible, excluded) runs below sweep_dir, each summary with its run_dir.
 
-
-def failed_runs(sweep_dir: Path) -> list[str]:
-    out = []
+    Eligible: completed, and the selected checkpoint meets the training criterion. Excluded: everything else, each
+    with a `reason` (failed, unfinished, or never reached the training accuracy before max_epochs).
+    """
+    eligible, excluded = [], []
     for path in sorted(sweep_dir.glob("*/summary.json")):
-        s = read_json(path)
+        s = read_json(path) | {"run_dir": str(path.parent)}
         if s.get("status") != "completed":
-            out.append(f"{path.parent.name}: {s.get('status')} {s.get('error', '')}".strip())
-    return out
+            excluded.append(s | {"reason": f"{s.get('status')}: {s.get('error', 'no error recorded')}"})
+        elif not s.get("meets_criterion", False):
+            t = s.get("criterion", {}).get("train_accuracy", s["config"].get("stop_train_accuracy"))
+            excluded.append(s | {"reason": f"no epoch reached training accuracy {t} in {s['epochs']} epochs"})
+        else:
+            eligible.append(s)
+    return eligible, excluded
 
 
 def select_lr(runs: list[dict], kernel: int) -> tuple[float, list[float]]:
@@ -69,7 +70,9 @@ def select_lr(runs: list[dict], kernel: int) -> tuple[float, list[float]]:
         if r["config"]["kernel"] == kernel:
             by_lr.setdefault(float(r["config"]["lr"]), []).append(r["val_acc"])
     if not by_lr:
-        raise DataError(f"no completed run for kernel={kernel}: training failed or has not run")
+        raise DataError(
+            f"no eligible run for kernel={kernel}: training failed, has not run, or never met the training criterion"
+        )
     best = max(sorted(by_lr), key=lambda lr: statistics.mean(by_lr[lr]))
     return best, sorted(by_lr)
 
@@ -98,27 +101,55 @@ def train_sweep(
     print("+", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd)
     if proc.returncode:  # other jobs still ran; the failures are listed, selection uses what completed
-        print("warning: some jobs failed:\n  " + "\n  ".join(failed_runs(sweep_dir)), file=sys.stderr)
+        print(
+            "warning: some jobs failed (listed above); selection uses the runs that completed",
+            file=sys.stderr,
+        )
+
+
+def choose_lr(
+    kernel: int,
+    runs: Callable[[], list[dict]],
+    train: Callable[[float], None],
+    extend: bool,
+    max_extensions: int,
+) -> tuple[float, list[float]]:
+    """(selected rate, rates tried) for one kernel; while the best rate lies at an edge, train one step past it.
+
+    `runs()` gives the eligible runs so far and `train(lr)` trains every seed at `lr`. At most `max_extensions`
+    rates are added, and the selection after the last one is final, so every rate trained is also considered.
+    """
+    best, tried = select_lr(runs(), kernel)
+    for _ in range(max_extensions if extend else 0):
+        step = next_lr(best, tried)
+        if step is None or step in tried:
+            break
+        print(f"kernel {kernel}: best lr {best} is at the edge of {tried}: widening to {step}", flush=True)
+        train(step)
+        best, tried = select_lr(runs(), kernel)
+    return best, tried
 
 
 def selected_runs(
     cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path
-) -> dict[int, list[dict]]:
-    """Train what is missing, widen the lr sweep at edges, and return kernel -> runs (one per seed) of the best lr."""
+) -> tuple[dict[int, list[dict]], list[dict]]:
+    """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the best lr, excluded runs)."""
     train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir)
     chosen = {}
     for k in kernels:
-        for _ in range(cfg.max_extensions + 1):
-            best, tried = select_lr(completed_runs(sweep_dir), k)
-            step = next_lr(best, tried) if cfg.preset.extend_edges else None
-            if step is None or step in tried:
-                break
-            print(f"kernel {k}: best lr {best} is at the edge of {tried}: widening to {step}")
-            train_sweep(cfg, experiment, [k], [step], sweep_dir)
-        chosen[k] = [
-            r for r in completed_runs(sweep_dir) if r["config"]["kernel"] == k and r["config"]["lr"] == best
-        ]
-    return chosen
+        best, _ = choose_lr(
+            k,
+            runs=lambda: sweep_runs(sweep_dir)[0],
+            train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir),
+            extend=cfg.preset.extend_edges,
+            max_extensions=cfg.max_extensions,
+        )
+        eligible = sweep_runs(sweep_dir)[0]
+        chosen[k] = [r for r in eligible if r["config"]["kernel"] == k and r["config"]["lr"] == best]
+    excluded = [r for r in sweep_runs(sweep_dir)[1] if r.get("config", {}).get("kernel") in kernels]
+    for r in excluded:
+        print(f"excluded {r['run_dir']}: {r['reason']}", file=sys.stderr)
+    return chosen, excluded
 
 
 def evaluate(cfg: DictConfig, runs: dict[int, list[dict]]):
@@ -163,7 +194,9 @@ def accuracy_table(runs: dict[int, list[dict]]) -> dict:
     return table
 
 
-def draw(cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict) -> list[Path]:
+def draw(
+    cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
+) -> list[Path]:
     """Draw the figure(s) and write their numbers. Returns the files written."""
     from src import plotting
 
@@ -176,6 +209,7 @@ def draw(cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dic
         "figure": figure,
         "preset": OmegaConf.to_container(cfg.preset),
         "accuracy": accuracy_table(runs),
+        "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
     if kind.startswith("radial"):
         layers = ["conv", "fc"] if kind == "radial_conv_fc" else ["fc"]
@@ -259,9 +293,9 @@ def main(cfg: DictConfig) -> None:
     experiment, kernels, _ = FIGURES[figure]
     kernels = kernels or list(cfg.preset.kernels)
     sweep_dir = Path(cfg.outputs) / experiment / cfg.preset.name
-    runs = selected_runs(cfg, experiment, kernels, sweep_dir)
+    runs, excluded = selected_runs(cfg, experiment, kernels, sweep_dir)
     results = evaluate(cfg, runs) if FIGURES[figure][2] != "feature_maps" else {}
-    for path in draw(cfg, figure, runs, results):
+    for path in draw(cfg, figure, runs, results, excluded):
         print(f"wrote {path}")
 
 

@@ -47,7 +47,14 @@ def hydra_list(*items: str) -> str:
     return "[" + ",".join(f"'{i}'" for i in items) + "]"
 
 
-TINY = hydra_list("dataset.val_size=20", "max_epochs=1", "max_shift=2", "logger=csv", "batch_size=32")
+TINY = hydra_list(
+    "dataset.val_size=20",
+    "max_epochs=1",
+    "max_shift=2",
+    "logger=csv",
+    "batch_size=32",
+    "stop_train_accuracy=0.01",
+)
 
 
 @pytest.mark.parametrize("figure", ["4", "6"])

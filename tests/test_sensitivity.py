@@ -90,10 +90,10 @@ def test_engine_matches_the_per_image_per_shift_loop(case):
     torch.manual_seed(0)
     if case == "table1_even_kernel":
         model = build_network("mnist", 1, 16, 4, "same", channels=[3, 4, 5], hidden=12, num_classes=3)
-        x, layers, fill, classes = torch.rand(5, 1, 16, 16), ("conv", "fc"), 0.0, 3
+        x, layers, fill, classes = torch.rand(5, 1, 16, 16), ("conv", "softmax", "fc"), 0.0, 3
     else:
         model = OddNames()
-        x, layers, fill, classes = torch.rand(5, 3, 11, 11), ("features.0", "head"), [0.1, 0.2, 0.3], 5
+        x, layers, fill, classes = torch.rand(5, 3, 11, 11), ("features.0", "softmax"), [0.1, 0.2, 0.3], 5
         model(x)  # materialise the lazy layer
     y = torch.tensor([0, 1, 2, 0, 2])
     fast = translation_sensitivity(model, x, y, layers, classes, max_shift=3, fill_value=fill, batch_size=13)
@@ -103,9 +103,25 @@ def test_engine_matches_the_per_image_per_shift_loop(case):
         assert got.shape == ref.shape
         present = fast.counts > 0
         assert (got[present] - ref[present]).abs().max() <= 1e-5, key
+    assert fast.layers == list(layers) and set(slow) >= {f"softmax/{m}" for m in ("cosine", "euclidean")}
     centre = fast.get(layers[0], "cosine")[fast.counts > 0, 3, 3]
     assert torch.allclose(centre, torch.ones_like(centre), atol=1e-6)
     assert fast.counts.tolist()[:3] == [2, 1, 2]
+
+
+def test_softmax_point_is_the_output_probabilities():
+    """`softmax` compares softmax(logits): non-negative vectors, so its cosine lies in [0, 1] (logits' does not)."""
+    torch.manual_seed(0)
+    model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
+    x, y = torch.rand(6, 1, 12, 12), torch.arange(6) % 10
+    res = translation_sensitivity(model, x, y, layers=("softmax", "fc"), max_shift=2)
+    probs = model.eval()(x).softmax(1)
+    shifted = model(shift_images(x, 1, -2)).softmax(1)
+    expected = cosine(probs, shifted)
+    for i, c in enumerate(y.tolist()):  # one image per class: the map cell is that image's value
+        assert res.maps["softmax"]["cosine"][c, -2 + 2, 1 + 2] == pytest.approx(float(expected[i]), abs=1e-6)
+    present = res.counts > 0
+    assert res.maps["softmax"]["cosine"][present].min() >= 0.0
 
 
 def test_engine_accepts_a_dataloader_and_leaves_the_model_as_found():
@@ -143,7 +159,7 @@ def test_save_load_and_corrupt_file(tmp_path):
     res = translation_sensitivity(model, torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 2, 3]), max_shift=1)
     path = res.save(tmp_path / "s.pt")
     back = SensitivityResult.load(path)
-    assert torch.allclose(back.maps["fc"]["euclidean"], res.maps["fc"]["euclidean"], equal_nan=True)
+    assert torch.allclose(back.maps["softmax"]["euclidean"], res.maps["softmax"]["euclidean"], equal_nan=True)
     assert back.radial_mean("conv", "cosine").shape == (2,)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="s.pt is corrupt or truncated"):

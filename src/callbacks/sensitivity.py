@@ -29,10 +29,10 @@ class SensitivityCallback(L.Callback):
     def __init__(
         self,
         images_per_class: int = 3,
-        layers: tuple[str, ...] | list[str] = ("conv", "fc"),
+        layers: tuple[str, ...] | list[str] = ("conv", "softmax", "fc"),
         max_shift: int = 10,
         every_n_epochs: int = 1,
-        batch_size: int = 128,
+        batch_size: int = 256,
         subset_seed: int = 0,
         dirname: str = "sensitivity_epochs",
     ) -> None:

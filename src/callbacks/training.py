@@ -22,7 +22,7 @@ class StopAtTrainAccuracy(L.Callback):
 class EpochHistory(L.Callback):
     """Keeps one record per finished epoch: train/val loss and accuracy. Raises if the training loss is non-finite."""
 
-    KEYS = ("train/loss", "train/acc", "val/loss", "val/acc")
+    KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_eligible")
 
     def __init__(self) -> None:
         self.epochs: list[dict] = []
@@ -42,7 +42,7 @@ class EpochHistory(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.epochs = list(state_dict["epochs"])
 
-    def best(self, monitor: str = "val/acc") -> dict | None:
-        """The first epoch with the highest `monitor` (the one ModelCheckpoint keeps)."""
+    def best(self, monitor: str = "val/acc_eligible") -> dict | None:
+        """The first epoch with the highest `monitor` (the one ModelCheckpoint keeps: it replaces only on a gain)."""
         scored = [e for e in self.epochs if monitor in e]
         return max(scored, key=lambda e: e[monitor]) if scored else None

@@ -13,11 +13,19 @@ class ClassifierModule(L.LightningModule):
     """Wraps `net` (images (N, C, H, W) -> logits (N, num_classes)).
 
     Logs `train/loss`, `train/acc` (running accuracy over the epoch's batches, as Keras-style "training accuracy"),
-    `val/loss`, `val/acc`, `test/loss`, `test/acc`. A non-finite training loss raises `FloatingPointError`.
+    `val/loss`, `val/acc`, `test/loss`, `test/acc`, and `val/acc_eligible`: the epoch's validation accuracy if its
+    running training accuracy reached `train_accuracy_criterion`, else -1. Checkpoint selection monitors it, so the
+    selected network always meets the training criterion when any epoch does. A non-finite training loss raises
+    `FloatingPointError`.
     """
 
     def __init__(
-        self, net: nn.Module, lr: float = 1e-3, num_classes: int = 10, channels_last: bool = False
+        self,
+        net: nn.Module,
+        lr: float = 1e-3,
+        num_classes: int = 10,
+        channels_last: bool = False,
+        train_accuracy_criterion: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"])
@@ -61,6 +69,27 @@ class ClassifierModule(L.LightningModule):
             raise FloatingPointError(
                 f"network weights are non-finite at epoch {self.current_epoch}: diverged"
             )
+
+    def on_validation_epoch_end(self) -> None:
+        # Validation runs after the epoch's last training batch and before the training metrics are reset, so
+        # train_acc still holds this epoch's running accuracy.
+        if self.trainer.sanity_checking:
+            return
+        train_acc = float(self.train_acc.compute()) if self.train_acc.update_called else 0.0
+        eligible = train_acc >= self.hparams.train_accuracy_criterion
+        self.log("val/acc_eligible", self.val_acc.compute() if eligible else torch.tensor(-1.0))
+
+    @torch.inference_mode()
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+        """Accuracy of the network in eval mode on images (N, C, H, W) with labels (N,), as a fraction."""
+        was_training = self.training
+        self.eval()
+        correct = sum(
+            int((self(images[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum())
+            for i in range(0, len(labels), batch_size)
+        )
+        self.train(was_training)
+        return correct / len(labels)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val", self.val_acc)

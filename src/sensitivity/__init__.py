@@ -1,6 +1,7 @@
 """The science: shifts, similarity metrics, translation-sensitivity maps, radial profiles. Pure torch."""
 
 from src.sensitivity.maps import (
+    SOFTMAX,
     SensitivityResult,
     SensitivitySums,
     accumulate_sensitivity,
@@ -14,6 +15,7 @@ from src.sensitivity.reference import naive_translation_sensitivity
 from src.sensitivity.shifts import shift_images, shift_offsets, shifted_windows
 
 __all__ = [
+    "SOFTMAX",
     "DECISIONS",
     "SIMILARITIES",
     "SensitivityResult",

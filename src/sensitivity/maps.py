@@ -28,6 +28,9 @@ from src.sensitivity.radial import radial_profile
 from src.sensitivity.shifts import Fill, check_max_shift, shifted_windows
 
 FORMAT_VERSION = 1
+# Not a module: the model's output probabilities, softmax(logits). The paper's "output of the final fully connected
+# layer" is the `Out` row of its Tables 1-4, whose activation is Softmax; `fc` (the logits) is a different point.
+SOFTMAX = "softmax"
 
 
 class SensitivitySums(Metric):
@@ -133,11 +136,11 @@ def translation_sensitivity(
     model: nn.Module,
     images: torch.Tensor | Iterable,
     labels: torch.Tensor | None = None,
-    layers: Sequence[str] = ("conv", "fc"),
+    layers: Sequence[str] = ("conv", SOFTMAX),
     num_classes: int = 10,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
-    batch_size: int = 128,
+    batch_size: int = 512,
     channels_last: bool = True,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
@@ -148,7 +151,8 @@ def translation_sensitivity(
         model: any module mapping images (N, C, H, W) to logits (N, num_classes); it is used in eval mode and
             left as found (mode, hooks), on its own device.
         images: (N, C, H, W) images, already padded, with `labels` (N,); or an iterable of (images, labels).
-        layers: names from `model.named_modules()` whose outputs are compared (the paper's "conv" and "fc").
+        layers: names from `model.named_modules()` whose outputs are compared, or "softmax" for the model's output
+            probabilities (the paper's points are "conv" and "softmax"; "fc" is the logits).
         max_shift: S; shifts cover [-S, S]^2, pixels.
         fill_value: value of vacated pixels (the dataset's padding value), a float or one per channel.
         batch_size: shifted images per forward pass.
@@ -177,10 +181,10 @@ def accumulate_sensitivity(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     sums: SensitivitySums,
-    layers: Sequence[str] = ("conv", "fc"),
+    layers: Sequence[str] = ("conv", SOFTMAX),
     max_shift: int = 10,
     fill_value: Fill = 0.0,
-    batch_size: int = 128,
+    batch_size: int = 512,
     channels_last: bool = True,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
@@ -188,7 +192,7 @@ def accumulate_sensitivity(
     """Add every (image, shift) pair of `batches` into `sums` (no cross-process sync: shards call this alone)."""
     device = _model_device(model)
     modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules]
+    missing = [name for name in layers if name not in modules and name != SOFTMAX]
     if missing:
         named = [n for n in modules if n]
         raise ConfigError(f"layers={missing} not found in the model: available {named[:20]}")
@@ -201,7 +205,7 @@ def accumulate_sensitivity(
 
         return fn
 
-    handles = [modules[name].register_forward_hook(hook(name)) for name in layers]
+    handles = [modules[name].register_forward_hook(hook(name)) for name in layers if name != SOFTMAX]
     was_training = model.training
     model.eval()
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
@@ -211,6 +215,8 @@ def accumulate_sensitivity(
             x = x.contiguous(memory_format=torch.channels_last)
         with amp:
             logits = model(x)
+        if SOFTMAX in layers:
+            captured[SOFTMAX] = logits.float().softmax(dim=1)
         return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
 
     if progress:

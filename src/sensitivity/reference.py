@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from src.sensitivity.maps import SOFTMAX
 from src.sensitivity.metrics import SIMILARITIES, similarities
 from src.sensitivity.shifts import Fill, shift_images
 
@@ -20,7 +21,7 @@ def naive_translation_sensitivity(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
-    layers: Sequence[str] = ("conv", "fc"),
+    layers: Sequence[str] = ("conv", SOFTMAX),
     num_classes: int = 10,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
@@ -31,7 +32,14 @@ def naive_translation_sensitivity(
     handles = [
         modules[n].register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o.flatten(1)))
         for n in layers
+        if n != SOFTMAX
     ]
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        logits = model(x)
+        captured[SOFTMAX] = logits.softmax(1)
+        return logits
+
     was_training = model.training
     model.eval()
     side = 2 * max_shift + 1
@@ -41,12 +49,12 @@ def naive_translation_sensitivity(
     try:
         for x, y in zip(images, labels, strict=True):
             x, c = x[None], int(y)
-            base_pred = model(x).argmax(1)
+            base_pred = forward(x).argmax(1)
             base = dict(captured)
             counts[c] += 1
             for dy in range(-max_shift, max_shift + 1):
                 for dx in range(-max_shift, max_shift + 1):
-                    pred = model(shift_images(x, dx, dy, fill_value)).argmax(1)
+                    pred = forward(shift_images(x, dx, dy, fill_value)).argmax(1)
                     at = (c, dy + max_shift, dx + max_shift)
                     for n in layers:
                         for m, v in zip(SIMILARITIES, similarities(base[n], captured[n]), strict=True):
