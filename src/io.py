@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -29,9 +30,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def _finite(data: Any) -> Any:
+    """NaN and infinities become None: strict JSON (pandas, JavaScript, jq) has no NaN."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """Write `data` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    """Write `data` as indented strict JSON (NaN and infinities as null), atomically."""
+    text = json.dumps(_finite(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
 
 

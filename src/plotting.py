@@ -1,4 +1,8 @@
-"""One function per figure: results in, matplotlib Figure out. No training, no file discovery here."""
+"""One function per figure: plain numbers in (lists, as stored in figures/figN.json), matplotlib Figure out.
+
+Nothing here trains, measures or finds files, so every figure can be redrawn from its JSON alone
+(`python -m src.reproduce figure=N redraw=true`).
+"""
 
 from __future__ import annotations
 
@@ -10,114 +14,139 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
-from src.sensitivity import SensitivityResult, pearson  # noqa: E402
-
-LAYER_TITLES = {"conv": "final convolutional layer output", "fc": "final fully connected layer output"}
+LAYER_TITLES = {
+    "conv": "final convolutional layer output",
+    "softmax": "network output (softmax of the final FC layer)",
+    "fc": "final FC layer, logits (before softmax)",
+}
 METRIC_LABELS = {
     "cosine": "cosine similarity",
     "euclidean": "Euclidean similarity",
     "distance": "Euclidean distance",
     "accuracy": "accuracy",
 }
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 plt.rcParams.update({"figure.dpi": 120, "savefig.bbox": "tight", "axes.grid": True, "grid.alpha": 0.3})
 
-
-def _mean_std(curves: Sequence[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-    stack = torch.stack([c.double() for c in curves]).numpy()
-    return stack.mean(0), stack.std(0)
+Curves = Mapping[str, Sequence[Sequence[float]]]  # label (e.g. "k=3") -> one radial profile per seed
 
 
-def radial_figure(
-    results: Mapping[str, Sequence[SensitivityResult]],
-    layer: str,
-    metric: str = "cosine",
+def radial_panels(
+    panels: Mapping[str, Curves],
+    max_shift: int,
+    ylabel: str = "cosine similarity (class mean)",
     title: str = "",
     note: str = "",
+    corner_radii: bool = True,
 ) -> plt.Figure:
-    """Radial sensitivity functions, one line per label (e.g. 'k=3'), mean over seeds with a ±1 std band.
+    """Radial sensitivity functions, one panel per entry of `panels` (e.g. "(a) conv"), sharing the y axis.
 
-    results: label -> the SensitivityResults of that network's seeds.
+    Each label is one line: the mean over its seeds, with a band of ±1 standard deviation over seeds (n-1) when there
+    are several. Radii above `max_shift` are corner-only rings (few shifts, none on the axes): they are drawn with
+    hollow markers and a dotted line after a grey divider, or left out when `corner_radii` is false.
     """
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for label, res in results.items():
-        mean, std = _mean_std([r.radial_mean(layer, metric) for r in res])
-        radii = np.arange(len(mean))
-        ax.plot(
-            radii, mean, marker="o", ms=3, label=f"{label} ({len(res)} seed{'s' if len(res) > 1 else ''})"
-        )
-        if len(res) > 1:
-            ax.fill_between(radii, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("shift radius (pixels)")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (class mean)")
-    ax.set_title(title or LAYER_TITLES.get(layer, layer), fontsize=10)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.4 * len(panels), 3.6), sharey=True, squeeze=False, layout="constrained"
+    )
+    for ax, (panel_title, curves) in zip(axes[0], panels.items(), strict=True):
+        for i, (label, seeds) in enumerate(curves.items()):
+            stack = np.asarray(seeds, dtype=float)
+            mean = stack.mean(0)
+            full = np.arange(min(len(mean), max_shift + 1))
+            marker, n = MARKERS[i % len(MARKERS)], len(stack)
+            (line,) = ax.plot(full, mean[full], marker=marker, ms=4, label=f"{label} (n={n})")
+            if n > 1:
+                std = stack.std(0, ddof=1)
+                ax.fill_between(full, (mean - std)[full], (mean + std)[full], color=line.get_color(), alpha=0.2)
+            if corner_radii and len(mean) > max_shift + 1:
+                corner = np.arange(max_shift, len(mean))
+                ax.plot(corner, mean[corner], ls=":", marker=marker, ms=4, mfc="none", color=line.get_color())
+        if corner_radii:
+            ax.axvline(max_shift + 0.5, color="grey", lw=0.8, ls="--")
+        ax.set_title(panel_title, fontsize=9)
+        ax.set_xlabel("shift radius (pixels)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, loc="lower left")  # the curves fall from (0, 1): this corner is free
+    axes[0, 0].set_ylabel(ylabel)
+    if corner_radii:
+        axes[0, -1].annotate(f"r > {max_shift}: corner shifts only", xy=(0.98, 0.02), xycoords="axes fraction",
+                             ha="right", va="bottom", fontsize=7, color="grey")  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize=10)
     _note(fig, note)
     return fig
 
 
-def correlation_figure(results: Sequence[SensitivityResult], layer: str = "fc", note: str = "") -> plt.Figure:
-    """Fig. 1: per-class Pearson correlation of the cosine and the Euclidean map with the accuracy map.
+def correlation_figure(
+    correlations: Mapping[str, Sequence[Sequence[float]]], title: str = "", note: str = ""
+) -> plt.Figure:
+    """Fig. 1: per-class Pearson correlations; `correlations` maps a pair name to one list of per-class r per seed.
 
-    Bars are means over the seeds (the given results), error bars their std.
+    Bars are the mean over seeds; error bars (±1 std over seeds) appear only with several seeds.
     """
-    rows = {
-        m: torch.stack([pearson(r.get(layer, m), r.accuracy) for r in results]).numpy()
-        for m in ("cosine", "euclidean")
-    }
-    classes = np.arange(rows["cosine"].shape[1])
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    width = 0.38
-    for i, (metric, vals) in enumerate(rows.items()):
-        ax.bar(classes + (i - 0.5) * width, np.nanmean(vals, 0), width, yerr=np.nanstd(vals, 0), capsize=2,
-               label=f"{METRIC_LABELS[metric]} vs accuracy")  # fmt: skip
+    names = list(correlations)
+    stacks = {k: np.asarray(v, dtype=float) for k, v in correlations.items()}
+    classes = np.arange(next(iter(stacks.values())).shape[1])
+    fig, ax = plt.subplots(figsize=(7.4, 3.4), layout="constrained")
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        vals = stacks[name]
+        err = np.nanstd(vals, 0, ddof=1) if len(vals) > 1 else None
+        ax.bar(classes + (i - (len(names) - 1) / 2) * width, np.nanmean(vals, 0), width, yerr=err, capsize=2,
+               label=name)  # fmt: skip
     ax.set_xticks(classes)
     ax.set_xlabel("class")
     ax.set_ylabel("Pearson correlation")
-    ax.set_ylim(min(0.0, float(np.nanmin([v.min() for v in rows.values()]))) - 0.05, 1.05)
-    seeds = f"{len(results)} seed{'s' if len(results) > 1 else ''}"
-    ax.set_title(f"Correlation of {layer} sensitivity maps with accuracy maps ({seeds})", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    low = min(0.0, float(np.nanmin([v.min() for v in stacks.values()])))
+    ax.set_ylim(low - 0.05, 1.0)
+    n = len(next(iter(stacks.values())))
+    ax.set_title(title or f"Per-class correlation of sensitivity maps (mean over {n} seeds)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(names))
     _note(fig, note)
     return fig
 
 
-def feature_map_figure(image: torch.Tensor, shifted: torch.Tensor, maps: torch.Tensor, maps_shifted: torch.Tensor,
-                       shift: tuple[int, int], note: str = "") -> plt.Figure:  # fmt: skip
+def feature_map_figure(
+    image: np.ndarray, shifted: np.ndarray, maps: np.ndarray, maps_shifted: np.ndarray, shift: Sequence[int],
+    title: str = "", note: str = "",
+) -> plt.Figure:  # fmt: skip
     """Fig. 3: input, shifted input, and the first three channels of the last conv block for each.
 
-    image, shifted: (C, H, W); maps, maps_shifted: (channels, h, w).
+    image, shifted: (H, W) or (H, W, C); maps, maps_shifted: (3, h, w), one colour scale for all six maps.
     """
-    fig, axes = plt.subplots(2, 4, figsize=(8.4, 4.4))
-    rows = [("input", image, maps), (f"shifted by (dx, dy) = {shift}", shifted, maps_shifted)]
-    vmax = float(torch.stack([maps[:3], maps_shifted[:3]]).max())
+    fig, axes = plt.subplots(2, 4, figsize=(8.4, 4.4), layout="constrained")
+    rows = [("input", image, maps), (f"shifted by (dx, dy) = {tuple(shift)}", shifted, maps_shifted)]
+    vmax = float(max(np.max(maps), np.max(maps_shifted)))
     for r, (name, img, fmap) in enumerate(rows):
-        axes[r, 0].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
+        axes[r, 0].imshow(np.asarray(img), cmap="gray")
         axes[r, 0].set_title(name, fontsize=9)
         for c in range(3):
-            axes[r, c + 1].imshow(fmap[c].numpy(), cmap="viridis", vmin=0, vmax=vmax)
+            im = axes[r, c + 1].imshow(np.asarray(fmap[c]), cmap="viridis", vmin=0, vmax=vmax)
             axes[r, c + 1].set_title(f"ch. {c + 1} output", fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
+    fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="activation (after ReLU and max-pool)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     _note(fig, note)
     return fig
 
 
 def class_maps_figure(
-    result: SensitivityResult, layer: str | None, metric: str = "cosine", note: str = ""
+    maps: Sequence[np.ndarray], max_shift: int, label: str = "cosine similarity", title: str = "", note: str = ""
 ) -> plt.Figure:
-    """Beyond the paper: the per-class maps as a grid of heatmaps (x: dx, y: dy, pixels)."""
-    maps = result.get(layer, metric).numpy()
-    s = result.max_shift
-    cols = 5
+    """Per-class translation-sensitivity maps (K, 2S+1, 2S+1) as a grid of heatmaps; x: dx, y: dy (pixels)."""
+    maps = np.asarray(maps, dtype=float)
+    s, cols = max_shift, 5
     rows = int(np.ceil(len(maps) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1.0, 2.2 * rows + 0.5), squeeze=False,
+                             sharex=True, sharey=True, layout="constrained")  # fmt: skip
     lo, hi = np.nanmin(maps), np.nanmax(maps)
+    ticks = [-s, 0, s]
     for c, ax in enumerate(axes.flat):
         ax.grid(False)
         if c >= len(maps):
@@ -125,29 +154,60 @@ def class_maps_figure(
             continue
         im = ax.imshow(maps[c], extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
         ax.set_title(f"class {c}", fontsize=9)
-    fig.colorbar(im, ax=axes, shrink=0.8, label=METRIC_LABELS.get(metric, metric))
-    fig.suptitle(f"Translation-sensitivity maps, {layer or ''} {metric} (x: dx, y: dy)", fontsize=10)
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("dx (px)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("dy (px)", fontsize=8)
+    fig.colorbar(im, ax=axes, shrink=0.8, label=label)
+    if title:
+        fig.suptitle(title, fontsize=10)
     _note(fig, note)
     return fig
 
 
 def epochs_figure(
-    results: Sequence[SensitivityResult], layer: str, metric: str = "cosine", note: str = ""
-) -> plt.Figure:
-    """Beyond the paper: the class-mean radial profile after each epoch (from the epoch-end callback)."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    profiles: Sequence[Sequence[float]], epochs: Sequence[int], max_shift: int, ylabel: str, title: str = "",
+    note: str = "",
+) -> plt.Figure:  # fmt: skip
+    """The class-mean radial profile after each epoch (from the epoch-end callback), coloured by epoch."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
     cmap = plt.get_cmap("viridis")
-    for i, r in enumerate(results):
-        ax.plot(r.radial_mean(layer, metric).numpy(), color=cmap(i / max(1, len(results) - 1)),
-                label=f"epoch {r.meta.get('epoch', i)}")  # fmt: skip
+    for i, (prof, epoch) in enumerate(zip(profiles, epochs, strict=True)):
+        prof = np.asarray(prof, dtype=float)[: max_shift + 1]
+        ax.plot(prof, color=cmap(i / max(1, len(profiles) - 1)), label=f"epoch {epoch}")
     ax.set_xlabel("shift radius (pixels)")
-    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    ax.set_title(f"{LAYER_TITLES.get(layer, layer)} over training", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    _note(fig, note)
+    return fig
+
+
+def dimensionality_figure(
+    profiles: Mapping[str, Mapping[str, Sequence[float]]], max_shift: int, title: str = "", note: str = ""
+) -> plt.Figure:
+    """§4.3.1: the same shifts measured at several dimensions D; profiles[metric][label] -> radial profile."""
+    metrics = list(profiles)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, prof) in enumerate(profiles[metric].items()):
+            prof = np.asarray(prof, dtype=float)[: max_shift + 1]
+            ax.plot(prof, marker=MARKERS[i % len(MARKERS)], ms=4, label=label)
+        ax.set_xlabel("shift radius (pixels)")
+        ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (class mean)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     _note(fig, note)
     return fig
 
 
 def _note(fig: plt.Figure, note: str) -> None:
+    """The provenance line (preset, date, command) under the figure; empty: none."""
     if note:
-        fig.text(0.99, -0.01, note, ha="right", va="top", fontsize=6, color="gray")
+        fig.text(0.99, 0.0, note, ha="right", va="top", fontsize=6, color="gray")

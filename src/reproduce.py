@@ -25,22 +25,6 @@ from src.cli import CONF_DIR, run_cli, user_errors_exit
 from src.errors import ConfigError, DataError
 from src.io import atomic_write, read_json, write_json
 
-# figure -> (experiment, kernels it needs or None for the preset's, what to draw)
-FIGURES = {
-    "1": ("exp1_mnist", [5], "correlation"),
-    "2": ("exp1_mnist", None, "radial_conv_fc"),
-    "3": ("exp1_mnist", [5], "feature_maps"),
-    "4": ("exp1_cifar10", None, "radial_conv_fc"),
-    "5": ("exp2_mnist", None, "radial_fc"),
-    "6": ("exp2_cifar10", None, "radial_fc"),
-    "extras": ("exp1_mnist", [5], "extras"),
-}
-EXPERIMENT_TITLES = {
-    "exp1_mnist": "MNIST, zero padding (Table 1)",
-    "exp1_cifar10": "CIFAR-10, zero padding (Table 2)",
-    "exp2_mnist": "MNIST, no padding (Table 3)",
-    "exp2_cifar10": "CIFAR-10, no padding (Table 4)",
-}
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
 
@@ -152,16 +136,12 @@ def selected_runs(
     return chosen, excluded
 
 
-def evaluate(cfg: DictConfig, runs: dict[int, list[dict]]):
+def evaluate(cfg: DictConfig, runs: dict[int, list[dict]]) -> dict[int, list]:
     """kernel -> the SensitivityResults of its selected runs (computed where missing)."""
     from src.evaluate import evaluate_run
     from src.sensitivity import SensitivityResult
 
-    base = OmegaConf.load(CONF_DIR / "evaluate.yaml")
-    for key in ("defaults", "hydra"):
-        base.pop(key)
-    ecfg = OmegaConf.merge(base, {"images_per_class": cfg.preset.images_per_class, "run_dir": ""})
-    ecfg = OmegaConf.merge(ecfg, OmegaConf.from_dotlist(list(cfg.evaluate_overrides)))
+    ecfg = evaluate_config(cfg)
     results = {}
     for k, rs in runs.items():
         for r in rs:
@@ -170,102 +150,69 @@ def evaluate(cfg: DictConfig, runs: dict[int, list[dict]]):
     return results
 
 
-def save_figure(fig, path: Path) -> list[Path]:
-    """PNG and PDF, each written atomically."""
-    import matplotlib.pyplot as plt
-
-    out = []
-    for ext in ("png", "pdf"):
-        out.append(atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(p, format=ext)))
-    plt.close(fig)
-    return out
-
-
-def accuracy_table(runs: dict[int, list[dict]]) -> dict:
-    """kernel -> lr, seeds, and mean/std of train/val/test accuracy of the selected runs."""
-    table = {}
-    for k, rs in runs.items():
-        row = {"lr": rs[0]["config"]["lr"], "seeds": [r["config"]["seed"] for r in rs],
-               "epochs": [r["epochs"] for r in rs], "run_dirs": [r["run_dir"] for r in rs]}  # fmt: skip
-        for key in ("train_acc", "val_acc", "test_acc"):
-            vals = [r[key] for r in rs]
-            row[key] = {"mean": statistics.mean(vals), "std": statistics.pstdev(vals), "values": vals}
-        table[k] = row
-    return table
+def evaluate_config(cfg: DictConfig) -> DictConfig:
+    """conf/evaluate.yaml with the preset's images per class and the figure's evaluate_overrides."""
+    base = OmegaConf.load(CONF_DIR / "evaluate.yaml")
+    for key in ("defaults", "hydra"):
+        base.pop(key)
+    ecfg = OmegaConf.merge(base, {"images_per_class": cfg.preset.images_per_class, "run_dir": ""})
+    ecfg = OmegaConf.merge(ecfg, OmegaConf.from_dotlist(list(cfg.evaluate_overrides)))
+    if cfg.output_layer not in ecfg.layers:
+        raise ConfigError(f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}")
+    return ecfg
 
 
-def draw(
+def figure_numbers(
     cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
-) -> list[Path]:
-    """Draw the figure(s) and write their numbers. Returns the files written."""
-    from src import plotting
+) -> dict:
+    """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept)."""
+    from src.figures import FIGURES, accuracy_table, correlation_numbers, radial_numbers, test_claim
+    from src.sensitivity.stats import shifts_per_radius
 
-    fig_dir = Path(cfg.figures_dir)
-    note = f"preset={cfg.preset.name} | {time.strftime('%Y-%m-%d')} | src.reproduce figure={figure}"
-    kind = FIGURES[figure][2]
-    labelled = {f"k={k}": res for k, res in results.items()}
-    written: list[Path] = []
+    spec = FIGURES[figure]
+    out = cfg.output_layer
+    some = next((res[0] for res in results.values() if res), None)
+    max_shift = some.max_shift if some else int(evaluate_config(cfg).max_shift)
     numbers = {
         "figure": figure,
+        "name": f"fig{figure}" if figure[0].isdigit() else figure,
+        "title": spec.title,
+        "experiment": spec.experiment,
         "preset": OmegaConf.to_container(cfg.preset),
+        "output_layer": out,
+        "provenance": f"preset={cfg.preset.name} | {time.strftime('%Y-%m-%d')} | python -m src.reproduce figure={figure}",
+        "max_shift": max_shift,
+        "shifts_per_radius": shifts_per_radius(max_shift),
+        "full_rings": f"radii 0..{max_shift}; larger radii are corner-only rings",
+        "images_per_class": some.counts.tolist() if some else None,
+        "band": "±1 standard deviation over seeds (n-1); claims use 95 % Student-t intervals of paired differences",
         "accuracy": accuracy_table(runs),
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
-    if kind.startswith("radial"):
-        layers = ["conv", "fc"] if kind == "radial_conv_fc" else ["fc"]
-        for layer in layers:
-            suffix = ("a" if layer == "conv" else "b") if len(layers) == 2 else ""
-            title = (
-                f"Fig. {figure}{f'({suffix})' if suffix else ''}: {EXPERIMENT_TITLES[FIGURES[figure][0]]}, "
-                + (plotting.LAYER_TITLES[layer])
-            )
-            fig = plotting.radial_figure(labelled, layer, "cosine", title=title, note=note)
-            written += save_figure(fig, fig_dir / f"fig{figure}{suffix}")
-        numbers["radial_cosine"] = {
-            layer: {
-                label: [r.radial_mean(layer, "cosine").tolist() for r in res]
-                for label, res in labelled.items()
-            }
-            for layer in layers
-        }
-    elif kind == "correlation":
-        from src.sensitivity import pearson
-
-        res = results[5]
-        written += save_figure(plotting.correlation_figure(res, "fc", note=note), fig_dir / f"fig{figure}")
-        numbers["pearson_fc"] = {
-            m: [pearson(r.get("fc", m), r.accuracy).tolist() for r in res] for m in ("cosine", "euclidean")
-        }
-    elif kind == "feature_maps":
-        written += save_figure(feature_maps(runs[5][0], note), fig_dir / f"fig{figure}")
-    else:  # extras
-        from src.sensitivity import SensitivityResult
-
-        res = results[5][0]
-        for layer in ("conv", "fc"):
-            fig = plotting.class_maps_figure(res, layer, "cosine", note=note)
-            written += save_figure(fig, fig_dir / f"class_maps_{layer}")
-        epoch_files = sorted((Path(runs[5][0]["run_dir"]) / "sensitivity_epochs").glob("epoch=*.pt"))
-        if epoch_files:
-            per_epoch = [SensitivityResult.load(f) for f in epoch_files]
-            for layer in ("conv", "fc"):
-                written += save_figure(
-                    plotting.epochs_figure(per_epoch, layer, note=note), fig_dir / f"epochs_{layer}"
-                )
-    name = f"fig{figure}" if figure != "extras" else "extras"
-    written.append(write_json(fig_dir / f"{name}.json", numbers))
-    return written
+    labelled = {f"k={k}": res for k, res in results.items()}
+    if spec.kind.startswith("radial"):
+        numbers["radial"] = radial_numbers(labelled, [layer for layer in ("conv", out, "fc") if layer in some.maps])
+        numbers["claims"] = [test_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
+    elif spec.kind == "correlation":
+        numbers["correlation"] = correlation_numbers(results[5], out)
+        numbers["claims"] = numbers["correlation"]["claims"]
+    elif spec.kind == "feature_maps":
+        numbers["feature_maps"] = feature_maps(runs[5][0])
+    elif spec.kind == "extras":
+        numbers |= extras_numbers(runs[5][0], results[5][0], out)
+    elif spec.kind == "dimensionality":
+        numbers["dimensionality"] = dimensionality_numbers(cfg, runs[5][0], max_shift)
+    return numbers
 
 
 FIG3_SHIFT = (4, 4)  # (dx, dy), pixels: large enough to see, small enough to keep the digit inside the image
 
 
-def feature_maps(run: dict, note: str):
+def feature_maps(run: dict) -> dict:
     """Fig. 3 from one run: the first test image, its shifted copy, and 3 channels of the last conv block."""
     import torch
 
     from src.evaluate import load_network
-    from src.plotting import feature_map_figure
     from src.sensitivity import shift_images
 
     net, dm = load_network(Path(run["run_dir"]), run)
@@ -277,26 +224,108 @@ def feature_maps(run: dict, note: str):
     net.eval()
     with torch.inference_mode():
         net(x)
-        base = out["conv"][0]
+        base = out["conv"][0, :3]
         net(xs)
-        shifted = out["conv"][0]
+        shifted = out["conv"][0, :3]
     handle.remove()
-    return feature_map_figure(x[0], xs[0], base, shifted, FIG3_SHIFT, note=note)
+
+    def image(t):  # (C, H, W) -> (H, W) or (H, W, C) for imshow
+        return t.permute(1, 2, 0).squeeze(-1).tolist()
+
+    return {"run": run["run_dir"], "shift": list(FIG3_SHIFT), "image": image(x[0]), "shifted": image(xs[0]),
+            "maps": base.tolist(), "maps_shifted": shifted.tolist()}  # fmt: skip
+
+
+def extras_numbers(run: dict, result, out: str) -> dict:
+    """Per-class cosine maps of one run (conv and the output point) and its radial profiles after every epoch."""
+    from src.sensitivity import SensitivityResult
+
+    epoch_files = sorted((Path(run["run_dir"]) / "sensitivity_epochs").glob("epoch=*.pt"))
+    per_epoch = [SensitivityResult.load(f) for f in epoch_files]
+    layers = [layer for layer in ("conv", out) if per_epoch and layer in per_epoch[0].maps]
+    return {
+        "class_maps_run": f"seed {run['config']['seed']}",
+        "class_maps": {layer: result.get(layer, "cosine").tolist() for layer in ("conv", out)},
+        "epochs": {
+            "run": run["run_dir"],
+            "subset": "epoch-end callback: fixed class-balanced validation subset",
+            "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
+            "profiles": {layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers},
+        },
+    }
+
+
+def dimensionality_numbers(cfg: DictConfig, run: dict, max_shift: int) -> dict:
+    """§4.3.1: one set of shifts, measured on (a) the input image and (b) the trained k=5 network's last conv
+    block, each average-pooled to several dimensions D. part -> metric -> "D=..." -> class-mean radial profile."""
+    from torch import nn
+
+    from src.data import balanced_subset
+    from src.evaluate import load_network
+    from src.sensitivity import translation_sensitivity
+    from src.sensitivity.dimensionality import PooledViews
+
+    net, dm = load_network(Path(run["run_dir"]), run)
+    dm.setup("test")
+    idx = balanced_subset(dm.test_set.labels, cfg.preset.images_per_class or 100, dm.num_classes)
+    x, y = dm.test_set.images[idx], dm.test_set.labels[idx]
+    trunk = nn.Sequential(net.block1, net.block2, net.conv)
+    c_in, c_conv = x.shape[1], net.conv[0].out_channels
+    side = trunk(x[:1]).shape[-1]
+    parts = {
+        "input image": PooledViews(nn.Identity(), c_in, [x.shape[-1], x.shape[-1] // 2, x.shape[-1] // 4, 5]),
+        "conv output (k=5 network)": PooledViews(trunk, c_conv, [side, 3, 2, 1]),
+    }
+    numbers = {}
+    for part, model in parts.items():
+        res = translation_sensitivity(model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value)
+        numbers[part] = {
+            m: {f"D={name.split('.d')[-1]}": res.radial_mean(name, m).tolist() for name in model.layer_names}
+            for m in ("cosine", "distance")
+        }
+    return numbers
+
+
+def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
+    """figures/<name>.json, and <name>_radial.csv (one row per layer, metric, label, seed, radius) when radial."""
+    from src.figures import radial_csv
+
+    written = [write_json(fig_dir / f"{numbers['name']}.json", numbers)]
+    if "radial" in numbers:
+        text = radial_csv(numbers["radial"], numbers["max_shift"])
+        written.append(atomic_write(fig_dir / f"{numbers['name']}_radial.csv", lambda p: p.write_text(text)))
+    return written
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
+    from src.figures import FIGURES, draw
+
     figure = str(cfg.figure)
     if figure not in FIGURES:
         raise ConfigError(f"figure={figure} is not allowed: use one of {list(FIGURES)}")
-    experiment, kernels, _ = FIGURES[figure]
-    kernels = kernels or list(cfg.preset.kernels)
-    sweep_dir = Path(cfg.outputs) / experiment / cfg.preset.name
-    runs, excluded = selected_runs(cfg, experiment, kernels, sweep_dir)
-    results = evaluate(cfg, runs) if FIGURES[figure][2] != "feature_maps" else {}
-    for path in draw(cfg, figure, runs, results, excluded):
+    fig_dir = Path(cfg.figures_dir)
+    name = f"fig{figure}" if figure[0].isdigit() else figure
+    if cfg.redraw:  # from the committed numbers alone: no runs needed
+        numbers = read_json(fig_dir / f"{name}.json")
+        written = []
+    else:
+        spec = FIGURES[figure]
+        kernels = spec.kernels or list(cfg.preset.kernels)
+        sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.name
+        runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+        needs_maps = spec.kind not in ("feature_maps", "dimensionality")
+        results = evaluate(cfg, runs) if needs_maps else {}
+        numbers = figure_numbers(cfg, figure, runs, results, excluded)
+        written = write_numbers(numbers, fig_dir)
+    written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)
+    for path in written:
         print(f"wrote {path}")
+    for c in numbers.get("claims", []):
+        d = c.get("difference") or c.get("class_mean_r")
+        ci = f", 95 % CI [{d['low']:+.3f}, {d['high']:+.3f}]" if d["low"] is not None else ""
+        print(f"claim: {c['claim']}: {c['verdict']} (mean {d['mean']:+.3f}{ci})")
 
 
 if __name__ == "__main__":

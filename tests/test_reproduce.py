@@ -68,13 +68,17 @@ def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
         env={"DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    names = ["fig4a", "fig4b"] if figure == "4" else ["fig6"]
-    for name in names:
+    for name in (f"fig{figure}", f"fig{figure}_logits"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "figs" / f"{name}.{ext}").stat().st_size > 1000
     numbers = json.loads((tmp_path / "figs" / f"fig{figure}.json").read_text())
     assert sorted(numbers["accuracy"]) == ["3", "4", "5"]
-    assert len(numbers["radial_cosine"]["fc"]["k=3"][0]) == 5  # S=3: radii 0..4
+    assert numbers["output_layer"] == "softmax" and numbers["shifts_per_radius"] == [1, 8, 12, 16, 12]
+    assert len(numbers["radial"]["softmax"]["cosine"]["k=3"][0]) == 5  # S=3: radii 0..4
+    assert all(c["verdict"] for c in numbers["claims"])
+    rows = (tmp_path / "figs" / f"fig{figure}_radial.csv").read_text().splitlines()
+    assert rows[0] == "layer,metric,label,seed_index,radius,shifts,full_ring,value"
+    assert len(rows) == 1 + len(numbers["radial"]) * 3 * 3 * 5  # layers x metrics x kernels x radii, one seed
 
 
 def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):

@@ -1,0 +1,228 @@
+"""The paper's figures as data: what each one measures (`FIGURES`), the numbers behind it (JSON), the claims it tests.
+
+`figure_numbers` turns measured results into a plain dict (every seed's values, accuracies, claims with verdicts),
+which `src.reproduce` writes to figures/figN.json; `draw` makes the PNG/PDF files from that dict alone, so a figure
+can be redrawn from its JSON on a machine without the runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from src.io import atomic_write
+from src.sensitivity import SensitivityResult, pearson
+from src.sensitivity.stats import full_ring_mean, mean_ci, paired_difference, shifts_per_radius, verdict
+
+METRICS = ("cosine", "euclidean", "distance")
+STRONG_CORRELATION = 0.8  # |r| at or above this counts as "very strong" (the usual convention)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the paper tested as a paired difference over seeds of full-ring radial means (r = 1..S).
+
+    a and b are (layer, label) pairs, where layer "output" is the figure's output point; direction +1 claims
+    a > b (more similar, i.e. more invariant), -1 claims a < b, 0 claims no difference.
+    """
+
+    text: str
+    a: tuple[str, str]
+    b: tuple[str, str]
+    direction: int = 1
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    experiment: str
+    kernels: list[int] | None  # None: the preset's kernels
+    kind: str  # radial_conv_output | radial_output | correlation | feature_maps | extras | dimensionality
+    title: str
+    claims: list[Claim] = field(default_factory=list)
+
+
+def _kernel_pairs(layer: str, text: str, direction: int, pairs: Sequence[tuple[int, int]]) -> list[Claim]:
+    return [Claim(text.format(a=a, b=b), (layer, f"k={a}"), (layer, f"k={b}"), direction) for a, b in pairs]
+
+
+FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", ("output", f"k={k}"), ("conv", f"k={k}"))
+           for k in (3, 4, 5)]  # fmt: skip
+FIGURES: dict[str, FigureSpec] = {
+    "1": FigureSpec("exp1_mnist", [5], "correlation", "Fig. 1: MNIST, Table 1 k=5"),
+    "2": FigureSpec(
+        "exp1_mnist", None, "radial_conv_output", "Fig. 2: MNIST, zero padding (Table 1)",
+        _kernel_pairs("conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)])
+        + _kernel_pairs("output", "larger kernels, more invariant output: k={a} > k={b}", 1, [(5, 4), (4, 3), (5, 3)])
+        + FC_ADDS,
+    ),  # fmt: skip
+    "3": FigureSpec("exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"),
+    "4": FigureSpec(
+        "exp1_cifar10", None, "radial_conv_output", "Fig. 4: CIFAR-10, zero padding (Table 2)",
+        _kernel_pairs("conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 5)])
+        + _kernel_pairs("output", "all kernels equally invariant at the output: k={a} = k={b}", 0, [(5, 3), (4, 3)])
+        + FC_ADDS,
+    ),  # fmt: skip
+    "5": FigureSpec(
+        "exp2_mnist", None, "radial_output", "Fig. 5: MNIST, no padding (Table 3)",
+        _kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)])
+        + _kernel_pairs("output", "otherwise no significant effect of map size: k={a} = k={b}", 0, [(4, 3)]),
+    ),  # fmt: skip
+    "6": FigureSpec(
+        "exp2_cifar10", None, "radial_output", "Fig. 6: CIFAR-10, no padding (Table 4)",
+        _kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]),
+    ),  # fmt: skip
+    "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
+    "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
+}
+
+
+def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence[str]) -> dict:
+    """layer -> metric -> label -> one class-mean radial profile (list of R+1 floats) per seed."""
+    return {
+        layer: {m: {label: [r.radial_mean(layer, m).tolist() for r in res] for label, res in results.items()}
+                for m in METRICS}
+        for layer in layers
+    }  # fmt: skip
+
+
+def test_claim(claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine") -> dict:
+    """The claim's paired difference (summary over r = 1..S and per radius), with its verdict."""
+
+    def seeds(side: tuple[str, str]) -> list[list[float]]:
+        layer = output_layer if side[0] == "output" else side[0]
+        return radial[layer][metric][side[1]]
+
+    a, b = seeds(claim.a), seeds(claim.b)
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    summary = paired_difference([full_ring_mean(torch.tensor(x), max_shift) for x in a],
+                                [full_ring_mean(torch.tensor(x), max_shift) for x in b])  # fmt: skip
+    per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
+    if claim.direction == 0:  # "no difference": contradicted only when the interval excludes 0
+        excludes = verdict(summary) != f"unresolved at n={n}"
+        result = "does not hold" if excludes else f"consistent (95 % CI contains 0) at n={n}"
+    else:
+        result = verdict(summary, claim.direction)
+    return {
+        "claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": claim.direction,
+        "metric": metric, "radii": [1, max_shift], "difference": summary, "verdict": result,
+        "per_radius": [{"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)],
+        "holds_at_radii": [r + 1 for r, ci in enumerate(per_radius)
+                           if claim.direction and verdict(ci, claim.direction) == "holds"],
+    }  # fmt: skip
+
+
+def correlation_numbers(results: list[SensitivityResult], layer: str) -> dict:
+    """Fig. 1 per seed and class: Pearson r of cosine vs accuracy, of -distance vs accuracy, of cosine vs -distance.
+
+    The raw Euclidean distance grows as outputs differ, so it enters negated: every r is then positive when the two
+    maps agree (large = similar), as the paper's "strong positive correlation" reads. r(distance, accuracy) = -r here.
+    """
+    pairs = {
+        "cosine vs accuracy": lambda r: pearson(r.get(layer, "cosine"), r.accuracy),
+        "-distance vs accuracy": lambda r: pearson(-r.get(layer, "distance"), r.accuracy),
+        "cosine vs -distance": lambda r: pearson(r.get(layer, "cosine"), -r.get(layer, "distance")),
+    }
+    per_class = {name: [f(r).tolist() for r in results] for name, f in pairs.items()}
+    class_means = {name: mean_ci([float(torch.tensor(v).nanmean()) for v in seeds])
+                   for name, seeds in per_class.items()}  # fmt: skip
+    claims = [
+        {"claim": f"{name}: very strong positive correlation (class mean r >= {STRONG_CORRELATION})",
+         "class_mean_r": ci,
+         "verdict": verdict(ci if ci["low"] is None else
+                            {**ci, "low": ci["low"] - STRONG_CORRELATION, "high": ci["high"] - STRONG_CORRELATION})}
+        for name, ci in class_means.items()
+    ]  # fmt: skip
+    return {"layer": layer, "per_class": per_class, "claims": claims}
+
+
+def accuracy_table(runs: dict[int, list[dict]]) -> dict:
+    """kernel -> lr, seeds, epochs, and mean/std/95 % CI over seeds of the selected checkpoints' accuracies."""
+    table = {}
+    for k, rs in runs.items():
+        row = {"lr": rs[0]["config"]["lr"], "seeds": [r["config"]["seed"] for r in rs],
+               "epochs": [r["epochs"] for r in rs], "selected_epoch": [r["best_epoch"] for r in rs],
+               "run_dirs": [r["run_dir"] for r in rs]}  # fmt: skip
+        for key in ("train_acc", "train_acc_full", "val_acc", "test_acc"):
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            if vals:
+                row[key] = mean_ci(vals)
+        table[k] = row
+    return table
+
+
+def radial_csv(radial: dict, max_shift: int) -> str:
+    """Long-format CSV of radial profiles: layer, metric, label, seed_index, radius, shifts, full_ring, value."""
+    counts = shifts_per_radius(max_shift)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["layer", "metric", "label", "seed_index", "radius", "shifts", "full_ring", "value"])
+    for layer, metrics in radial.items():
+        for metric, labels in metrics.items():
+            for label, seeds in labels.items():
+                for i, prof in enumerate(seeds):
+                    for r, v in enumerate(prof):
+                        w.writerow([layer, metric, label, i, r, counts[r], int(r <= max_shift), f"{v:.6g}"])
+    return buf.getvalue()
+
+
+def save_figure(fig, path: Path) -> list[Path]:
+    """PNG and PDF, each written atomically."""
+    import matplotlib.pyplot as plt
+
+    out = [atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(p, format=ext))
+           for ext in ("png", "pdf")]  # fmt: skip
+    plt.close(fig)
+    return out
+
+
+def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bool = True) -> list[Path]:
+    """Make the figure files of `numbers` (a figures/figN.json dict). Returns the files written."""
+    from src import plotting
+
+    name, spec = numbers["name"], FIGURES[numbers["figure"]]
+    note = numbers["provenance"] if provenance else ""
+    s, out = numbers.get("max_shift", 10), numbers.get("output_layer", "softmax")
+    written: list[Path] = []
+    if spec.kind.startswith("radial"):
+        radial = numbers["radial"]
+        layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [out]
+        letters = "ab" if len(layers) == 2 else ""
+        panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.LAYER_TITLES[layer]}": radial[layer]["cosine"]
+                  for i, layer in enumerate(layers)}  # fmt: skip
+        fig = plotting.radial_panels(panels, s, title=f"{spec.title}; band: ±1 std over seeds", note=note,
+                                     corner_radii=corner_radii)  # fmt: skip
+        written += save_figure(fig, fig_dir / name)
+        if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
+            fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: radial["fc"]["cosine"]}, s,
+                                         title=f"{spec.title}, logits", note=note, corner_radii=corner_radii)  # fmt: skip
+            written += save_figure(fig, fig_dir / f"{name}_logits")
+    elif spec.kind == "correlation":
+        corr = numbers["correlation"]
+        title = f"{spec.title}: per-class Pearson r at the {corr['layer']} output (bars: mean, ±1 std over seeds)"
+        written += save_figure(plotting.correlation_figure(corr["per_class"], title, note), fig_dir / name)
+    elif spec.kind == "feature_maps":
+        fm = numbers["feature_maps"]
+        fig = plotting.feature_map_figure(fm["image"], fm["shifted"], fm["maps"], fm["maps_shifted"], fm["shift"],
+                                          title=spec.title, note=note)  # fmt: skip
+        written += save_figure(fig, fig_dir / name)
+    elif spec.kind == "extras":
+        for layer, maps in numbers["class_maps"].items():
+            fig = plotting.class_maps_figure(maps, s, title=f"Per-class cosine maps, {plotting.LAYER_TITLES[layer]}"
+                                             f" ({numbers['class_maps_run']})", note=note)  # fmt: skip
+            written += save_figure(fig, fig_dir / f"class_maps_{layer}")
+        ep = numbers["epochs"]
+        for layer, profiles in ep["profiles"].items():
+            fig = plotting.epochs_figure(profiles, ep["epochs"], s, "cosine similarity (class mean)",
+                                         title=f"{plotting.LAYER_TITLES[layer]} over training", note=note)  # fmt: skip
+            written += save_figure(fig, fig_dir / f"epochs_{layer}")
+    elif spec.kind == "dimensionality":
+        for part, profiles in numbers["dimensionality"].items():
+            fig = plotting.dimensionality_figure(profiles, s, title=f"{spec.title}: {part}", note=note)
+            written += save_figure(fig, fig_dir / f"{name}_{part.split()[0]}")
+    return written
