@@ -55,26 +55,48 @@ FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", ("outpu
 FIGURES: dict[str, FigureSpec] = {
     "1": FigureSpec("exp1_mnist", [5], "correlation", "Fig. 1: MNIST, Table 1 k=5"),
     "2": FigureSpec(
-        "exp1_mnist", None, "radial_conv_output", "Fig. 2: MNIST, zero padding (Table 1)",
-        _kernel_pairs("conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)])
-        + _kernel_pairs("output", "larger kernels, more invariant output: k={a} > k={b}", 1, [(5, 4), (4, 3), (5, 3)])
+        "exp1_mnist",
+        None,
+        "radial_conv_output",
+        "Fig. 2: MNIST, zero padding (Table 1)",
+        _kernel_pairs(
+            "conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)]
+        )
+        + _kernel_pairs(
+            "output", "larger kernels, more invariant output: k={a} > k={b}", 1, [(5, 4), (4, 3), (5, 3)]
+        )
         + FC_ADDS,
     ),  # fmt: skip
-    "3": FigureSpec("exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"),
+    "3": FigureSpec(
+        "exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"
+    ),
     "4": FigureSpec(
-        "exp1_cifar10", None, "radial_conv_output", "Fig. 4: CIFAR-10, zero padding (Table 2)",
+        "exp1_cifar10",
+        None,
+        "radial_conv_output",
+        "Fig. 4: CIFAR-10, zero padding (Table 2)",
         _kernel_pairs("conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 5)])
-        + _kernel_pairs("output", "all kernels equally invariant at the output: k={a} = k={b}", 0, [(5, 3), (4, 3)])
+        + _kernel_pairs(
+            "output", "all kernels equally invariant at the output: k={a} = k={b}", 0, [(5, 3), (4, 3)]
+        )
         + FC_ADDS,
     ),  # fmt: skip
     "5": FigureSpec(
-        "exp2_mnist", None, "radial_output", "Fig. 5: MNIST, no padding (Table 3)",
+        "exp2_mnist",
+        None,
+        "radial_output",
+        "Fig. 5: MNIST, no padding (Table 3)",
         _kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)])
         + _kernel_pairs("output", "otherwise no significant effect of map size: k={a} = k={b}", 0, [(4, 3)]),
     ),  # fmt: skip
     "6": FigureSpec(
-        "exp2_cifar10", None, "radial_output", "Fig. 6: CIFAR-10, no padding (Table 4)",
-        _kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]),
+        "exp2_cifar10",
+        None,
+        "radial_output",
+        "Fig. 6: CIFAR-10, no padding (Table 4)",
+        _kernel_pairs(
+            "output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]
+        ),
     ),  # fmt: skip
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
@@ -90,7 +112,9 @@ def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence
     }  # fmt: skip
 
 
-def test_claim(claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine") -> dict:
+def evaluate_claim(
+    claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
+) -> dict:
     """The claim's paired difference (summary over r = 1..S and per radius), with its verdict."""
 
     def seeds(side: tuple[str, str]) -> list[list[float]]:
@@ -204,7 +228,9 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             written += save_figure(fig, fig_dir / f"{name}_logits")
     elif spec.kind == "correlation":
         corr = numbers["correlation"]
-        title = f"{spec.title}: per-class Pearson r at the {corr['layer']} output (bars: mean, ±1 std over seeds)"
+        title = (
+            f"{spec.title}: per-class Pearson r at the {corr['layer']} output (bars: mean, ±1 std over seeds)"
+        )
         written += save_figure(plotting.correlation_figure(corr["per_class"], title, note), fig_dir / name)
     elif spec.kind == "feature_maps":
         fm = numbers["feature_maps"]

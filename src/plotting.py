@@ -59,7 +59,9 @@ def radial_panels(
             (line,) = ax.plot(full, mean[full], marker=marker, ms=4, label=f"{label} (n={n})")
             if n > 1:
                 std = stack.std(0, ddof=1)
-                ax.fill_between(full, (mean - std)[full], (mean + std)[full], color=line.get_color(), alpha=0.2)
+                ax.fill_between(
+                    full, (mean - std)[full], (mean + std)[full], color=line.get_color(), alpha=0.2
+                )
             if corner_radii and len(mean) > max_shift + 1:
                 corner = np.arange(max_shift, len(mean))
                 ax.plot(corner, mean[corner], ls=":", marker=marker, ms=4, mfc="none", color=line.get_color())
@@ -137,7 +139,11 @@ def feature_map_figure(
 
 
 def class_maps_figure(
-    maps: Sequence[np.ndarray], max_shift: int, label: str = "cosine similarity", title: str = "", note: str = ""
+    maps: Sequence[np.ndarray],
+    max_shift: int,
+    label: str = "cosine similarity",
+    title: str = "",
+    note: str = "",
 ) -> plt.Figure:
     """Per-class translation-sensitivity maps (K, 2S+1, 2S+1) as a grid of heatmaps; x: dx, y: dy (pixels)."""
     maps = np.asarray(maps, dtype=float)

@@ -158,7 +158,9 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
     ecfg = OmegaConf.merge(base, {"images_per_class": cfg.preset.images_per_class, "run_dir": ""})
     ecfg = OmegaConf.merge(ecfg, OmegaConf.from_dotlist(list(cfg.evaluate_overrides)))
     if cfg.output_layer not in ecfg.layers:
-        raise ConfigError(f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}")
+        raise ConfigError(
+            f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}"
+        )
     return ecfg
 
 
@@ -166,7 +168,7 @@ def figure_numbers(
     cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
 ) -> dict:
     """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept)."""
-    from src.figures import FIGURES, accuracy_table, correlation_numbers, radial_numbers, test_claim
+    from src.figures import FIGURES, accuracy_table, correlation_numbers, radial_numbers, evaluate_claim
     from src.sensitivity.stats import shifts_per_radius
 
     spec = FIGURES[figure]
@@ -191,8 +193,10 @@ def figure_numbers(
     }
     labelled = {f"k={k}": res for k, res in results.items()}
     if spec.kind.startswith("radial"):
-        numbers["radial"] = radial_numbers(labelled, [layer for layer in ("conv", out, "fc") if layer in some.maps])
-        numbers["claims"] = [test_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
+        numbers["radial"] = radial_numbers(
+            labelled, [layer for layer in ("conv", out, "fc") if layer in some.maps]
+        )
+        numbers["claims"] = [evaluate_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
     elif spec.kind == "correlation":
         numbers["correlation"] = correlation_numbers(results[5], out)
         numbers["claims"] = numbers["correlation"]["claims"]
@@ -250,7 +254,9 @@ def extras_numbers(run: dict, result, out: str) -> dict:
             "run": run["run_dir"],
             "subset": "epoch-end callback: fixed class-balanced validation subset",
             "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
-            "profiles": {layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers},
+            "profiles": {
+                layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers
+            },
         },
     }
 
@@ -278,7 +284,9 @@ def dimensionality_numbers(cfg: DictConfig, run: dict, max_shift: int) -> dict:
     }
     numbers = {}
     for part, model in parts.items():
-        res = translation_sensitivity(model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value)
+        res = translation_sensitivity(
+            model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value
+        )
         numbers[part] = {
             m: {f"D={name.split('.d')[-1]}": res.radial_mean(name, m).tolist() for name in model.layer_names}
             for m in ("cosine", "distance")

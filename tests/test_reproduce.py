@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from src.data.sources import write_cifar10_batches
-from src.reproduce import next_lr, select_lr
+from src.errors import DataError
+from src.reproduce import choose_lr, next_lr, select_lr, sweep_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,55 @@ def test_learning_rate_selection_and_edge_widening():
     assert next_lr(0.003, [0.001, 0.002, 0.003]) == 0.004  # upper edge: one step up
     assert next_lr(0.002, [0.002, 0.003]) == 0.001  # lower edge: one step down
     assert next_lr(0.0005, [0.0005, 0.001]) == 0.00025  # a step down would reach 0: halve
+
+
+@pytest.mark.parametrize(
+    ("accuracy_by_lr", "trained", "selected"),
+    [
+        ({0.001: 0.90, 0.002: 0.95, 0.003: 0.99, 0.004: 0.999, 0.005: 0.9999, 0.006: 1.0}, [0.004, 0.005, 0.006],
+         0.006),  # best always at the top edge: 3 extensions, and the last one trained is the one selected
+        ({0.00025: 0.97, 0.0005: 0.98, 0.001: 0.95, 0.002: 0.90}, [0.00025], 0.0005),  # bottom edge: halve once
+        ({0.001: 0.95, 0.002: 0.97, 0.003: 0.96}, [], 0.002),  # inside the sweep: nothing to train
+    ],
+    ids=["top_edge", "bottom_edge", "inside"],
+)  # fmt: skip
+def test_widening_trains_only_rates_it_considers(accuracy_by_lr, trained, selected):
+    start = [lr for lr in (0.0005, 0.001, 0.002, 0.003) if lr in accuracy_by_lr]
+    done = list(start)
+    calls = []
+
+    def train(lr):
+        calls.append(lr)
+        done.append(lr)
+
+    def runs():
+        return [_run(5, lr, seed, accuracy_by_lr[lr]) for lr in done for seed in (0, 1)]
+
+    best, tried = choose_lr(5, runs, train, extend=True, max_extensions=3)
+    assert calls == trained and best == selected and sorted(tried) == sorted(done)
+    assert choose_lr(5, runs, train, extend=False, max_extensions=3)[0] == best and calls == trained
+
+
+def _summary(path, **kw):
+    path.mkdir(parents=True)
+    s = {"status": "completed", "epochs": 4, "meets_criterion": True, "val_acc": 0.99,
+         "criterion": {"train_accuracy": 0.995}, "config": {"kernel": 5, "lr": 0.001, "seed": 0}} | kw  # fmt: skip
+    (path / "summary.json").write_text(json.dumps(s))
+
+
+def test_runs_below_the_training_criterion_are_excluded(tmp_path):
+    _summary(tmp_path / "good")
+    _summary(tmp_path / "below", meets_criterion=False, epochs=40)
+    _summary(tmp_path / "failed", status="failed", error="FloatingPointError: diverged")
+    eligible, excluded = sweep_runs(tmp_path)
+    assert [r["run_dir"] for r in eligible] == [str(tmp_path / "good")]
+    reasons = {Path(r["run_dir"]).name: r["reason"] for r in excluded}
+    assert reasons == {
+        "below": "no epoch reached training accuracy 0.995 in 40 epochs",
+        "failed": "failed: FloatingPointError: diverged",
+    }
+    with pytest.raises(DataError, match="no eligible run for kernel=3"):
+        select_lr(eligible, 3)
 
 
 def run(*args, env=None, cwd):
@@ -96,7 +146,7 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     os.environ["SWEEP_DIR"] = str(tmp_path / "sweep")
     try:
         NotebookClient(
-            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
         ).execute()
     finally:
         del os.environ["SWEEP_DIR"]
@@ -105,7 +155,7 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
 
 
 def test_figure_with_no_results_is_a_clear_error():
-    from src.errors import DataError
-
-    with pytest.raises(DataError, match=r"no completed run for kernel=3: training failed or has not run"):
+    with pytest.raises(
+        DataError, match=r"no eligible run for kernel=3: training failed, has not run, or never met"
+    ):
         select_lr([_run(5, 0.001, 0, 0.9)], 3)

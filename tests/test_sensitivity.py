@@ -175,3 +175,15 @@ def test_bad_settings():
         translation_sensitivity(model, x, y, max_shift=6)
     with pytest.raises(ConfigError, match=r"layers=\['nope'\] not found"):
         translation_sensitivity(model, x, y, layers=("nope",))
+
+
+def test_pooled_views_measure_one_representation_at_several_dimensions():
+    from src.sensitivity.dimensionality import PooledViews
+
+    model = PooledViews(nn.Identity(), channels=1, sizes=[8, 4, 1])
+    assert model.layer_names == ["views.d64", "views.d16", "views.d1"]
+    x = torch.rand(4, 1, 8, 8)
+    res = translation_sensitivity(model, x, torch.arange(4), model.layer_names, max_shift=2)
+    # a 1x1 average of a non-negative image: cosine 1 for every shift (both scalars positive)
+    assert torch.allclose(res.maps["views.d1"]["cosine"][:4], torch.ones(4, 5, 5, dtype=torch.float64))
+    assert res.radial_mean("views.d64", "cosine")[2] < res.radial_mean("views.d16", "cosine")[2]

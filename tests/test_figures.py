@@ -1,0 +1,91 @@
+"""Figure numbers, claims and drawing, on hand-made results (no training): milliseconds to a second each."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from src.figures import FIGURES, Claim, correlation_numbers, draw, radial_numbers, evaluate_claim
+from src.sensitivity import SensitivityResult
+from src.sensitivity.stats import mean_ci, paired_difference, shifts_per_radius, t_quantile, verdict
+
+
+def test_t_quantiles_and_intervals_match_tables():
+    assert t_quantile(0.975, 2) == pytest.approx(4.303, abs=1e-3)  # printed t tables
+    assert t_quantile(0.975, 10) == pytest.approx(2.228, abs=1e-3)
+    assert t_quantile(0.975, 10_000) == pytest.approx(1.960, abs=1e-3)
+    ci = mean_ci([1.0, 2.0, 3.0])
+    assert (ci["mean"], ci["std"]) == (2.0, 1.0)
+    assert ci["high"] - 2.0 == pytest.approx(4.303 / math.sqrt(3), abs=1e-3)
+    assert mean_ci([5.0])["low"] is None and verdict(mean_ci([5.0])) == "unresolved at n=1"
+
+
+def test_verdicts_follow_the_interval():
+    up = paired_difference([1.0, 1.1, 0.9], [0.0, 0.1, -0.1])  # differences 1, 1, 1: zero spread
+    assert verdict(up) == "holds" and verdict(up, -1) == "does not hold"
+    noisy = paired_difference([1.0, -1.0, 0.5], [0.0, 0.0, 0.0])
+    assert verdict(noisy) == "unresolved at n=3" == verdict(noisy, -1)
+
+
+def test_shifts_per_radius_marks_corner_rings():
+    counts = shifts_per_radius(10)
+    assert sum(counts) == 441 and counts[11:] == [44, 24, 20, 4] and counts[:2] == [1, 8]
+
+
+def _result(level: float, seed: int, classes: int = 3, s: int = 2) -> SensitivityResult:
+    """Maps that fall linearly with radius from 1 by `level` per pixel, plus a little seed noise."""
+    r = torch.tensor(
+        [[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64
+    )
+    g = torch.Generator().manual_seed(seed)
+
+    def maps():
+        return (
+            1
+            - level * r
+            + 0.001 * torch.randn(classes, 2 * s + 1, 2 * s + 1, generator=g, dtype=torch.float64)
+        )
+
+    layers = {
+        name: {"cosine": maps(), "euclidean": maps(), "distance": 1 - maps()} for name in ("conv", "softmax")
+    }
+    return SensitivityResult(layers, maps(), maps(), torch.full((classes,), 4), s)
+
+
+def test_claims_on_made_up_kernels():
+    results = {"k=3": [_result(0.1, s) for s in range(3)], "k=5": [_result(0.2, s + 10) for s in range(3)]}
+    radial = radial_numbers(results, ["conv", "softmax"])
+    assert len(radial["conv"]["cosine"]["k=3"]) == 3  # one profile per seed
+    holds = evaluate_claim(Claim("k=3 > k=5", ("conv", "k=3"), ("conv", "k=5")), radial, "softmax", 2)
+    assert holds["verdict"] == "holds" and holds["holds_at_radii"] == [1, 2]
+    assert holds["difference"]["mean"] == pytest.approx(
+        0.1 * 1.5, abs=0.02
+    )  # mean radius of rings 1-2 is ~1.5
+    against = evaluate_claim(Claim("k=5 > k=3", ("output", "k=5"), ("output", "k=3")), radial, "softmax", 2)
+    assert against["verdict"] == "does not hold" and against["a"] == ["output", "k=5"]
+    null = evaluate_claim(Claim("k=3 = k=3", ("conv", "k=3"), ("softmax", "k=3"), 0), radial, "softmax", 2)
+    assert null["verdict"].startswith("consistent")
+
+
+def test_correlation_numbers_negate_the_distance():
+    res = [_result(0.1, s) for s in range(3)]
+    corr = correlation_numbers(res, "softmax")
+    assert set(corr["per_class"]) == {"cosine vs accuracy", "-distance vs accuracy", "cosine vs -distance"}
+    assert len(corr["per_class"]["cosine vs accuracy"]) == 3  # seeds
+    assert all(c["verdict"] == "holds" for c in corr["claims"])  # all three maps fall with radius together
+
+
+def test_figures_redraw_from_their_json_alone(tmp_path):
+    results = {f"k={k}": [_result(0.05 * k, s) for s in range(3)] for k in (3, 4, 5)}
+    radial = radial_numbers(results, ["conv", "softmax"])
+    numbers = {"figure": "2", "name": "fig2", "provenance": "test", "max_shift": 2, "output_layer": "softmax",
+               "radial": radial}  # fmt: skip
+    (tmp_path / "fig2.json").write_text(json.dumps(numbers))
+    written = draw(json.loads((tmp_path / "fig2.json").read_text()), tmp_path, provenance=False)
+    assert [p.name for p in written] == [
+        "fig2.png",
+        "fig2.pdf",
+    ]  # no logits in these numbers: no extra figure
+    assert all(p.stat().st_size > 5000 for p in written)
+    assert set(FIGURES) == {"1", "2", "3", "4", "5", "6", "extras", "dims"}
