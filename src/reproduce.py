@@ -168,7 +168,7 @@ def figure_numbers(
     cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
 ) -> dict:
     """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept)."""
-    from src.figures import FIGURES, accuracy_table, correlation_numbers, radial_numbers, evaluate_claim
+    from src.figures import FIGURES, accuracy_table, correlation_numbers, evaluate_claim, radial_numbers
     from src.sensitivity.stats import shifts_per_radius
 
     spec = FIGURES[figure]

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from src.figures import FIGURES, Claim, correlation_numbers, draw, radial_numbers, evaluate_claim
+from src.figures import FIGURES, Claim, correlation_numbers, draw, evaluate_claim, radial_numbers
 from src.sensitivity import SensitivityResult
 from src.sensitivity.stats import mean_ci, paired_difference, shifts_per_radius, t_quantile, verdict
 
