@@ -14,7 +14,7 @@ export WANDB_SILENT ?= true
 PRESET ?= quick
 FIGS := 1 2 3 4 5 6 extras dims
 
-.PHONY: install train test lint bench evaluate clean figures $(addprefix fig,$(FIGS))
+.PHONY: install train test lint bench evaluate clean figures wandb-sync $(addprefix fig,$(FIGS))
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,9 @@ $(addprefix fig,$(FIGS)): fig%: install  ## make fig2 PRESET=quick|paper: train 
 	$(BIN)/python -m src.reproduce figure=$* preset=$(PRESET) $(ARGS)
 
 figures: $(addprefix fig,$(FIGS))  ## every figure (CIFAR-10 ones need the CIFAR-10 files in $$DATA_DIR)
+
+wandb-sync: install  ## upload every offline W&B run below outputs/ (after `wandb login`)
+	find outputs -type d -name 'offline-run-*' -exec $(BIN)/wandb sync {} +
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

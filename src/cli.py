@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -79,3 +80,26 @@ def keep_freed_memory() -> None:
     for param, (env, value) in settings.items():
         if env not in os.environ:
             mallopt(param, value)
+
+
+class _NoTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in record.getMessage()  # Lightning's advertisements for its cloud products
+
+
+def tidy_lightning_logging() -> None:
+    """Print each Lightning line once, through Hydra's handlers (console and the job's .log file), without tips.
+
+    Lightning gives its loggers their own console handler when it is imported before logging is configured, so
+    every line appeared twice: once from that handler and once from Hydra's.
+    """
+    import lightning  # noqa: F401  (creates the loggers this tidies)
+
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("lightning"):
+            lg = logging.getLogger(name)
+            lg.handlers.clear()
+            lg.propagate = True
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoTips) for f in handler.filters):
+            handler.addFilter(_NoTips())

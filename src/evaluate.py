@@ -114,7 +114,44 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
         for layer in cfg.layers
     }
     print(f"wrote {out}: {len(y)} images; cosine radial profile (r = 0, 2, 4, ...): {prof}")
+    if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
+        log_to_wandb(run, summary, result)
     return result
+
+
+def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> None:
+    """Add the test-set radial profiles (one chart per layer and metric) and class-mean cosine maps to the run's
+    own W&B run (resumed by its id), plus their radii-1..S means to its summary."""
+    import wandb
+
+    from src.plotting import map_to_rgb
+    from src.sensitivity.stats import full_ring_mean
+
+    logger = summary["config"]["logger"]["wandb"]
+    payload, means = {}, {}
+    for layer in result.layers:
+        for m in ("cosine", "euclidean"):
+            prof = result.radial_mean(layer, m)
+            radii = list(range(len(prof)))
+            payload[f"test_radial/{layer}/{m}"] = wandb.plot.line_series(
+                xs=radii,
+                ys=[prof.tolist()],
+                keys=["test set"],
+                title=f"test set: {layer} {m}",
+                xname="radius (px)",
+            )
+            means[f"test_sens_mean/{layer}/{m}"] = full_ring_mean(prof, result.max_shift)
+        cmap = result.class_mean(layer, "cosine").numpy()
+        lo = min(0.0, float(cmap.min()))
+        payload[f"test_maps/{layer}"] = wandb.Image(
+            map_to_rgb(cmap, lo, 1.0), caption=f"{layer} cosine, test set"
+        )
+    with wandb.init(
+        id=summary["wandb_id"], resume="allow", project=logger.get("project"), dir=str(run),
+        mode="offline" if logger.get("offline", True) else "online", job_type="evaluate",
+    ) as wrun:  # fmt: skip
+        wrun.log(payload)
+        wrun.summary.update(means | {"test_images": int(result.counts.sum())})
 
 
 class ShardedSensitivity(L.LightningModule):
@@ -182,6 +219,10 @@ def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, d
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
+    if not cfg.run_dir:
+        raise ConfigError(
+            "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
+        )
     for run in find_runs(cfg.run_dir):
         evaluate_run(run, cfg)
 

@@ -78,7 +78,8 @@ def train_sweep(
         sys.executable, "-m", "src.train", "-m", f"experiment={experiment}",
         f"kernel={','.join(map(str, kernels))}", f"lr={','.join(map(str, lrs))}",
         f"seed={','.join(map(str, cfg.preset.seeds))}", f"hydra.sweep.dir={sweep_dir}",
-        "trainer.enable_progress_bar=false", *cfg.preset.train_overrides, *cfg.extra_overrides,
+        "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
+        *cfg.preset.train_overrides, *cfg.extra_overrides,
     ]  # fmt: skip
     if cfg.launcher:
         cmd.append(f"hydra/launcher={cfg.launcher}")
@@ -280,7 +281,7 @@ def dimensionality_numbers(cfg: DictConfig, run: dict, max_shift: int) -> dict:
     side = trunk(x[:1]).shape[-1]
     parts = {
         "input image": PooledViews(nn.Identity(), c_in, [x.shape[-1], x.shape[-1] // 2, x.shape[-1] // 4, 5]),
-        "conv output (k=5 network)": PooledViews(trunk, c_conv, [side, 3, 2, 1]),
+        f"conv output (k={run['config']['kernel']} network)": PooledViews(trunk, c_conv, [side, 3, 2, 1]),
     }
     numbers = {}
     for part, model in parts.items():

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
@@ -25,6 +25,9 @@ SUMMARY = "summary.json"
 log = logging.getLogger(__name__)
 # summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+warnings.filterwarnings(
+    "ignore", message=r".*isinstance\(treespec, LeafSpec\)"
+)  # Lightning vs newer torch, harmless
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -88,8 +91,10 @@ def train(cfg: DictConfig) -> dict:
     import torch
 
     from src.callbacks import EpochHistory
+    from src.cli import tidy_lightning_logging
     from src.models import ClassifierModule, build_network
 
+    tidy_lightning_logging()
     start = time.time()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.threads:
@@ -107,6 +112,12 @@ def train(cfg: DictConfig) -> dict:
     )  # fmt: skip
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
+    wandb_id = None
+    if "wandb" in cfg.logger:  # one W&B run per run directory: a resumed training continues it
+        wandb_id = wandb_run_id(out)
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -119,6 +130,7 @@ def train(cfg: DictConfig) -> dict:
         "started_at": time.time(),  # Unix time, s
         "pid": os.getpid(),
         "resumed_from": str(last) if last.is_file() else None,
+        "wandb_id": wandb_id,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_json(out / SUMMARY, summary)
@@ -133,11 +145,10 @@ def train(cfg: DictConfig) -> dict:
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
         write_json(out / SUMMARY, summary)
+        _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
         raise
-    finally:
-        _finish_wandb()
     history.epochs = epochs
     best = history.best() or {}
     summary |= {
@@ -161,6 +172,8 @@ def train(cfg: DictConfig) -> dict:
         "history": epochs,
     }  # fmt: skip
     write_json(out / SUMMARY, summary)
+    _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
+                  | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
     print(
         f"done {out}: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
         f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
@@ -170,11 +183,28 @@ def train(cfg: DictConfig) -> dict:
     return summary
 
 
-def _finish_wandb() -> None:
-    """Close the W&B run, so the next job of a multirun does not log into it."""
+def wandb_run_id(run_dir: Path) -> str:
+    """The W&B run id of a run directory: the one in its summary.json, else derived from its absolute path."""
+    import hashlib
+
+    done = run_dir / SUMMARY
+    if done.is_file():
+        try:
+            if known := read_json(done).get("wandb_id"):
+                return known
+        except UserError:
+            pass
+    return hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _finish_wandb(summary: dict | None = None) -> None:
+    """Write `summary` into the W&B run's summary and close the run, so the next job of a multirun does not log
+    into it."""
     import sys
 
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
+        if summary:
+            sys.modules["wandb"].run.summary.update(summary)
         sys.modules["wandb"].finish()
 
 

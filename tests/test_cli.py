@@ -52,3 +52,15 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
         assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
     runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
     assert len(runs) == 3  # each job finished its own W&B run
+    table = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
+    assert table[0].startswith("dataset,kernel,seed,trainer.max_epochs,status,meets_criterion,epochs,")
+    assert [row.split(",")[1] for row in table[1:]] == ["3", "4", "5"]  # one row per job, its swept kernel
+
+
+def test_evaluate_without_run_dir_is_one_line(tmp_path):
+    proc = run("-m", "src.evaluate", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        == "error: run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
+    )

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from src.data import balanced_subset
 from src.sensitivity import SensitivityResult, translation_sensitivity
+from src.sensitivity.stats import full_ring_mean
 
 LOGGED_METRICS = ("cosine", "euclidean")  # per layer; accuracy is logged once
 
@@ -17,8 +19,9 @@ class SensitivityCallback(L.Callback):
     """After each validation epoch (not the sanity check), compute maps at `layers` and log them.
 
     Writes `<run>/sensitivity_epochs/epoch=EEE.pt` (a SensitivityResult) so invariance can be plotted over training;
-    logs class-mean radial profiles as scalars `sens/<layer>/<metric>/rRR` (one column per radius in metrics.csv)
-    and, to W&B, as line plots, with the class-mean maps as images.
+    logs `sens_mean/<layer>/<metric>` (the class-mean radial profile averaged over radii 1..S) to every logger, the
+    profiles per radius as `sens/<layer>/<metric>/rRR` columns of metrics.csv, and to W&B one chart per profile with
+    every epoch overlaid plus the class-mean cosine maps as colour images.
 
     Args:
         images_per_class: subset size per class; the default 3 (30 MNIST images, 13,230 shifted images) adds
@@ -44,6 +47,7 @@ class SensitivityCallback(L.Callback):
             dirname,
         )
         self._subset: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.curves: list[dict] = []  # per epoch: {"epoch": e, "<layer>/<metric>": radial profile, ...}
 
     def _data(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor]:
         if self._subset is None:
@@ -71,34 +75,51 @@ class SensitivityCallback(L.Callback):
             f"{layer}/{m}": result.radial_mean(layer, m) for layer in self.layers for m in LOGGED_METRICS
         }
         curves["accuracy"] = result.radial_mean(None, "accuracy")
+        self.curves = [
+            c for c in self.curves if c["epoch"] != epoch
+        ]  # a resumed epoch replaces its old curves
+        self.curves.append({"epoch": epoch} | {k: c.tolist() for k, c in curves.items()})
+        # One summary number per curve goes to every logger (a dashboard's default panels); the per-radius values go
+        # to metrics.csv only, and W&B gets them as one chart per curve with every epoch overlaid.
+        summary = {f"sens_mean/{k}": full_ring_mean(c, self.max_shift) for k, c in curves.items()}
+        pl_module.log_dict(summary, on_epoch=True)
         scalars = {f"sens/{k}/r{r:02d}": float(v) for k, c in curves.items() for r, v in enumerate(c)}
-        pl_module.log_dict(scalars, on_epoch=True)
-        self._log_wandb(trainer, result, curves)
-
-    def _log_wandb(self, trainer: L.Trainer, result: SensitivityResult, curves: dict) -> None:
-        from lightning.pytorch.loggers import WandbLogger
-
         for logger in trainer.loggers:
-            if not isinstance(logger, WandbLogger) or not trainer.is_global_zero:
-                continue
-            import wandb
-
-            radii = list(range(len(curves["accuracy"])))
-            plots = {
-                f"sens_radial/{k}": wandb.plot.line_series(
-                    xs=radii,
-                    ys=[c.tolist()],
-                    keys=[f"epoch {trainer.current_epoch}"],
-                    title=k,
-                    xname="radius (px)",
+            if isinstance(logger, CSVLogger) and trainer.is_global_zero:
+                logger.log_metrics(scalars | {"epoch": epoch}, step=trainer.global_step)
+            if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+                logger.experiment.log(
+                    self.wandb_payload(result) | {"trainer/global_step": trainer.global_step}
                 )
-                for k, c in curves.items()
-            }
-            maps = [result.class_mean(layer, "cosine") for layer in self.layers]
-            images = [
-                wandb.Image(m.clamp(0, 1).float().numpy(), caption=f"{layer} cosine")
-                for m, layer in zip(maps, self.layers, strict=True)
-            ]
-            logger.experiment.log(
-                plots | {"sens_maps/cosine": images, "trainer/global_step": trainer.global_step}
+
+    def wandb_payload(self, result: SensitivityResult) -> dict:
+        """W&B charts: per curve, the radial profiles of every epoch so far as one overlaid line chart; per layer, the
+        class-mean cosine map of this epoch as a colour image."""
+        import wandb
+
+        from src.plotting import map_to_rgb
+
+        radii = list(range(len(self.curves[-1]["accuracy"])))
+        keys = [k for k in self.curves[-1] if k != "epoch"]
+        plots = {
+            f"sens_radial/{k}": wandb.plot.line_series(
+                xs=radii, ys=[c[k] for c in self.curves], keys=[f"epoch {c['epoch']}" for c in self.curves],
+                title=f"{k}: radial profile per epoch", xname="radius (px)",
             )
+            for k in keys
+        }  # fmt: skip
+        images = {}
+        for layer in self.layers:
+            m = result.class_mean(layer, "cosine").numpy()
+            lo = min(0.0, float(m.min()))  # cosines of logits can be negative
+            images[f"sens_maps/{layer}"] = wandb.Image(
+                map_to_rgb(m, lo, 1.0), caption=f"epoch {result.meta.get('epoch')}: {layer} cosine, class mean, "
+                f"x: dx, y: dy, colour {lo:.2f} (dark) to 1 (bright)",
+            )  # fmt: skip
+        return plots | images
+
+    def state_dict(self) -> dict:
+        return {"curves": self.curves}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.curves = list(state_dict.get("curves", []))
