@@ -122,7 +122,9 @@ def train(cfg: DictConfig) -> dict:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    last = resume_point(out / "checkpoints" / "last.ckpt")
+    last = Path(cfg.ckpt_path) if cfg.ckpt_path else resume_point(out / "checkpoints" / "last.ckpt")
+    if cfg.ckpt_path and not last.is_file():
+        raise ConfigError(f"ckpt_path={last} is not a file: give a Lightning checkpoint (.ckpt)")
 
     summary = {
         "status": "running",
@@ -136,9 +138,10 @@ def train(cfg: DictConfig) -> dict:
     write_json(out / SUMMARY, summary)
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
-        best_ckpt = trainer.checkpoint_callback.best_model_path
+        # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
+        best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
-        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt, verbose=False)[0]
+        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
         # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
         # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
         full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)

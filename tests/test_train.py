@@ -85,3 +85,21 @@ def test_selected_checkpoint_is_the_best_eligible_epoch(train_cfg):
     assert summary["best_epoch"] == best["epoch"] and summary["checkpoint"].endswith(
         f"best-{best['epoch']:03d}.ckpt"
     )
+
+
+@pytest.mark.parametrize("debug", ["default", "fast_dev_run", "limit", "overfit"])
+@pytest.mark.parametrize("trainer", ["default", "cpu", "gpu", "ddp"])
+def test_debug_and_trainer_configs_compose(tmp_path, debug, trainer):
+    cfg = compose_config("train", [f"debug={debug}", f"trainer={trainer}", "dataset=synthetic"], tmp_path)
+    assert cfg.task_name == "debug" and "wandb" not in cfg.logger
+    OmegaConf.to_container(cfg, resolve=True)
+    if trainer in ("default", "cpu") and debug != "default":
+        import hydra
+
+        t = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+        assert t.max_epochs == cfg.max_epochs
+
+
+def test_fast_dev_run_trains_and_tests_one_batch(train_cfg):
+    summary = train(train_cfg("debug=fast_dev_run", "logger=csv"))
+    assert summary["status"] == "completed" and summary["checkpoint"] == ""

@@ -112,6 +112,8 @@ class PaddedDataModule(L.LightningDataModule):
         synthetic_sizes: [train+val, test] image counts for the synthetic dataset.
         keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
         shuffle_seed: seed of the batch order (epoch e uses seed and e), so resumed runs repeat it exactly.
+        overfit_images: N > 0: train on the first N training images only and validate on the same N (debug=overfit;
+            Lightning's own overfit_batches rebuilds the loaders and would lose the batch sampler).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class PaddedDataModule(L.LightningDataModule):
         synthetic_sizes: tuple[int, int] | list[int] = (3000, 1000),
         keep_on_device: bool = True,
         shuffle_seed: int = 0,
+        overfit_images: int = 0,
     ) -> None:
         super().__init__()
         if name not in DATASETS:
@@ -144,7 +147,7 @@ class PaddedDataModule(L.LightningDataModule):
             tuple(synthetic_sizes),
             keep_on_device,
         )
-        self.shuffle_seed = shuffle_seed
+        self.shuffle_seed, self.overfit_images = shuffle_seed, overfit_images
         self.train_set = self.val_set = self.test_set = None
 
     # -- facts the model and the sensitivity measurement need -------------------------------------------------
@@ -194,6 +197,11 @@ class PaddedDataModule(L.LightningDataModule):
         self.train_set = TensorBatches(x_all[train_idx.to(device)], y_all[train_idx.to(device)])
         self.val_set = TensorBatches(x_all[val_idx.to(device)], y_all[val_idx.to(device)])
         self.test_set = TensorBatches(self._prepare(test_x).to(device), test_y.to(device))
+        if self.overfit_images:
+            n = self.overfit_images
+            self.train_set = self.val_set = TensorBatches(
+                self.train_set.images[:n], self.train_set.labels[:n]
+            )
 
     def _device(self) -> torch.device:
         trainer = getattr(self, "trainer", None)
