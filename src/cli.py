@@ -51,11 +51,46 @@ def user_errors_exit(func: Callable) -> Callable:
     return wrapper
 
 
-def run_cli(main: Callable) -> None:
-    """Check the command line's group choices, then call the `@hydra.main` function `main`."""
+def run_cli(main: Callable, config_name: str) -> None:
+    """Check the command line's group choices, then call the `@hydra.main` function `main` (config `config_name`).
+
+    `--help` lists only the config groups this entry point composes (Hydra's own help lists every folder of conf/).
+    """
     keep_freed_memory()
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(entry_point_help(config_name))
+        return
     user_errors_exit(check_group_choices)(sys.argv[1:])
     main()
+
+
+def entry_point_help(config_name: str) -> str:
+    """Usage, the config groups conf/<config_name>.yaml composes with their options, and the composed config."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, return_hydra_config=True)
+    sweeps = config_name == "train"  # the one entry point whose jobs are swept and launched
+    choices = {g: c for g, c in cfg.hydra.runtime.choices.items()
+               if not g.startswith("hydra/") or (sweeps and g == "hydra/launcher")}  # fmt: skip
+    usage = f"python -m src.{config_name} [key=value ...]"
+    if sweeps:
+        usage += "   (a sweep: python -m src.train -m kernel=3,4,5 seed=0,1,2)"
+    lines = [
+        usage,
+        "",
+        "Config groups (group=option; default in brackets):" if choices else "Config groups: none",
+    ]
+    for group, choice in sorted(choices.items()):
+        folder = CONF_DIR / group
+        options = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        if group == "hydra/launcher":
+            options = sorted({*options, "basic"})
+        lines.append(f"  {group}: " + ", ".join(f"[{o}]" if o == choice else o for o in options))
+    del cfg.hydra
+    lines += ["", "Settings (key=value; this is the default composition):", OmegaConf.to_yaml(cfg)]
+    return "\n".join(lines)
 
 
 def keep_freed_memory() -> None:

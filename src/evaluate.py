@@ -228,4 +228,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, "evaluate")

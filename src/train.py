@@ -232,4 +232,4 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, "train")

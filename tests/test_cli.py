@@ -64,3 +64,14 @@ def test_evaluate_without_run_dir_is_one_line(tmp_path):
         proc.stderr.strip()
         == "error: run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
     )
+
+
+def test_help_lists_only_the_groups_of_its_entry_point():
+    from src.cli import entry_point_help
+
+    train, evaluate = entry_point_help("train"), entry_point_help("evaluate")
+    assert (
+        "  dataset: cifar10, [mnist], synthetic" in train and "  trainer: cpu, ddp, [default], gpu" in train
+    )
+    assert "dataset:" not in evaluate.split("Settings")[0] and "Config groups: none" in evaluate
+    assert "  preset: paper, [quick], seeds3" in entry_point_help("reproduce")
