@@ -223,7 +223,9 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(
             "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
         )
-    for run in find_runs(cfg.run_dir):
+    runs = find_runs(cfg.run_dir)
+    for i, run in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {run}", flush=True)
         evaluate_run(run, cfg)
 
 

@@ -83,6 +83,8 @@ def train_sweep(
     ]  # fmt: skip
     if cfg.launcher:
         cmd.append(f"hydra/launcher={cfg.launcher}")
+    jobs = len(kernels) * len(lrs) * len(cfg.preset.seeds)
+    print(f"training {jobs} jobs (finished ones are skipped; each prints a 'done' line):", flush=True)
     print("+", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd)
     if proc.returncode:  # other jobs still ran; the failures are listed, selection uses what completed

@@ -178,7 +178,7 @@ def train(cfg: DictConfig) -> dict:
     _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
                   | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
     print(
-        f"done {out}: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
+        f"done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
         f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
         f"test {summary['test_acc']:.4f}"
         + ("" if summary["meets_criterion"] else f"; NO epoch reached train acc {cfg.stop_train_accuracy}")

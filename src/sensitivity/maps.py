@@ -219,18 +219,25 @@ def accumulate_sensitivity(
             captured[SOFTMAX] = logits.float().softmax(dim=1)
         return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
 
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        total = len(batches) if hasattr(batches, "__len__") else None
-        batches = tqdm(batches, desc="translation sensitivity", unit="batch", total=total)
+        total = sum(len(y) for _, y in batches) if isinstance(batches, list | tuple) else None
+        bar = tqdm(
+            total=total, desc=f"translation sensitivity ({(2 * max_shift + 1) ** 2} shifts)", unit="image"
+        )
     try:
         with torch.inference_mode():
             for x, y in batches:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 check_max_shift(max_shift, x.shape[-2], x.shape[-1])
                 _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size)
+                if bar is not None:
+                    bar.update(len(y))
     finally:
+        if bar is not None:
+            bar.close()
         for h in handles:
             h.remove()
         model.train(was_training)
