@@ -21,6 +21,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(
+        tmp, 0o666 & ~_umask()
+    )  # mkstemp makes 0600; a result file is readable like any file the user writes
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -39,6 +42,12 @@ def _finite(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [_finite(v) for v in data]
     return data
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, data: Any) -> Path:

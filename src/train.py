@@ -30,23 +30,50 @@ warnings.filterwarnings(
 )  # Lightning vs newer torch, harmless
 
 
+def _integer(key: str, value, minimum: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}={value!r} is not allowed: must be an integer >= {minimum}{why}")
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Reject settings the pipeline cannot use, each with a one-line message naming the setting."""
+    """Reject settings the pipeline cannot use before anything runs, each with a one-line message naming it."""
+    import math
+
     from src.models.cnn import PADDINGS
 
-    k = cfg.kernel
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(
-            f"kernel={k!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)"
-        )
+    _integer("kernel", cfg.kernel, 1, " (the paper uses 3, 4, 5)")
     if cfg.padding not in PADDINGS:
         raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
-    if not isinstance(cfg.lr, int | float) or isinstance(cfg.lr, bool) or cfg.lr <= 0:
-        raise ConfigError(f"lr={cfg.lr!r} is not allowed: the learning rate must be a number > 0")
+    lr = cfg.lr
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"lr={lr!r} is not allowed: the learning rate must be a finite number > 0")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
         raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer")
-    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise ConfigError(f"batch_size={cfg.batch_size!r} is not allowed: must be an integer >= 1")
+    t = cfg.stop_train_accuracy
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1:
+        raise ConfigError(
+            f"stop_train_accuracy={t!r} is not allowed: a training accuracy in (0, 1], e.g. 0.99"
+        )
+    _integer("max_epochs", cfg.max_epochs, 1)
+    _integer("batch_size", cfg.batch_size, 1)
+    _integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
+    _integer("threads", cfg.threads, 0, " (0: torch's default)")
+    _integer("model.hidden", cfg.model.hidden, 1)
+    if cfg.model.channels is not None:
+        chans = list(cfg.model.channels)
+        if len(chans) != 3 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in chans):
+            raise ConfigError(
+                f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
+            )
+    side = {"mnist": 28, "cifar10": 32, "synthetic": 28}.get(cfg.dataset.name, 28) + 2 * cfg.dataset.border
+    _integer("max_shift", cfg.max_shift, 0)
+    if cfg.max_shift > (side - 1) // 2:
+        raise ConfigError(
+            f"max_shift={cfg.max_shift} is not allowed for {side}x{side} images: use 0..{(side - 1) // 2}"
+        )
+    sens = cfg.get("callbacks", {}).get("sensitivity")
+    if sens is not None:
+        _integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
     data_dir = Path(cfg.paths.data_dir).expanduser()
     if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
         raise ConfigError(

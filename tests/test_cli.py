@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("kernel=0", "error: kernel=0 is not allowed: kernel must be an integer >= 1"),
+        ("kernel=0", "error: kernel=0 is not allowed: must be an integer >= 1"),
         ("kernel=abc", "error: kernel='abc' is not allowed"),
         ("padding=foo", "error: padding='foo' is not allowed: use one of ['same', 'none']"),
         ("dataset=foo", "error: dataset='foo' is not allowed: use one of ['cifar10', 'mnist', 'synthetic']"),

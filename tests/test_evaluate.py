@@ -16,7 +16,7 @@ from tests.conftest import compose_config
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    overrides = ["dataset=synthetic", "logger=csv", "max_epochs=2", "stop_train_accuracy=1.01", "max_shift=4"]
+    overrides = ["dataset=synthetic", "logger=csv", "max_epochs=2", "stop_train_accuracy=1.0", "max_shift=4"]
     cfg = compose_config("train", overrides, root / "k5")
     train(cfg)
     return root / "k5"

@@ -31,7 +31,7 @@ def summary(run: Path) -> dict:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
-    job = ["dataset=synthetic", "max_epochs=3", "stop_train_accuracy=1.01", *QUIET]
+    job = ["dataset=synthetic", "max_epochs=3", "stop_train_accuracy=1.0", *QUIET]
     cmd, kw = cli(*job, "hydra.run.dir=whole", cwd=tmp_path)
     subprocess.run(cmd, check=True, capture_output=True, **kw)
     cmd, kw = cli(*job, "hydra.run.dir=killed", cwd=tmp_path)
@@ -54,7 +54,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
 def test_same_seed_same_results(train_cfg, tmp_path):
     runs = []
     for name in ("a", "b"):
-        cfg = train_cfg("max_epochs=2", "max_shift=2", "stop_train_accuracy=1.01")
+        cfg = train_cfg("max_epochs=2", "max_shift=2", "stop_train_accuracy=1.0")
         cfg.paths.output_dir = str(tmp_path / name)
         runs.append(train(cfg))
     assert runs[0]["history"] == runs[1]["history"] and runs[0]["test_acc"] == runs[1]["test_acc"]

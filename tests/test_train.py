@@ -31,10 +31,20 @@ def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("kernel=0", "kernel=0 is not allowed: kernel must be an integer >= 1"),
+        ("kernel=0", "kernel=0 is not allowed: must be an integer >= 1"),
         ("kernel=abc", "kernel='abc' is not allowed"),
         ("padding=foo", "padding='foo' is not allowed: use one of ['same', 'none']"),
         ("lr=-1", "lr=-1 is not allowed"),
+        ("lr=inf", "lr=inf is not allowed: the learning rate must be a finite number > 0"),
+        ("stop_train_accuracy=1.5", "stop_train_accuracy=1.5 is not allowed: a training accuracy in (0, 1]"),
+        ("max_epochs=0", "max_epochs=0 is not allowed: must be an integer >= 1"),
+        ("max_shift=20", "max_shift=20 is not allowed for 40x40 images: use 0..19"),
+        ("model.channels=[4,0,4]", "model.channels=[4, 0, 4] is not allowed"),
+        ("model.hidden=0", "model.hidden=0 is not allowed"),
+        (
+            "callbacks.sensitivity.images_per_class=0",
+            "callbacks.sensitivity.images_per_class=0 is not allowed",
+        ),
         ("paths.data_dir=/does/not/exist", "paths.data_dir=/does/not/exist does not exist"),
     ],
 )
@@ -46,7 +56,7 @@ def test_bad_settings_are_refused(tmp_path, override, message):
 
 
 def test_short_training_run_writes_its_summary(train_cfg):
-    cfg = train_cfg("max_epochs=2", "kernel=4", "stop_train_accuracy=1.01")
+    cfg = train_cfg("max_epochs=2", "kernel=4", "stop_train_accuracy=1.0")
     summary = train(cfg)
     run = cfg.paths.output_dir
     on_disk = json.loads(Path(f"{run}/summary.json").read_text())

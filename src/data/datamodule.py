@@ -27,13 +27,12 @@ class DatasetInfo:
     in_channels: int
     raw_size: int  # side of the unpadded image, pixels
     num_classes: int
-    train_size: int  # train + validation images before the split
 
 
 DATASETS = {
-    "mnist": DatasetInfo("mnist", 1, 28, 10, 60_000),
-    "cifar10": DatasetInfo("cifar10", 3, 32, 10, 50_000),
-    "synthetic": DatasetInfo("mnist", 1, 28, 10, 0),
+    "mnist": DatasetInfo("mnist", 1, 28, 10),
+    "cifar10": DatasetInfo("cifar10", 3, 32, 10),
+    "synthetic": DatasetInfo("mnist", 1, 28, 10),
 }
 
 

@@ -96,7 +96,6 @@ class StandardCNN(nn.Module):
                 f"kernel={kernel} with padding={padding} shrinks a {image_size}px image to nothing; "
                 "use a smaller kernel or padding=same"
             )
-        self.final_map_size = side
         self.flatten = nn.Flatten()
         self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
         self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)

@@ -12,7 +12,7 @@ from src.sensitivity.maps import (
 from src.sensitivity.metrics import DECISIONS, SIMILARITIES, cosine, distance, euclidean
 from src.sensitivity.radial import pearson, radial_profile, radius_grid
 from src.sensitivity.reference import naive_translation_sensitivity
-from src.sensitivity.shifts import shift_images, shift_offsets, shifted_windows
+from src.sensitivity.shifts import shift_images, shifted_windows
 
 __all__ = [
     "SOFTMAX",
@@ -31,7 +31,6 @@ __all__ = [
     "radial_profile",
     "radius_grid",
     "shift_images",
-    "shift_offsets",
     "shifted_windows",
     "translation_sensitivity",
 ]

@@ -45,13 +45,6 @@ def shift_images(images: torch.Tensor, dx: int, dy: int, fill: Fill = 0.0) -> to
     return out
 
 
-def shift_offsets(max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(dx, dy), each (P,) int64 with P = (2S+1)^2, in map order: flat index p = (dy + S) * (2S+1) + (dx + S)."""
-    r = torch.arange(-max_shift, max_shift + 1)
-    dy, dx = torch.meshgrid(r, r, indexing="ij")
-    return dx.flatten(), dy.flatten()
-
-
 def shifted_windows(images: torch.Tensor, max_shift: int, fill: Fill = 0.0) -> torch.Tensor:
     """A view (N, C, 2S+1, 2S+1, H, W) of one padded copy of `images`: every shift, no copy per shift.
 
