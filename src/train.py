@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -116,6 +117,7 @@ def train(cfg: DictConfig) -> dict:
 
     import lightning as L
     import torch
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from src.callbacks import EpochHistory
     from src.cli import tidy_lightning_logging
@@ -172,6 +174,12 @@ def train(cfg: DictConfig) -> dict:
         # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
         # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
         full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
+    except (KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable, and said so
+        summary |= {"status": "interrupted", "error": type(e).__name__, "history": history.epochs}
+        write_json(out / SUMMARY, summary)
+        _finish_wandb()
+        log.error(f"{out}: interrupted ({type(e).__name__}); the same command resumes from checkpoints/last.ckpt")
+        raise SystemExit(128 + signal.SIGTERM if isinstance(e, SIGTERMException) else 130) from e
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
         write_json(out / SUMMARY, summary)
