@@ -1,8 +1,11 @@
-"""`make bench`: throughput of the Table 1 network (kernel 5) on this machine, from one run.
+"""`make bench`: the sensitivity engine and training against this machine's roofline, all in one process.
 
-Prints images/s of (1) plain forward batches, (2) the batched sensitivity engine (shifted images/s), (3) the naive
-per-image, per-shift loop, and (4) training under our Lightning pipeline vs a bare PyTorch loop (same model, data,
-optimiser, batch 128). Random 40x40 inputs: throughput does not depend on pixel values.
+Roofline: the best plain forward throughput (images/s, inference mode) of the same network over batch sizes and
+both memory formats (NCHW contiguous and channels_last). The engine's throughput (shifted images/s, the unshifted
+forward included) is reported as a ratio to it, for the MNIST Table 1 and CIFAR-10 Table 2 networks (kernel 5).
+Training (batch 128, Adam, the MNIST network) is timed as a bare PyTorch loop in both memory formats and through
+the project's Lightning pipeline, and reported against the same roofline. Random inputs: throughput does not
+depend on pixel values. The VM is noisy: compare the ratios, which are measured side by side.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import platform
 import time
 
 import torch
+
+BATCHES = (32, 64, 128, 256, 441, 512, 1024, 2048)
 
 
 def _timeit(fn, min_seconds: float) -> tuple[float, int]:
@@ -25,30 +30,48 @@ def _timeit(fn, min_seconds: float) -> tuple[float, int]:
     return elapsed, calls
 
 
-def forward_throughput(net, batch: int, seconds: float, channels_last: bool = True) -> float:
-    x = torch.rand(batch, 1, 40, 40)
+def forward_throughput(
+    net, shape: tuple[int, int, int], batch: int, seconds: float, channels_last: bool
+) -> float:
+    """Images/s of net(x) for a batch of `batch` random images of `shape` (C, H, W)."""
+    x = torch.rand(batch, *shape)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
+    else:
+        net = net.to(memory_format=torch.contiguous_format)
     net.eval()
     with torch.inference_mode():
         elapsed, calls = _timeit(lambda: net(x), seconds)
     return batch * calls / elapsed
 
 
-def sensitivity_throughput(net, images: int, batch: int) -> float:
+def roofline(net, shape, seconds: float) -> tuple[float, str, dict]:
+    """(best images/s, its setting, every setting's images/s) over BATCHES x memory formats."""
+    table = {}
+    for fmt in ("contiguous", "channels_last"):
+        for b in BATCHES:
+            table[f"{fmt} batch {b}"] = forward_throughput(net, shape, b, seconds, fmt == "channels_last")
+    best = max(table, key=table.get)
+    net.to(memory_format=torch.contiguous_format)
+    return table[best], best, table
+
+
+def engine_throughput(net, shape, images: int, **kwargs) -> float:
+    """Shifted images/s of translation_sensitivity (441 shifts + the unshifted forward per image)."""
     from src.sensitivity import translation_sensitivity
 
-    x, y = torch.rand(images, 1, 40, 40), torch.arange(images) % 10
-    translation_sensitivity(net, x[:1], y[:1], batch_size=batch)  # warm-up
+    x, y = torch.rand(images, *shape), torch.arange(images) % 10
+    translation_sensitivity(net, x[:2], y[:2], **kwargs)  # warm-up
     start = time.perf_counter()
-    translation_sensitivity(net, x, y, batch_size=batch)
-    return images * (441 + 1) / (time.perf_counter() - start)  # 441 shifts plus the unshifted forward
+    translation_sensitivity(net, x, y, **kwargs)
+    return images * (441 + 1) / (time.perf_counter() - start)
 
 
-def naive_throughput(net, images: int) -> float:
+def naive_throughput(net, shape, images: int) -> float:
     from src.sensitivity import naive_translation_sensitivity
 
-    x, y = torch.rand(images, 1, 40, 40), torch.arange(images) % 10
+    x, y = torch.rand(images, *shape), torch.arange(images) % 10
     start = time.perf_counter()
     naive_translation_sensitivity(net, x, y)
     return images * (441 + 1) / (time.perf_counter() - start)
@@ -61,12 +84,14 @@ def _train_data(n: int):
     return TensorBatches(torch.rand(n, 1, 40, 40, generator=g), torch.randint(0, 10, (n,), generator=g))
 
 
-def bare_training_throughput(steps: int, batch: int = 128) -> float:
+def bare_training_throughput(steps: int, batch: int = 128, channels_last: bool = False) -> float:
     """A plain PyTorch loop: shuffled index batches from in-memory tensors, Adam, cross-entropy."""
     from src.models import build_network
 
     torch.manual_seed(0)
     net, data = build_network("mnist", 1, 40, 5, "same"), _train_data(steps * batch)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()
     order = torch.randperm(len(data)).split(batch)
@@ -75,6 +100,8 @@ def bare_training_throughput(steps: int, batch: int = 128) -> float:
         if i == 5:  # warm-up steps excluded
             start = time.perf_counter()
         x, y = data[idx]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         loss = torch.nn.functional.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -82,7 +109,7 @@ def bare_training_throughput(steps: int, batch: int = 128) -> float:
     return (len(order) - 5) * batch / (time.perf_counter() - start)
 
 
-def lightning_training_throughput(steps: int, batch: int = 128) -> float:
+def lightning_training_throughput(steps: int, batch: int = 128, channels_last: bool = False) -> float:
     """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer."""
     import lightning as L
     from torch.utils.data import DataLoader
@@ -103,7 +130,7 @@ def lightning_training_throughput(steps: int, batch: int = 128) -> float:
     loader = DataLoader(
         data, sampler=IndexBatches(len(data), batch, shuffle=True), batch_size=None
     )  # as PaddedDataModule
-    module = ClassifierModule(build_network("mnist", 1, 40, 5, "same"), lr=1e-3)
+    module = ClassifierModule(build_network("mnist", 1, 40, 5, "same"), lr=1e-3, channels_last=channels_last)
     timer = Timer()
     trainer = L.Trainer(
         max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -114,35 +141,42 @@ def lightning_training_throughput(steps: int, batch: int = 128) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--seconds", type=float, default=5.0, help="timing window of the forward benchmark, s")
-    p.add_argument(
-        "--images", type=int, default=40, help="images for the sensitivity benchmark (x 441 shifts)"
-    )
-    p.add_argument("--batch", type=int, default=128, help="images per forward pass")
+    from src.cli import keep_freed_memory
+
+    keep_freed_memory()  # as every entry point does (the Makefile's MALLOC_* variables win where set)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=1.5, help="timing window of each roofline setting, s")
+    p.add_argument("--images", type=int, default=40, help="images for the engine benchmark (x 442 forwards)")
     p.add_argument("--train-steps", type=int, default=120, help="training steps (batch 128) per pipeline")
+    p.add_argument("--skip-training", action="store_true", help="only the roofline and the engine")
     args = p.parse_args()
 
     from src.models import build_network
 
-    torch.manual_seed(0)
-    net = build_network("mnist", 1, 40, 5, "same")
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.node()} {platform.processor() or platform.machine()}, "
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
-    fwd = forward_throughput(net, args.batch, args.seconds)
-    print(f"forward (Table 1 k=5, batch {args.batch}, channels_last): {fwd:10.0f} images/s")
-    sens = sensitivity_throughput(net, args.images, args.batch)
-    print(f"sensitivity maps (conv+fc, 441 shifts):        {sens:10.0f} shifted images/s")
-    naive = naive_throughput(net, max(1, args.images // 20))
-    print(f"naive per-image per-shift loop:                {naive:10.0f} shifted images/s")
-    print(f"ratio sensitivity / forward:                   {sens / fwd:10.2f}")
-    print(f"ratio naive / forward:                         {naive / fwd:10.2f}")
-    print(f"speed-up sensitivity / naive:                  {sens / naive:10.1f}x")
-    bare = bare_training_throughput(args.train_steps)
-    light = lightning_training_throughput(args.train_steps)
-    print(f"training, bare PyTorch loop (batch 128):       {bare:10.0f} images/s")
-    print(f"training, Lightning pipeline (batch 128):      {light:10.0f} images/s")
-    print(f"Lightning overhead:                            {100 * (1 - light / bare):9.1f} %")
+    nets = {"MNIST Table 1 k=5": ("mnist", (1, 40, 40)), "CIFAR-10 Table 2 k=5": ("cifar10", (3, 44, 44))}
+    mnist_roof = None
+    for name, (family, shape) in nets.items():
+        torch.manual_seed(0)
+        net = build_network(family, shape[0], shape[1], 5, "same")
+        images = args.images if family == "mnist" else max(4, args.images // 8)
+        roof, where, _ = roofline(net, shape, args.seconds)
+        mnist_roof = mnist_roof or roof
+        engine = engine_throughput(net, shape, images)
+        print(f"{name}: roofline {roof:8.0f} images/s ({where})")
+        print(f"{name}: engine   {engine:8.0f} shifted images/s   ratio to roofline {engine / roof:5.2f}")
+        if family == "mnist":
+            naive = naive_throughput(net, shape, 2)
+            print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
+    if args.skip_training:
+        return
+    for fmt, cl in (("contiguous", False), ("channels_last", True)):
+        bare = bare_training_throughput(args.train_steps, channels_last=cl)
+        light = lightning_training_throughput(args.train_steps, channels_last=cl)
+        print(f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
+              f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
+              f"{100 * (1 - light / bare):5.1f} %")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -178,7 +178,9 @@ def train(cfg: DictConfig) -> dict:
         summary |= {"status": "interrupted", "error": type(e).__name__, "history": history.epochs}
         write_json(out / SUMMARY, summary)
         _finish_wandb()
-        log.error(f"{out}: interrupted ({type(e).__name__}); the same command resumes from checkpoints/last.ckpt")
+        log.error(
+            f"{out}: interrupted ({type(e).__name__}); the same command resumes from checkpoints/last.ckpt"
+        )
         raise SystemExit(128 + signal.SIGTERM if isinstance(e, SIGTERMException) else 130) from e
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}

@@ -43,7 +43,9 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
     proc.wait()
     assert proc.returncode != 0  # a cluster's pre-emption must not look like success
     status = summary(tmp_path / "killed")["status"]
-    assert status == ("interrupted" if sig == signal.SIGTERM else "running")  # SIGKILL leaves no time to say so
+    assert status == (
+        "interrupted" if sig == signal.SIGTERM else "running"
+    )  # SIGKILL leaves no time to say so
     subprocess.run(cmd, check=True, capture_output=True, **kw)  # the same command again
     a, b = summary(tmp_path / "whole"), summary(tmp_path / "killed")
     assert b["status"] == "completed" and b["resumed_from"].endswith("last.ckpt")
