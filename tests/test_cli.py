@@ -52,6 +52,13 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
         assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
     runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
     assert len(runs) == 3  # each job finished its own W&B run
+    # src.evaluate adds the test-set maps to the job's own W&B run: a second offline run dir with the same id
+    job = next((tmp_path / "sweep").glob("*kernel=3*"))
+    # job directories contain '=' and ',': Hydra needs the value quoted
+    proc = run("-m", "src.evaluate", f"run_dir='{job}'", "images_per_class=1", "max_shift=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
+    assert len(list((job / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
     table = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert table[0].startswith("dataset,kernel,seed,trainer.max_epochs,status,meets_criterion,epochs,")
     assert [row.split(",")[1] for row in table[1:]] == ["3", "4", "5"]  # one row per job, its swept kernel
@@ -75,3 +82,13 @@ def test_help_lists_only_the_groups_of_its_entry_point():
     )
     assert "dataset:" not in evaluate.split("Settings")[0] and "Config groups: none" in evaluate
     assert "  preset: paper, [quick], seeds3" in entry_point_help("reproduce")
+
+
+def test_tab_completion_of_the_script_form(tmp_path):
+    """Hydra's bash completion needs `python src/train.py` (it reads the script's path from the command line)."""
+    line = "python src/train.py dataset="
+    proc = subprocess.run(
+        [sys.executable, "src/train.py", "-sc", "query=bash"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COMP_LINE": line, "COMP_POINT": str(len(line))},
+    )  # fmt: skip
+    assert proc.stdout.split() == ["dataset=cifar10", "dataset=mnist", "dataset=synthetic"], proc.stderr
