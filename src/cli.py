@@ -12,7 +12,17 @@ from pathlib import Path
 from src.errors import ConfigError, UserError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = ("dataset", "logger", "callbacks", "experiment", "preset", "speed", "trainer", "debug")
+CHECKED_GROUPS = (
+    "dataset",
+    "model",
+    "logger",
+    "callbacks",
+    "experiment",
+    "preset",
+    "speed",
+    "trainer",
+    "debug",
+)
 
 
 def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:

@@ -36,14 +36,11 @@ def load_network(run: Path, summary: dict):
     """The run's network with the weights of its best checkpoint, and its datamodule (not yet set up)."""
     import torch
 
-    from src.models import build_network
+    from src.models.build import build_model
 
     cfg = OmegaConf.create(summary["config"])
     dm = hydra.utils.instantiate(cfg.dataset)
-    net = build_network(
-        dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
-        cfg.model.channels, cfg.model.hidden, dm.num_classes,
-    )  # fmt: skip
+    net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
     ckpt = Path(summary.get("checkpoint") or "")
     if not ckpt.is_file():  # the run directory was moved: look beside the summary
         found = sorted((run / "checkpoints").glob("best-*.ckpt"))

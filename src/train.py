@@ -59,8 +59,9 @@ def check_config(cfg: DictConfig) -> None:
     _integer("batch_size", cfg.batch_size, 1)
     _integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
     _integer("threads", cfg.threads, 0, " (0: torch's default)")
-    _integer("model.hidden", cfg.model.hidden, 1)
-    if cfg.model.channels is not None:
+    if "hidden" in cfg.model:
+        _integer("model.hidden", cfg.model.hidden, 1)
+    if cfg.model.get("channels") is not None:
         chans = list(cfg.model.channels)
         if len(chans) != 3 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in chans):
             raise ConfigError(
@@ -121,7 +122,8 @@ def train(cfg: DictConfig) -> dict:
 
     from src.callbacks import EpochHistory
     from src.cli import tidy_lightning_logging
-    from src.models import ClassifierModule, build_network
+    from src.models import ClassifierModule
+    from src.models.build import build_model
 
     tidy_lightning_logging()
     start = time.time()
@@ -129,14 +131,11 @@ def train(cfg: DictConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     dm = hydra.utils.instantiate(cfg.dataset)
-    net = build_network(
-        dm.info.family, dm.info.in_channels, dm.image_size, cfg.kernel, cfg.padding,
-        cfg.model.channels, cfg.model.hidden, dm.num_classes,
-    )  # fmt: skip
-    if cfg.model.compile:
+    net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
+    if cfg.compile:
         net.compile()
     module = ClassifierModule(
-        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.model.channels_last,
+        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.channels_last,
         train_accuracy_criterion=cfg.stop_train_accuracy,
     )  # fmt: skip
     history = EpochHistory()

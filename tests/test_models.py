@@ -78,3 +78,18 @@ def test_bad_architecture_settings(kwargs, match):
 def test_other_kernels_with_explicit_channels():
     net = build_network("mnist", 1, 40, 7, "same", channels=[4, 8, 8])
     assert net(torch.zeros(1, 1, 40, 40)).shape == (1, 10)
+
+
+def test_model_config_group_builds_the_paper_network_and_completes_old_runs(tmp_path):
+    from src.data import PaddedDataModule
+    from src.models.build import build_model, model_config
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", ["dataset=synthetic", "kernel=3", "padding=none"], tmp_path)
+    dm = PaddedDataModule("synthetic")
+    net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
+    assert [net.block1[0].out_channels, net.conv[0].out_channels] == [28, 83]  # Table 3, k=3
+    # a run trained before the model group existed: no _target_, and options that are no longer model keys
+    old = model_config({"channels": [4, 8, 8], "hidden": 12, "channels_last": False, "compile": False})
+    assert old._target_ == "src.models.build_network" and old.hidden == 12 and "compile" not in old
+    assert build_model(old, dm, 5, "same").fc.in_features == 12

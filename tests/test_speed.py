@@ -29,7 +29,7 @@ def test_sensitivity_bf16_stays_close_to_fp32():
     assert 0 < diff <= 0.05  # bf16 keeps ~3 significant digits: close, not equal
 
 
-@pytest.mark.parametrize("fast", [["model.channels_last=true"], ["trainer.precision=bf16-mixed"]])
+@pytest.mark.parametrize("fast", [["channels_last=true"], ["trainer.precision=bf16-mixed"]])
 def test_training_fast_paths_match_fp32(train_cfg, tmp_path, fast):
     ref_cfg = train_cfg("max_shift=1")
     ref = train(ref_cfg)
