@@ -7,6 +7,7 @@ skipped, so re-running after an interruption only does what is missing.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -15,21 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
-from src.io import read_json
+from src.runs import best_checkpoint, find_runs, read_summary
 from src.sensitivity import SensitivityResult
 
 SETTINGS = ("layers", "max_shift", "images_per_class", "autocast")
-
-
-def find_runs(run_dir: str | Path) -> list[Path]:
-    """Run directories (those holding summary.json) at or below run_dir, sorted."""
-    root = Path(run_dir).expanduser()
-    if not root.is_dir():
-        raise ConfigError(f"run_dir={root} does not exist")
-    runs = sorted(p.parent for p in root.rglob("summary.json") if ".submitit" not in p.parts)
-    if not runs:
-        raise ConfigError(f"run_dir={root} holds no runs: no summary.json at or below it")
-    return runs
 
 
 def load_network(run: Path, summary: dict):
@@ -41,13 +31,12 @@ def load_network(run: Path, summary: dict):
     cfg = OmegaConf.create(summary["config"])
     dm = hydra.utils.instantiate(cfg.dataset)
     net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
-    ckpt = Path(summary.get("checkpoint") or "")
-    if not ckpt.is_file():  # the run directory was moved: look beside the summary
-        found = sorted((run / "checkpoints").glob("best-*.ckpt"))
-        if not found:
-            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
-        ckpt = found[-1]
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    ckpt = best_checkpoint(run, summary)
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    except Exception as e:  # torch raises several types for a damaged zip/pickle
+        raise DataError(f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
+                        f"{run}/summary.json first) or restore the file") from e  # fmt: skip
     weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     try:
         net.load_state_dict(weights)
@@ -66,7 +55,9 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     from src.data import balanced_subset
     from src.sensitivity import translation_sensitivity
 
-    summary = read_json(run / "summary.json")
+    summary = read_summary(run)
+    if summary.get("status") == "unreadable":
+        raise DataError(summary["error"])
     if summary.get("status") != "completed":
         print(f"skip {run}: training status is {summary.get('status')!r}")
         return None
@@ -220,10 +211,16 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(
             "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
         )
-    runs = find_runs(cfg.run_dir)
+    runs, failed = find_runs(cfg.run_dir), []
     for i, run in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {run}", flush=True)
-        evaluate_run(run, cfg)
+        try:
+            evaluate_run(run, cfg)
+        except UserError as e:  # one damaged run must not stop the others
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(run)
+    if failed:
+        raise DataError(f"{len(failed)} of {len(runs)} runs could not be evaluated (listed above)")
 
 
 if __name__ == "__main__":

@@ -24,27 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 from src.cli import CONF_DIR, run_cli, user_errors_exit
 from src.errors import ConfigError, DataError
 from src.io import atomic_write, read_json, write_json
+from src.runs import eligible_and_excluded, sweep_summaries
 
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
 
 def sweep_runs(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(eligible, excluded) runs below sweep_dir, each summary with its run_dir.
-
-    Eligible: completed, and the selected checkpoint meets the training criterion. Excluded: everything else, each
-    with a `reason` (failed, unfinished, or never reached the training accuracy before max_epochs).
-    """
-    eligible, excluded = [], []
-    for path in sorted(sweep_dir.glob("*/summary.json")):
-        s = read_json(path) | {"run_dir": str(path.parent)}
-        if s.get("status") != "completed":
-            excluded.append(s | {"reason": f"{s.get('status')}: {s.get('error', 'no error recorded')}"})
-        elif not s.get("meets_criterion", False):
-            t = s.get("criterion", {}).get("train_accuracy", s["config"].get("stop_train_accuracy"))
-            excluded.append(s | {"reason": f"no epoch reached training accuracy {t} in {s['epochs']} epochs"})
-        else:
-            eligible.append(s)
-    return eligible, excluded
+    """(eligible, excluded) runs below sweep_dir (see src.runs.eligible_and_excluded)."""
+    return eligible_and_excluded(sweep_summaries(sweep_dir))
 
 
 def select_lr(runs: list[dict], kernel: int) -> tuple[float, list[float]]:

@@ -12,8 +12,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.errors import UserError
-from src.io import atomic_write, read_json
+from src.io import atomic_write
+from src.runs import sweep_summaries
 
 RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_acc", "train_acc_full", "val_acc",
                   "test_acc", "wall_time_s", "error")  # fmt: skip
@@ -23,14 +23,11 @@ def results_table(sweep_dir: str | Path) -> str:
     """CSV text, one row per job below sweep_dir: its swept keys (from the job directory's name), then
     RESULT_COLUMNS from its summary.json."""
     rows = []
-    for path in sorted(Path(sweep_dir).glob("*/summary.json")):
+    for s in sweep_summaries(sweep_dir):
+        job = Path(s["run_dir"]).name
         # job directories are named key=value,key=value; a value may be a list with commas inside brackets
-        keys = dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", path.parent.name) if "=" in kv)
-        try:
-            s = read_json(path)
-        except UserError as e:
-            s = {"status": "unreadable", "error": str(e)}
-        rows.append(keys | {c: s.get(c) for c in RESULT_COLUMNS} | {"job": path.parent.name})
+        keys = dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", job) if "=" in kv)
+        rows.append(keys | {c: s.get(c) for c in RESULT_COLUMNS} | {"job": job})
     swept = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS) - {"job"})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, "job"], lineterminator="\n")
@@ -40,18 +37,14 @@ def results_table(sweep_dir: str | Path) -> str:
 
 
 def sweep_status(sweep_dir: str | Path) -> tuple[list[str], list[str]]:
-    """(completed job dirs, 'dir: error' of failed or unfinished jobs) below a sweep directory."""
+    """(completed job names, 'name: status: error' of the others) below a sweep directory."""
     done, failed = [], []
-    for path in sorted(Path(sweep_dir).glob("*/summary.json")):
-        try:
-            s = read_json(path)
-        except UserError as e:
-            failed.append(f"{path.parent.name}: {e}")
-            continue
+    for s in sweep_summaries(sweep_dir):
+        name = Path(s["run_dir"]).name
         if s.get("status") == "completed":
-            done.append(path.parent.name)
+            done.append(name)
         else:
-            failed.append(f"{path.parent.name}: {s.get('status')}: {s.get('error', 'no error recorded')}")
+            failed.append(f"{name}: {s.get('status')}: {s.get('error', 'no error recorded')}")
     return done, failed
 
 

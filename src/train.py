@@ -20,9 +20,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
-from src.io import read_json, write_json
+from src.runs import (
+    SUMMARY,
+    best_checkpoint,
+    check_same_settings,
+    completed_summary,
+    read_summary,
+    run_lock,
+    write_summary,
+)
 
-SUMMARY = "summary.json"
 log = logging.getLogger(__name__)
 # summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -83,16 +90,15 @@ def check_config(cfg: DictConfig) -> None:
         )
 
 
-def completed_summary(run_dir: Path) -> dict | None:
-    """The run's summary if it finished; None if it is missing, unfinished, failed or unreadable."""
-    path = run_dir / SUMMARY
-    if not path.is_file():
-        return None
+def checkpoint_readable(run: Path, summary: dict) -> bool:
+    """Whether the run's selected checkpoint exists and loads."""
+    import torch
+
     try:
-        summary = read_json(path)
-    except UserError:
-        return None
-    return summary if summary.get("status") == "completed" else None
+        torch.load(best_checkpoint(run, summary), map_location="cpu", weights_only=False)
+    except Exception:  # DataError (missing) or any of torch's errors for a damaged file
+        return False
+    return True
 
 
 def resume_point(last: Path) -> Path:
@@ -109,13 +115,28 @@ def resume_point(last: Path) -> Path:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit, select the best-validation checkpoint, test it, and write summary.json. Returns the summary."""
+    """Fit, select the best-validation checkpoint, test it, and write summary.json. Returns the summary.
+
+    Refused with one line before any work: bad settings, a run directory holding a run with other settings, or one
+    that another process is using.
+    """
     check_config(cfg)
     out = Path(cfg.paths.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"hydra.run.dir={out} is a file: the run directory must be a folder")
+    check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
     if cfg.skip_completed and (done := completed_summary(out)):
-        print(f"skipping {out}: already completed (test acc {done['test_acc']:.4f})")
-        return done
+        if checkpoint_readable(out, done):
+            print(f"skipping {out}: already completed (test acc {done['test_acc']:.4f})")
+            return done
+        aside = out / f"checkpoints.damaged-{int(time.time())}"
+        log.warning(f"{out}: the selected checkpoint is damaged; training again (old checkpoints in {aside})")
+        (out / "checkpoints").rename(aside)
+    with run_lock(out):
+        return _fit_and_test(cfg, out)
 
+
+def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     import lightning as L
     import torch
     from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -163,7 +184,7 @@ def train(cfg: DictConfig) -> dict:
         "wandb_id": wandb_id,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    write_json(out / SUMMARY, summary)
+    write_summary(out, summary)
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
         # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
@@ -175,7 +196,7 @@ def train(cfg: DictConfig) -> dict:
         full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
     except (KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable, and said so
         summary |= {"status": "interrupted", "error": type(e).__name__, "history": history.epochs}
-        write_json(out / SUMMARY, summary)
+        write_summary(out, summary)
         _finish_wandb()
         log.error(
             f"{out}: interrupted ({type(e).__name__}); the same command resumes from checkpoints/last.ckpt"
@@ -183,7 +204,7 @@ def train(cfg: DictConfig) -> dict:
         raise SystemExit(128 + signal.SIGTERM if isinstance(e, SIGTERMException) else 130) from e
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
-        write_json(out / SUMMARY, summary)
+        write_summary(out, summary)
         _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
@@ -210,7 +231,7 @@ def train(cfg: DictConfig) -> dict:
         "device": str(trainer.strategy.root_device),
         "history": epochs,
     }  # fmt: skip
-    write_json(out / SUMMARY, summary)
+    write_summary(out, summary)
     _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
                   | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
     print(
@@ -226,13 +247,8 @@ def wandb_run_id(run_dir: Path) -> str:
     """The W&B run id of a run directory: the one in its summary.json, else derived from its absolute path."""
     import hashlib
 
-    done = run_dir / SUMMARY
-    if done.is_file():
-        try:
-            if known := read_json(done).get("wandb_id"):
-                return known
-        except UserError:
-            pass
+    if (run_dir / SUMMARY).is_file() and (known := read_summary(run_dir).get("wandb_id")):
+        return known
     return hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
 
 
@@ -261,8 +277,9 @@ def main(cfg: DictConfig) -> dict:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error(f"job failed: {type(e).__name__}: {e}")
-            if not (Path(cfg.paths.output_dir) / SUMMARY).is_file():  # refused before training started
-                write_json(Path(cfg.paths.output_dir) / SUMMARY, {"status": "failed", "error": str(e)})
+            out = Path(cfg.paths.output_dir)
+            if not out.is_file() and not (out / SUMMARY).is_file():  # refused before training started
+                write_summary(out, {"status": "failed", "error": str(e)})
             return None
     return user_errors_exit(train)(cfg)
 

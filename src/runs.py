@@ -1,0 +1,132 @@
+"""The run directory, owned here: its summary and status, its checkpoints, scans of sweeps, and its lock.
+
+A run directory holds summary.json (status: running, completed, failed or interrupted; the resolved config; the
+selected epoch and its accuracies), checkpoints/ (best-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
+sensitivity.pt. Every scan here tolerates a damaged summary: it is reported, never fatal to the other runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from src.errors import ConfigError, DataError, UserError
+from src.io import read_json, write_json
+
+SUMMARY = "summary.json"
+# Settings that may differ between two commands on the same run directory without changing what it computes.
+VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
+            "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
+            "debug")  # fmt: skip
+
+
+def read_summary(run: Path) -> dict:
+    """The run's summary.json, with its run_dir; a damaged file gives {"status": "unreadable", "error": ...}."""
+    try:
+        return read_json(run / SUMMARY) | {"run_dir": str(run)}
+    except UserError as e:
+        return {"status": "unreadable", "error": str(e), "run_dir": str(run)}
+
+
+def write_summary(run: Path, summary: dict) -> None:
+    write_json(run / SUMMARY, {k: v for k, v in summary.items() if k != "run_dir"} | {"run_dir": str(run)})
+
+
+def completed_summary(run: Path) -> dict | None:
+    """The run's summary if it finished; None if it is missing, unfinished, failed or unreadable."""
+    if not (run / SUMMARY).is_file():
+        return None
+    summary = read_summary(run)
+    return summary if summary.get("status") == "completed" else None
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Run directories (holding summary.json) at or below root, sorted; a clear error if there are none."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise ConfigError(f"run_dir={root} does not exist")
+    if not root.is_dir():
+        raise ConfigError(f"run_dir={root} is a file: give a run directory or a folder of runs")
+    runs = sorted(p.parent for p in root.rglob(SUMMARY) if ".submitit" not in p.parts)
+    if not runs:
+        raise ConfigError(f"run_dir={root} holds no runs: no {SUMMARY} at or below it")
+    return runs
+
+
+def sweep_summaries(sweep_dir: str | Path) -> list[dict]:
+    """read_summary of every job directly below a sweep directory, sorted by job name."""
+    return [read_summary(p.parent) for p in sorted(Path(sweep_dir).glob(f"*/{SUMMARY}"))]
+
+
+def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(eligible, excluded): eligible runs completed and their selected checkpoint meets the training criterion;
+    each excluded run gets a `reason` (failed, unfinished, unreadable, or never reached the training accuracy)."""
+    eligible, excluded = [], []
+    for s in summaries:
+        if s.get("status") != "completed":
+            excluded.append(s | {"reason": f"{s.get('status')}: {s.get('error', 'no error recorded')}"})
+        elif not s.get("meets_criterion", False):
+            t = s.get("criterion", {}).get("train_accuracy", s["config"].get("stop_train_accuracy"))
+            excluded.append(s | {"reason": f"no epoch reached training accuracy {t} in {s['epochs']} epochs"})
+        else:
+            eligible.append(s)
+    return eligible, excluded
+
+
+def best_checkpoint(run: Path, summary: dict) -> Path:
+    """The selected checkpoint: the summary's path, or (for a moved run directory) checkpoints/best-*.ckpt."""
+    ckpt = Path(summary.get("checkpoint") or "")
+    if ckpt.is_file():
+        return ckpt
+    found = sorted((run / "checkpoints").glob("best-*.ckpt"))
+    if not found:
+        raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
+    return found[-1]
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out |= _flat(v, f"{key}.") if isinstance(v, dict) else {key: v}
+    return out
+
+
+def check_same_settings(run: Path, config: dict) -> None:
+    """Refuse to reuse a run directory whose summary holds other settings (a resume would mix two experiments)."""
+    if not (run / SUMMARY).is_file():
+        return
+    old = read_summary(run).get("config")
+    if not old:
+        return
+    a, b = _flat(old), _flat(config)
+
+    def volatile(key: str) -> bool:
+        return any(key == v or key.startswith(f"{v}.") for v in VOLATILE)
+
+    # keys present in both: an option added (or moved) since the run was trained is not a difference
+    differ = sorted(k for k in a.keys() & b.keys() if not volatile(k) and a[k] != b[k])
+    if differ:
+        shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in differ[:4])
+        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise ConfigError(f"{run} holds a run with other settings ({shown}{more}): use another hydra.run.dir")
+
+
+@contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory; a second process on it gets a one-line ConfigError."""
+    run.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{run} is in use by another process: wait for it, or use another directory"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
