@@ -25,15 +25,33 @@ CHECKED_GROUPS = (
 )
 
 
-def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
-    """Raise ConfigError for a command-line choice of a config group that has no file, e.g. `dataset=foo`.
+# Keys filled from one top-level setting: setting them directly would make two spellings of one job (two run
+# directories, and a resume that retrains everything), so the command line must use the top-level key.
+ALIASES = {
+    "trainer.max_epochs": "max_epochs",
+    "trainer.deterministic": "deterministic",
+    "trainer.default_root_dir": "hydra.run.dir",
+    "dataset.batch_size": "batch_size",
+    "dataset.shuffle_seed": "seed",
+    "dataset.data_dir": "paths.data_dir",
+    "callbacks.sensitivity.max_shift": "max_shift",
+    "callbacks.stop_at_train_accuracy.threshold": "stop_train_accuracy",
+    "data_dir": "paths.data_dir",
+}
 
-    Hydra reports such a choice in several lines; this names the setting and the allowed values in one.
+
+def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
+    """Raise ConfigError for a command-line choice of a config group that has no file, e.g. `dataset=foo`, or for
+    a key that is set from a top-level setting (ALIASES), e.g. `trainer.max_epochs=3` instead of `max_epochs=3`.
+
+    Hydra reports a bad group choice in several lines; this names the setting and the allowed values in one.
     """
     for arg in argv:
         if arg.startswith("-") or "=" not in arg:
             continue
         key, _, value = arg.lstrip("+~").partition("=")
+        if key in ALIASES:
+            raise ConfigError(f"{key} is set by {ALIASES[key]}: write {ALIASES[key]}={value} instead")
         if key not in CHECKED_GROUPS or not (conf_dir / key).is_dir():
             continue
         allowed = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))

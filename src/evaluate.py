@@ -70,8 +70,8 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
                 return None
         except UserError as e:
             print(f"recomputing {run}: {e}")
-    if cfg.data_dir:
-        summary["config"]["dataset"]["data_dir"] = cfg.data_dir
+    if cfg.paths.data_dir:
+        summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
     net, dm = load_network(run, summary)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)

@@ -19,7 +19,6 @@ from src.io import atomic_write
 from src.sensitivity import SensitivityResult, pearson
 from src.sensitivity.stats import full_ring_mean, mean_ci, paired_difference, shifts_per_radius, verdict
 
-METRICS = ("cosine", "euclidean", "distance")
 STRONG_CORRELATION = 0.8  # |r| at or above this counts as "very strong" (the usual convention)
 
 
@@ -105,9 +104,10 @@ FIGURES: dict[str, FigureSpec] = {
 
 def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence[str]) -> dict:
     """layer -> metric -> label -> one class-mean radial profile (list of R+1 floats) per seed."""
+    first = next(res[0] for res in results.values() if res)
     return {
         layer: {m: {label: [r.radial_mean(layer, m).tolist() for r in res] for label, res in results.items()}
-                for m in METRICS}
+                for m in first.maps[layer]}  # every metric the results hold, by name
         for layer in layers
     }  # fmt: skip
 

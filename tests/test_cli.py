@@ -92,3 +92,14 @@ def test_tab_completion_of_the_script_form(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT), "COMP_LINE": line, "COMP_POINT": str(len(line))},
     )  # fmt: skip
     assert proc.stdout.split() == ["dataset=cifar10", "dataset=mnist", "dataset=synthetic"], proc.stderr
+
+
+def test_a_key_with_a_top_level_setting_is_refused_in_one_line():
+    from src.cli import check_group_choices
+    from src.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^trainer.max_epochs is set by max_epochs: write max_epochs=3 instead$"
+    ):
+        check_group_choices(["trainer.max_epochs=3"])
+    check_group_choices(["max_epochs=3", "kernel=3,4"])  # the top-level spellings pass

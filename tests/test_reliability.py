@@ -53,6 +53,11 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
     ma = SensitivityResult.load(tmp_path / "whole" / "sensitivity_epochs" / "epoch=002.pt")
     mb = SensitivityResult.load(tmp_path / "killed" / "sensitivity_epochs" / "epoch=002.pt")
     assert torch.equal(ma.maps["fc"]["cosine"], mb.maps["fc"]["cosine"])
+    import csv
+
+    with open(tmp_path / "killed" / "metrics.csv") as f:  # the resume kept epoch 0's rows
+        epochs = {row["epoch"] for row in csv.DictReader(f) if row.get("val/acc")}
+    assert epochs == {"0", "1", "2"}
 
 
 def test_same_seed_same_results(train_cfg, tmp_path):

@@ -5,10 +5,11 @@ a, b: (n, D) flattened activations. All functions return (n,) float tensors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 EPS = 1e-12
-SIMILARITIES = ("cosine", "euclidean", "distance")  # per layer
 DECISIONS = ("accuracy", "consistency")  # from the model's prediction, independent of the layer
 
 
@@ -31,9 +32,19 @@ def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).norm(dim=1)
 
 
+# name -> function of two (n, D) batches giving (n,) values. A new metric is one function and one entry here: the
+# engine, the saved results, the reference loop and the figures' JSON pick it up by name.
+SIMILARITY_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "cosine": cosine,
+    "euclidean": euclidean,
+    "distance": distance,
+}
+SIMILARITIES = tuple(SIMILARITY_FUNCTIONS)  # per layer, in this order in the engine's accumulator
+
+
 def similarities(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(len(SIMILARITIES), n): cosine, euclidean, distance of each row pair, computed in float32 or wider."""
+    """(len(SIMILARITIES), n): every metric of each row pair, in SIMILARITIES order, in float32 or wider."""
     a, b = a.flatten(1), b.flatten(1)
     if a.dtype not in (torch.float32, torch.float64):
         a, b = a.float(), b.float()
-    return torch.stack([cosine(a, b), euclidean(a, b), distance(a, b)])
+    return torch.stack([f(a, b) for f in SIMILARITY_FUNCTIONS.values()])

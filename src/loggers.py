@@ -1,0 +1,29 @@
+"""A CSV logger whose metrics.csv survives a resume (Lightning's deletes the file when a run directory is reused)."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+
+class _KeepingWriter(ExperimentWriter):
+    """Appends to an existing metrics.csv, with its header as the starting columns, instead of deleting it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = list(next(csv.reader(f), []))
+
+
+class ResumableCSVLogger(CSVLogger):
+    """lightning's CSVLogger, except that a resumed run keeps every earlier row of metrics.csv."""
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _KeepingWriter(log_dir=self.log_dir)
+        return self._experiment
