@@ -45,3 +45,63 @@ def test_wandb_payload_overlays_every_epoch_and_logs_visible_maps():
     fresh = SensitivityCallback()
     fresh.load_state_dict(state)
     assert [c["epoch"] for c in fresh.curves] == [0, 1, 2]  # a resumed run keeps the overlay
+
+
+def test_sensitivity_callback_writes_nothing_for_a_network_with_non_finite_outputs(tmp_path):
+    from types import SimpleNamespace
+
+    import pytest
+    from torch import nn
+
+    from src.data.datamodule import TensorBatches
+
+    class Overflowing(nn.Module):  # finite weights, infinite activations: what lr=1e30 produces
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.fc = nn.Linear(2, 3)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).mean((2, 3)) * float("inf"))
+
+    val = TensorBatches(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
+    dm = SimpleNamespace(val_set=val, num_classes=3, fill_value=[0.0])
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, global_step=10, datamodule=dm,
+                              is_global_zero=True, default_root_dir=str(tmp_path), loggers=[])  # fmt: skip
+    cb = SensitivityCallback(images_per_class=2, layers=("conv", "softmax"), max_shift=1)
+    with pytest.raises(FloatingPointError, match="non-finite layer outputs at epoch 0"):
+        cb.on_validation_epoch_end(trainer, SimpleNamespace(net=Overflowing()))
+    assert not (tmp_path / "sensitivity_epochs").exists()
+
+
+def test_stop_at_train_accuracy_stops_at_the_exact_epoch():
+    from types import SimpleNamespace
+
+    from src.callbacks import StopAtTrainAccuracy
+
+    cb, stops = StopAtTrainAccuracy(threshold=0.99), []
+    for acc in (0.90, 0.985, 0.99, 0.995):
+        trainer = SimpleNamespace(callback_metrics={"train/acc": torch.tensor(acc)}, should_stop=False)
+        cb.on_train_epoch_end(trainer, None)
+        stops.append(trainer.should_stop)
+    assert stops == [False, False, True, True]  # the threshold itself counts as reached
+
+
+def test_epoch_history_selects_the_first_best_eligible_epoch():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from src.callbacks import EpochHistory
+
+    h = EpochHistory()
+    scripted = [(0.93, 0.97, -1.0), (0.99, 0.96, 0.96), (0.995, 0.98, 0.98), (0.997, 0.98, 0.98)]
+    for epoch, (train_acc, val, eligible) in enumerate(scripted):
+        m = {"train/loss": torch.tensor(0.1), "train/acc": torch.tensor(train_acc), "val/acc": torch.tensor(val),
+             "val/acc_eligible": torch.tensor(eligible)}  # fmt: skip
+        h.on_train_epoch_end(SimpleNamespace(callback_metrics=m, current_epoch=epoch), None)
+    assert h.best()["epoch"] == 2  # tie 0.98 at epochs 2 and 3: the first, as ModelCheckpoint keeps it
+    assert h.best("val/acc")["epoch"] == 0  # unfiltered, epoch 0 (below the criterion) would have won
+    bad = {"train/loss": torch.tensor(float("nan"))}
+    with pytest.raises(FloatingPointError, match="diverged"):
+        h.on_train_epoch_end(SimpleNamespace(callback_metrics=bad, current_epoch=4), None)

@@ -69,6 +69,10 @@ class SensitivityCallback(L.Callback):
             pl_module.net, x, y, self.layers, dm.num_classes, self.max_shift, dm.fill_value, self.batch_size
         )
         result.meta |= {"epoch": epoch, "global_step": trainer.global_step, "subset": "val", "images": len(y)}
+        present = result.counts > 0
+        if any(torch.isnan(m[present]).any() for layer in result.maps.values() for m in layer.values()):
+            # finite weights can still overflow to inf activations: no file, no NaN profile from such a network
+            raise FloatingPointError(f"non-finite layer outputs at epoch {epoch}: the network diverged")
         if trainer.is_global_zero and trainer.default_root_dir:
             result.save(Path(trainer.default_root_dir) / self.dirname / f"epoch={epoch:03d}.pt")
         curves = {
