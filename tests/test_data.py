@@ -106,3 +106,53 @@ def test_balanced_subset():
     idx = balanced_subset(labels, per_class=2, num_classes=3)
     assert torch.bincount(labels[idx]).tolist() == [2, 2, 2]
     assert torch.equal(idx, balanced_subset(labels, per_class=2, num_classes=3))
+
+
+def _write_idx(folder, prefix, n_images, n_labels, truncate=0, magic=2051):
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    images = magic.to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in (n_images, 28, 28))
+    images += bytes(n_images * 784)
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(images[: len(images) - truncate])
+    labels = (2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big") + bytes(range(n_labels))
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(labels)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            {"magic": 1234},
+            r"train-images-idx3-ubyte is not an MNIST images file: its header lacks the magic number",
+        ),
+        (
+            {"truncate": 100},
+            r"train-images-idx3-ubyte is damaged: its header promises 7856 bytes .* the file has 7756",
+        ),
+        ({"n_labels": 9}, r"train-images-idx3-ubyte holds 10 images but .*train-labels-idx1-ubyte 9 labels"),
+    ],
+    ids=["wrong_header", "truncated", "disagreeing_counts"],
+)
+def test_damaged_mnist_files_are_one_clear_error(tmp_path, damage, message):
+    from src.data.sources import load_mnist
+
+    _write_idx(tmp_path, "train", **({"n_images": 10, "n_labels": 10} | damage))
+    _write_idx(tmp_path, "t10k", 10, 10)
+    with pytest.raises(DataError, match=message) as err:
+        load_mnist(tmp_path, download=False)
+    assert "\n" not in str(err.value) and "not found" not in str(err.value)
+
+
+def test_cifar10_batch_with_disagreeing_labels(tmp_path):
+    import pickle
+
+    _fake_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch[b"labels"] = batch[b"labels"][:-1]
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
+    with pytest.raises(DataError, match=r"data_batch_1 holds 8 images but 7 labels"):
+        dm.setup()

@@ -40,25 +40,67 @@ def _download_failed(name: str, root: Path, expected: str, err: Exception | None
     )
 
 
-def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
-    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/MNIST/raw."""
-    from torchvision.datasets import MNIST
+def read_idx(path: Path, kind: str) -> torch.Tensor:
+    """One MNIST IDX file (or its .gz) as uint8: images (N, 28, 28) for kind "images", labels (N,) for "labels".
 
+    The header (magic number, counts, sizes) is checked against the file's length, so a damaged or truncated file
+    is a DataError naming it and what is wrong, never a silent run on part of the data.
+    """
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:  # includes gzip's BadGzipFile and a truncated stream
+        raise DataError(f"{path} cannot be read ({type(e).__name__}: {e})") from e
+    magic, dims = (2051, 3) if kind == "images" else (2049, 1)
+    if len(data) < 4 + 4 * dims or int.from_bytes(data[:4], "big") != magic:
+        raise DataError(f"{path} is not an MNIST {kind} file: its header lacks the magic number {magic}")
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    expected = 4 + 4 * dims + int(np.prod(shape))
+    if len(data) != expected:
+        raise DataError(
+            f"{path} is damaged: its header promises {expected} bytes ({shape}), the file has {len(data)}"
+        )
+    return torch.frombuffer(bytearray(data[4 + 4 * dims :]), dtype=torch.uint8).view(*shape)
+
+
+def _mnist_file(raw: Path, name: str) -> Path | None:
+    for candidate in (raw / name, raw / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
+    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/MNIST/raw (files or .gz)."""
     root = Path(root)
     _require_dir(root)
-    expected = f"{root}/MNIST/raw/{{{','.join(MNIST_FILES)}}}[.gz]"
-    splits = []
-    for train in (True, False):
+    raw = root / "MNIST" / "raw"
+    expected = f"{raw}/{{{','.join(MNIST_FILES)}}}[.gz]"
+    if any(_mnist_file(raw, name) is None for name in MNIST_FILES):
+        if not download:
+            raise _download_failed("MNIST", root, expected, None)
         try:
-            ds = MNIST(root=str(root), train=train, download=False)
-        except RuntimeError:
-            if not download:
-                raise _download_failed("MNIST", root, expected, None) from None
-            try:
-                ds = MNIST(root=str(root), train=train, download=True)
-            except Exception as e:  # offline: URLError, socket errors, ...
-                raise _download_failed("MNIST", root, expected, e) from e
-        splits.append((ds.data.unsqueeze(1).contiguous(), ds.targets.long()))
+            from torchvision.datasets import MNIST
+
+            for train in (True, False):
+                MNIST(root=str(root), train=train, download=True)
+        except Exception as e:  # offline: URLError, socket errors, ...
+            raise _download_failed("MNIST", root, expected, e) from e
+    splits = []
+    for prefix in ("train", "t10k"):
+        images_path = _mnist_file(raw, f"{prefix}-images-idx3-ubyte")
+        labels_path = _mnist_file(raw, f"{prefix}-labels-idx1-ubyte")
+        images, labels = read_idx(images_path, "images"), read_idx(labels_path, "labels")
+        if len(images) != len(labels):
+            raise DataError(
+                f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels"
+            )
+        if int(labels.max()) > 9:
+            raise DataError(f"{labels_path} holds label {int(labels.max())}: MNIST labels are 0-9")
+        splits.append((images.unsqueeze(1).contiguous(), labels.long()))
     return splits[0], splits[1]
 
 
@@ -69,8 +111,12 @@ def read_cifar10_batch(path: Path) -> Arrays:
             d = pickle.load(f, encoding="bytes")
         data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as e:
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
         raise DataError(f"{path} is not a CIFAR-10 python batch ({e.__class__.__name__}: {e})") from e
+    if len(data) != len(labels):
+        raise DataError(f"{path} holds {len(data)} images but {len(labels)} labels")
+    if len(labels) and not 0 <= labels.min() <= labels.max() <= 9:
+        raise DataError(f"{path} holds labels outside 0-9 (min {labels.min()}, max {labels.max()})")
     return torch.from_numpy(data.copy()), torch.from_numpy(labels)
 
 
