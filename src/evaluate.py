@@ -7,6 +7,7 @@ skipped, so re-running after an interruption only does what is missing.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +19,17 @@ from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
 from src.runs import best_checkpoint, find_runs, read_summary
 from src.sensitivity import SensitivityResult
+from src.sensitivity.settings import MeasurementSettings
 
-SETTINGS = ("layers", "max_shift", "images_per_class", "autocast")
+
+def measurement_settings(cfg: DictConfig, checkpoint: Path) -> MeasurementSettings:
+    """The evaluate config's measurement, tied to the checkpoint it measures (name, bytes, mtime)."""
+    st = checkpoint.stat()
+    return MeasurementSettings(
+        layers=tuple(cfg.layers), max_shift=cfg.max_shift, images_per_class=cfg.images_per_class,
+        autocast=cfg.autocast, batch_size=cfg.batch_size,
+        checkpoint=f"{checkpoint.name}:{st.st_size}:{st.st_mtime_ns}",
+    )  # fmt: skip
 
 
 def load_network(run: Path, summary: dict):
@@ -62,14 +72,25 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
         print(f"skip {run}: training status is {summary.get('status')!r}")
         return None
     out = run / cfg.output
-    wanted = {k: OmegaConf.to_container(cfg)[k] for k in SETTINGS}
+    if not os.access(run, os.W_OK):
+        raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
+    settings = measurement_settings(cfg, best_checkpoint(run, summary))
     if out.is_file() and not cfg.force:
         try:
-            if SensitivityResult.load(out).meta.get("settings") == wanted:
-                print(f"skip {run}: {cfg.output} is complete")
-                return None
+            stored = SensitivityResult.load(out).meta.get("settings")
         except UserError as e:
             print(f"recomputing {run}: {e}")
+        else:
+            state = settings.compare(stored)
+            if state == "complete":
+                print(f"skip {run}: {cfg.output} is complete")
+                return None
+            if state == "different":
+                raise ConfigError(
+                    f"{out} holds maps with other settings ({settings.differences(stored or {})}): force=true "
+                    f"replaces it, output=<name>.pt keeps both"
+                )
+            print(f"recomputing {run}: {cfg.output} was measured on other weights")
     if cfg.paths.data_dir:
         summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
     net, dm = load_network(run, summary)
@@ -80,17 +101,14 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if cfg.images_per_class:
         idx = balanced_subset(y, cfg.images_per_class, dm.num_classes)
         x, y = x[idx], y[idx]
-    settings = {
-        "layers": list(cfg.layers), "max_shift": cfg.max_shift, "fill_value": dm.fill_value,
-        "batch_size": cfg.batch_size, "autocast_dtype": getattr(torch, cfg.autocast) if cfg.autocast else None,
-    }  # fmt: skip
+    kwargs = settings.engine_kwargs(dm.fill_value)
     if cfg.devices > 1:
-        result = sharded_sensitivity(net, x, y, dm.num_classes, settings, cfg.devices)
+        result = sharded_sensitivity(net, x, y, dm.num_classes, kwargs, cfg.devices)
     else:
         chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
-        result = translation_sensitivity(net, chunks, num_classes=dm.num_classes, progress=True, **settings)
+        result = translation_sensitivity(net, chunks, num_classes=dm.num_classes, progress=True, **kwargs)
     result.meta |= {
-        "settings": wanted,
+        "settings": settings.key(),
         "run": str(run),
         "split": "test",
         "images": len(y),

@@ -1,5 +1,6 @@
 """Epoch-end callback output and `src.evaluate` on a small synthetic run trained once for the module."""
 
+import os
 import shutil
 
 import pytest
@@ -46,7 +47,18 @@ def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
     (trained_run / "sensitivity.pt").write_bytes(b"truncated")
     assert evaluate_run(trained_run, cfg) is not None  # corrupt file treated as missing
     assert "recomputing" in capsys.readouterr().out
-    assert evaluate_run(trained_run, OmegaConf.merge(cfg, {"max_shift": 3})) is not None  # other settings
+    other = OmegaConf.merge(cfg, {"max_shift": 3})  # never silently replace a result measured otherwise
+    with pytest.raises(
+        ConfigError, match=r"holds maps with other settings \(max_shift: 4 -> 3\): force=true"
+    ):
+        evaluate_run(trained_run, other)
+    assert evaluate_run(trained_run, OmegaConf.merge(other, {"force": True})).max_shift == 3
+    evaluate_run(trained_run, OmegaConf.merge(cfg, {"force": True}))
+    ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
+    os.utime(ckpt, ns=(ckpt.stat().st_atime_ns, ckpt.stat().st_mtime_ns + 10**9))  # retrained: other weights
+    assert (
+        evaluate_run(trained_run, cfg) is not None and "measured on other weights" in capsys.readouterr().out
+    )
 
 
 def test_evaluate_bad_inputs(trained_run, tmp_path):

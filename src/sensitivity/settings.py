@@ -1,0 +1,60 @@
+"""What a measurement is: the engine's arguments and, from the same object, the key that says a result is complete.
+
+A saved result stores `key()`. A later request with the same key finds it complete; one whose network changed
+(another checkpoint) finds it stale; one with other settings must not silently replace it (src.evaluate refuses
+unless told to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from src.sensitivity.metrics import SIMILARITIES
+
+
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """layers: measured points; max_shift: S, pixels; images_per_class: None for the whole split; autocast: e.g.
+    "bfloat16"; batch_size: shifted images per forward (speed only, not in the key); metrics: similarity names;
+    checkpoint: identity (name, bytes, mtime) of the weights measured."""
+
+    layers: tuple[str, ...]
+    max_shift: int
+    images_per_class: int | None = None
+    autocast: str | None = None
+    batch_size: int = 256
+    metrics: tuple[str, ...] = SIMILARITIES
+    checkpoint: str = field(default="", compare=False)
+
+    def key(self) -> dict:
+        """JSON-ready identity of the result: every field but batch_size."""
+        d = asdict(self) | {"layers": list(self.layers), "metrics": list(self.metrics)}
+        d.pop("batch_size")
+        return d
+
+    def engine_kwargs(self, fill_value) -> dict:
+        """Keyword arguments of translation_sensitivity / accumulate_sensitivity."""
+        return {
+            "layers": list(self.layers), "max_shift": self.max_shift, "fill_value": fill_value,
+            "batch_size": self.batch_size, "autocast_dtype": getattr(torch, self.autocast) if self.autocast else None,
+        }  # fmt: skip
+
+    def compare(self, stored: dict | None) -> str:
+        """ "complete", "stale" (same settings, other weights) or "different" for a stored key. Keys a result
+        written by an older version lacks (metrics, checkpoint) are not counted as differences."""
+        if not stored:
+            return "different"
+        mine = self.key()
+        common = [k for k in mine if k in stored and k != "checkpoint"]
+        if any(mine[k] != stored[k] for k in common) or not {"layers", "max_shift"} <= set(common):
+            return "different"
+        if "checkpoint" in stored and stored["checkpoint"] != mine["checkpoint"]:
+            return "stale"
+        return "complete"
+
+    def differences(self, stored: dict) -> str:
+        mine = self.key()
+        return ", ".join(f"{k}: {stored.get(k)!r} -> {mine[k]!r}" for k in mine
+                         if k in stored and k != "checkpoint" and stored[k] != mine[k])  # fmt: skip
