@@ -89,7 +89,35 @@ def run_cli(main: Callable, config_name: str) -> None:
         print(entry_point_help(config_name))
         return
     user_errors_exit(check_group_choices)(sys.argv[1:])
+    user_errors_exit(check_known_keys)(config_name, sys.argv[1:])
     main()
+
+
+def check_known_keys(config_name: str, argv: list[str]) -> None:
+    """Raise ConfigError for `key=value` whose key the composed config lacks (a typo), in one line.
+
+    Group choices on the same command line are composed first (the first value of a sweep), since they add keys.
+    `+key=...` (append), `~key` (delete) and hydra.* keys are Hydra's business and pass.
+    """
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    pairs = [a.split("=", 1) for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
+    groups = [f"{k}={v.split(',')[0]}" for k, v in pairs if "/" in k or (CONF_DIR / k).is_dir()]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=groups)
+    except Exception:  # an odd command line: Hydra itself will say what is wrong
+        return
+    missing = object()
+    for key, _ in pairs:
+        if "/" in key or (CONF_DIR / key).is_dir() or key.startswith("hydra."):
+            continue
+        if OmegaConf.select(cfg, key, default=missing) is missing:
+            raise ConfigError(
+                f"{key} is not a setting of src.{config_name}: see python -m src.{config_name} --help "
+                f"(to add a new key, write +{key}=...)"
+            )
 
 
 def entry_point_help(config_name: str) -> str:

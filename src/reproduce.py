@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -304,6 +305,12 @@ def main(cfg: DictConfig) -> None:
     if figure not in FIGURES:
         raise ConfigError(f"figure={figure} is not allowed: use one of {list(FIGURES)}")
     fig_dir = Path(cfg.figures_dir)
+    try:  # find out now, not after an hour of training
+        fig_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"figures_dir={fig_dir} cannot be created ({e.strerror})") from e
+    if not os.access(fig_dir, os.W_OK):
+        raise ConfigError(f"figures_dir={fig_dir} is not writable")
     name = f"fig{figure}" if figure[0].isdigit() else figure
     if cfg.redraw:  # from the committed numbers alone: no runs needed
         numbers = read_json(fig_dir / f"{name}.json")

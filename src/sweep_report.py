@@ -36,11 +36,38 @@ def results_table(sweep_dir: str | Path) -> str:
     return buf.getvalue()
 
 
-def sweep_status(sweep_dir: str | Path) -> tuple[list[str], list[str]]:
-    """(completed job names, 'name: status: error' of the others) below a sweep directory."""
+def sweep_job_names(config: DictConfig) -> set[str] | None:
+    """The directory names of this multirun's own jobs (Hydra's override_dirname of each combination), or None
+    when they cannot be worked out (another sweeper or subdir pattern): then every job directory counts."""
+    try:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parser = OverridesParser.create()
+        c = config.hydra.job.config.override_dirname
+        names = set()
+        for batch in BasicSweeper.split_arguments(
+            parser.parse_overrides(list(config.hydra.overrides.task)), None
+        ):
+            for job in batch:
+                names.add(
+                    get_overrides_dirname(
+                        parser.parse_overrides(job), list(c.exclude_keys), c.item_sep, c.kv_sep
+                    )
+                )
+        return names if any((Path(config.hydra.sweep.dir) / n).is_dir() for n in names) else None
+    except Exception:  # Hydra internals moved, or an unusual sweep: fall back to the whole folder
+        return None
+
+
+def sweep_status(sweep_dir: str | Path, only: set[str] | None = None) -> tuple[list[str], list[str]]:
+    """(completed job names, 'name: status: error' of the others) below a sweep directory (of `only`, if given)."""
     done, failed = [], []
     for s in sweep_summaries(sweep_dir):
         name = Path(s["run_dir"]).name
+        if only is not None and name not in only:
+            continue
         if s.get("status") == "completed":
             done.append(name)
         else:
@@ -50,7 +77,7 @@ def sweep_status(sweep_dir: str | Path) -> tuple[list[str], list[str]]:
 
 class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        done, failed = sweep_status(config.hydra.sweep.dir)
+        done, failed = sweep_status(config.hydra.sweep.dir, sweep_job_names(config))
         table = results_table(config.hydra.sweep.dir)
         path = atomic_write(Path(config.hydra.sweep.dir) / "results.csv", lambda p: p.write_text(table))
         print(f"sweep {config.hydra.sweep.dir}: {len(done)} completed, {len(failed)} failed; table: {path}")

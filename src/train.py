@@ -124,6 +124,12 @@ def train(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"hydra.run.dir={out} is a file: the run directory must be a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"hydra.run.dir={out} cannot be created ({e.strerror})") from e
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"hydra.run.dir={out} is not writable: choose another directory")
     check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
     if cfg.skip_completed and (done := completed_summary(out)):
         if checkpoint_readable(out, done):

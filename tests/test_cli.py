@@ -103,3 +103,19 @@ def test_a_key_with_a_top_level_setting_is_refused_in_one_line():
     ):
         check_group_choices(["trainer.max_epochs=3"])
     check_group_choices(["max_epochs=3", "kernel=3,4"])  # the top-level spellings pass
+
+
+def test_unknown_keys_are_one_line():
+    from src.cli import check_known_keys
+    from src.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^kernal is not a setting of src.train: see python -m src.train --help"
+    ):
+        check_known_keys("train", ["kernal=3"])
+    with pytest.raises(ConfigError, match=r"^dataset.val_siz is not a setting"):
+        check_known_keys("train", ["dataset=cifar10", "dataset.val_siz=3"])
+    check_known_keys(
+        "train", ["-m", "kernel=3,4", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+new=1"]
+    )
+    check_known_keys("reproduce", ["figure=5", "preset=seeds3", "extra_overrides=[threads=1]"])

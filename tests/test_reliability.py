@@ -102,9 +102,12 @@ def test_sweep_goes_on_after_a_failed_job_reports_it_and_resumes(tmp_path):
     cmd, kw = cli(
         "-m", "dataset=synthetic", "lr=0.001,1e30", "max_epochs=1", *QUIET, "hydra.sweep.dir=s", cwd=tmp_path
     )
+    foreign = tmp_path / "s" / "lr=0.5"  # a job of another multirun into the same folder: not this sweep's
+    foreign.mkdir(parents=True)
+    (foreign / "summary.json").write_text('{"status": "failed", "error": "not ours"}')
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     assert proc.returncode == 1
-    assert "1 completed, 1 failed" in proc.stdout
+    assert "1 completed, 1 failed" in proc.stdout and "not ours" not in proc.stderr
     assert "FAILED" in proc.stderr and "lr=1e+30" in proc.stderr and "diverged" in proc.stderr
     good = next((tmp_path / "s").glob("*lr=0.001*"))
     before = summary(good)["finished_at"]
