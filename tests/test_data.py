@@ -156,3 +156,18 @@ def test_cifar10_batch_with_disagreeing_labels(tmp_path):
     dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
     with pytest.raises(DataError, match=r"data_batch_1 holds 8 images but 7 labels"):
         dm.setup()
+
+
+def test_a_new_dataset_needs_only_its_config_and_a_loader():
+    """What conf/dataset/<new>.yaml gives: `info` and a `loader` (a function of data_dir and download)."""
+
+    def tiny(data_dir, download):
+        x = torch.randint(0, 256, (60, 3, 16, 16), dtype=torch.uint8)
+        return (x[:40], torch.arange(40) % 4), (x[40:], torch.arange(20) % 4)
+
+    info = {"family": "cifar10", "in_channels": 3, "raw_size": 16, "num_classes": 4}
+    dm = PaddedDataModule("tiny", val_size=8, info=info, loader=tiny, border=2)
+    dm.setup()
+    assert dm.image_size == 20 and dm.num_classes == 4 and dm.test_set.images.shape == (20, 3, 20, 20)
+    with pytest.raises(ConfigError, match="or give dataset.info and dataset.loader"):
+        PaddedDataModule("tiny")

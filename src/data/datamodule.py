@@ -8,6 +8,7 @@ when `normalize` is set, because normalisation is applied after padding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.data.sources import load_cifar10, load_mnist
-from src.data.synthetic import make_synthetic_digits
+from src.data.synthetic import load_synthetic_digits
 from src.errors import ConfigError
 
 
@@ -29,10 +30,12 @@ class DatasetInfo:
     num_classes: int
 
 
-DATASETS = {
-    "mnist": DatasetInfo("mnist", 1, 28, 10),
-    "cifar10": DatasetInfo("cifar10", 3, 32, 10),
-    "synthetic": DatasetInfo("mnist", 1, 28, 10),
+# The built-in datasets: facts, and a loader (data_dir, download) -> ((train_x, train_y), (test_x, test_y)) with
+# uint8 images (N, C, H, W). A new dataset needs no entry here: its conf/dataset/ file names `info` and `loader`.
+DATASETS: dict[str, tuple[DatasetInfo, Callable]] = {
+    "mnist": (DatasetInfo("mnist", 1, 28, 10), load_mnist),
+    "cifar10": (DatasetInfo("cifar10", 3, 32, 10), load_cifar10),
+    "synthetic": (DatasetInfo("mnist", 1, 28, 10), load_synthetic_digits),
 }
 
 
@@ -111,6 +114,9 @@ class PaddedDataModule(L.LightningDataModule):
         synthetic_sizes: [train+val, test] image counts for the synthetic dataset.
         keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
         shuffle_seed: seed of the batch order (epoch e uses seed and e), so resumed runs repeat it exactly.
+        info: {family, in_channels, raw_size, num_classes} of a dataset that is not built in.
+        loader: a function (data_dir, download) -> ((train_x, train_y), (test_x, test_y)), uint8 images
+            (N, C, raw_size, raw_size) and int64 labels, for a dataset that is not built in (Hydra: `_partial_`).
         overfit_images: N > 0: train on the first N training images only and validate on the same N (debug=overfit;
             Lightning's own overfit_batches rebuilds the loaders and would lose the batch sampler).
     """
@@ -131,13 +137,20 @@ class PaddedDataModule(L.LightningDataModule):
         keep_on_device: bool = True,
         shuffle_seed: int = 0,
         overfit_images: int = 0,
+        info: dict | None = None,
+        loader: Callable | None = None,
     ) -> None:
         super().__init__()
-        if name not in DATASETS:
-            raise ConfigError(f"dataset={name!r} is not allowed: use one of {sorted(DATASETS)}")
+        if name not in DATASETS and (info is None or loader is None):
+            raise ConfigError(
+                f"dataset={name!r} is not allowed: use one of {sorted(DATASETS)}, or give dataset.info and "
+                "dataset.loader"
+            )
         if border < 0:
             raise ConfigError(f"dataset.border={border} is not allowed: must be >= 0 pixels")
-        self.name, self.info = name, DATASETS[name]
+        builtin_info, builtin_loader = DATASETS.get(name, (None, None))
+        self.name, self.info = name, DatasetInfo(**info) if info else builtin_info
+        self.loader = loader or builtin_loader
         self.data_dir, self.download, self.border = Path(data_dir).expanduser(), download, border
         self.val_size, self.split_seed = val_size, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
@@ -167,12 +180,9 @@ class PaddedDataModule(L.LightningDataModule):
 
     # -- loading ---------------------------------------------------------------------------------------------
     def _raw(self):
-        if self.name == "mnist":
-            return load_mnist(self.data_dir, self.download)
-        if self.name == "cifar10":
-            return load_cifar10(self.data_dir, self.download)
-        n_train, n_test = self.synthetic_sizes
-        return make_synthetic_digits(n_train, seed=0), make_synthetic_digits(n_test, seed=1)
+        if self.loader is load_synthetic_digits:
+            return load_synthetic_digits(self.data_dir, self.download, self.synthetic_sizes)
+        return self.loader(self.data_dir, self.download)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         x = pad_images(images, self.border)

@@ -54,3 +54,9 @@ def make_synthetic_digits(n: int, seed: int, size: int = 28) -> tuple[torch.Tens
     rng.shuffle(labels)
     images = np.stack([draw_digit(int(c), rng, size) for c in labels])[:, None]
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
+def load_synthetic_digits(data_dir=None, download=False, sizes: tuple[int, int] = (3000, 1000)):
+    """The dataset loader interface ((train_x, train_y), (test_x, test_y)); data_dir and download are unused."""
+    n_train, n_test = sizes
+    return make_synthetic_digits(n_train, seed=0), make_synthetic_digits(n_test, seed=1)
