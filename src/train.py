@@ -74,7 +74,11 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
             )
-    side = {"mnist": 28, "cifar10": 32, "synthetic": 28}.get(cfg.dataset.name, 28) + 2 * cfg.dataset.border
+    from src.data import DATASETS
+
+    info = cfg.dataset.get("info") or DATASETS.get(cfg.dataset.name, [None])[0]
+    raw = info["raw_size"] if isinstance(info, dict | DictConfig) else getattr(info, "raw_size", 28)
+    side = raw + 2 * cfg.dataset.border
     _integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:
         raise ConfigError(
