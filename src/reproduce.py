@@ -189,14 +189,14 @@ def figure_numbers(
         )
         numbers["claims"] = [evaluate_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
     elif spec.kind == "correlation":
-        numbers["correlation"] = correlation_numbers(results[5], out)
+        numbers["correlation"] = correlation_numbers(results[k], out)
         numbers["claims"] = numbers["correlation"]["claims"]
     elif spec.kind == "feature_maps":
-        numbers["feature_maps"] = feature_maps(runs[5][0])
+        numbers["feature_maps"] = feature_maps(runs[k][0])
     elif spec.kind == "extras":
-        numbers |= extras_numbers(runs[5][0], results[5][0], out)
+        numbers |= extras_numbers(runs[k][0], results[k][0], out)
     elif spec.kind == "dimensionality":
-        numbers["dimensionality"] = dimensionality_numbers(cfg, runs[5][0], max_shift)
+        numbers["dimensionality"] = dimensionality_numbers(cfg, runs[k][0], max_shift)
     return numbers
 
 

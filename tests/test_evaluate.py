@@ -104,3 +104,20 @@ def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
         for metric in ("cosine", "euclidean", "distance"):
             assert torch.allclose(two.maps[layer][metric], one.maps[layer][metric], atol=1e-6, equal_nan=True)
     assert torch.allclose(two.accuracy, one.accuracy, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("max_shift=-1", "max_shift=-1 is not allowed: must be an integer >= 0"),
+        ("images_per_class=0", "images_per_class=0 is not allowed"),
+        ("autocast=bf17", "autocast='bf17' is not allowed: a torch dtype"),
+        ("batch_size=0", "batch_size=0 is not allowed"),
+    ],
+)
+def test_evaluate_settings_are_checked_first(tmp_path, override, message):
+    from src.evaluate import check_evaluate_config
+
+    cfg = compose_config("evaluate", [f"run_dir={tmp_path}", override], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        check_evaluate_config(cfg)
