@@ -224,11 +224,33 @@ def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, d
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @user_errors_exit
-def main(cfg: DictConfig) -> None:
+def check_evaluate_config(cfg: DictConfig) -> None:
+    """Every measurement setting, checked before any run is loaded: one line naming the setting."""
+    import torch
+
     if not cfg.run_dir:
         raise ConfigError(
             "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
         )
+    for key, minimum in (("max_shift", 0), ("batch_size", 1), ("devices", 1)):
+        v = cfg[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ConfigError(f"{key}={v!r} is not allowed: must be an integer >= {minimum}")
+    n = cfg.images_per_class
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(
+            f"images_per_class={n!r} is not allowed: an integer >= 1, or null for the whole test set"
+        )
+    if cfg.autocast is not None and not isinstance(getattr(torch, str(cfg.autocast), None), torch.dtype):
+        raise ConfigError(
+            f"autocast={cfg.autocast!r} is not allowed: a torch dtype such as bfloat16, or null"
+        )
+    if not cfg.layers:
+        raise ConfigError("layers=[] is not allowed: name at least one layer, e.g. [conv,softmax]")
+
+
+def main(cfg: DictConfig) -> None:
+    check_evaluate_config(cfg)
     runs, failed = find_runs(cfg.run_dir), []
     for i, run in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {run}", flush=True)

@@ -183,10 +183,11 @@ def figure_numbers(
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
     labelled = {f"k={k}": res for k, res in results.items()}
+    k = (spec.kernels or list(runs))[0]  # single-network figures: the spec's kernel (the paper's k=5)
     if spec.kind.startswith("radial"):
         numbers["radial"] = radial_numbers(
-            labelled, [layer for layer in ("conv", out, "fc") if layer in some.maps]
-        )
+            labelled, some.layers
+        )  # every measured layer; drawn: conv, output, fc
         numbers["claims"] = [evaluate_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
     elif spec.kind == "correlation":
         numbers["correlation"] = correlation_numbers(results[k], out)
