@@ -222,8 +222,6 @@ def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, d
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-@user_errors_exit
 def check_evaluate_config(cfg: DictConfig) -> None:
     """Every measurement setting, checked before any run is loaded: one line naming the setting."""
     import torch
@@ -249,6 +247,8 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         raise ConfigError("layers=[] is not allowed: name at least one layer, e.g. [conv,softmax]")
 
 
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@user_errors_exit
 def main(cfg: DictConfig) -> None:
     check_evaluate_config(cfg)
     runs, failed = find_runs(cfg.run_dir), []
