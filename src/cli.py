@@ -12,17 +12,6 @@ from pathlib import Path
 from src.errors import ConfigError, UserError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = (
-    "dataset",
-    "model",
-    "logger",
-    "callbacks",
-    "experiment",
-    "preset",
-    "speed",
-    "trainer",
-    "debug",
-)
 
 
 # Keys filled from one top-level setting: setting them directly would make two spellings of one job (two run
@@ -52,7 +41,9 @@ def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
         key, _, value = arg.lstrip("+~").partition("=")
         if key in ALIASES:
             raise ConfigError(f"{key} is set by {ALIASES[key]}: write {ALIASES[key]}={value} instead")
-        if key not in CHECKED_GROUPS or not (conf_dir / key).is_dir():
+        if (
+            "/" in key or not (conf_dir / key).is_dir()
+        ):  # not a config group of ours (hydra/launcher: Hydra's)
             continue
         allowed = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
         for choice in value.split(","):

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
 from src.runs import best_checkpoint, find_runs, read_summary
-from src.sensitivity import SensitivityResult
+from src.sensitivity import SensitivityResult, measuring_points
 from src.sensitivity.settings import MeasurementSettings
 
 
@@ -102,6 +102,7 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
         idx = balanced_subset(y, cfg.images_per_class, dm.num_classes)
         x, y = x[idx], y[idx]
     kwargs = settings.engine_kwargs(dm.fill_value)
+    kwargs["layers"] = measuring_points(net, kwargs["layers"])  # "all": every stage, named
     if cfg.devices > 1:
         result = sharded_sensitivity(net, x, y, dm.num_classes, kwargs, cfg.devices)
     else:

@@ -99,7 +99,26 @@ FIGURES: dict[str, FigureSpec] = {
     ),  # fmt: skip
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
+    "depth": FigureSpec("exp1_mnist", None, "depth", "Invariance through depth: MNIST, Table 1"),
 }
+DEPTH_OUTPUT = "sensitivity_all.pt"  # the depth figure's maps: layers=all, beside the paper's sensitivity.pt
+
+
+def depth_numbers(results: dict[str, list[SensitivityResult]], max_shift: int) -> dict:
+    """label -> {"layers": [...], "mean_cosine": per seed, per layer (r = 1..S), "radius_below_half": per seed,
+    per layer (the first radius whose class-mean cosine is below 0.5; null if none up to S)}."""
+    out = {}
+    for label, res in results.items():
+        layers = res[0].layers
+        means, halves = [], []
+        for r in res:
+            profiles = {layer: r.radial_mean(layer, "cosine") for layer in layers}
+            means.append([full_ring_mean(profiles[la], max_shift) for la in layers])
+            halves.append(
+                [next((i for i in range(1, max_shift + 1) if profiles[la][i] < 0.5), None) for la in layers]
+            )
+        out[label] = {"layers": layers, "mean_cosine": means, "radius_below_half": halves}
+    return out
 
 
 def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence[str]) -> dict:
@@ -247,6 +266,11 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             fig = plotting.epochs_figure(profiles, ep["epochs"], s, "cosine similarity (class mean)",
                                          title=f"{plotting.LAYER_TITLES[layer]} over training", note=note)  # fmt: skip
             written += save_figure(fig, fig_dir / f"epochs_{layer}")
+    elif spec.kind == "depth":
+        fig = plotting.depth_figure(
+            numbers["depth"], s, title=f"{spec.title}; bars: ±1 std over seeds", note=note
+        )
+        written += save_figure(fig, fig_dir / name)
     elif spec.kind == "dimensionality":
         for part, profiles in numbers["dimensionality"].items():
             fig = plotting.dimensionality_figure(profiles, s, title=f"{spec.title}: {part}", note=note)

@@ -73,8 +73,8 @@ def radial_panels(
         ax.legend(fontsize=7, loc="lower left")  # the curves fall from (0, 1): this corner is free
     axes[0, 0].set_ylabel(ylabel)
     if corner_radii:
-        axes[0, -1].annotate(f"r > {max_shift}: corner shifts only", xy=(0.98, 0.02), xycoords="axes fraction",
-                             ha="right", va="bottom", fontsize=7, color="grey")  # fmt: skip
+        axes[0, -1].annotate(f"r > {max_shift}:\ncorner shifts\nonly", xy=(0.985, 0.97), xycoords="axes fraction",
+                             ha="right", va="top", fontsize=7, color="grey")  # fmt: skip
     if title:
         fig.suptitle(title, fontsize=10)
     _note(fig, note)
@@ -207,6 +207,29 @@ def dimensionality_figure(
         ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (class mean)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _note(fig, note)
+    return fig
+
+
+def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", note: str = "") -> plt.Figure:
+    """Invariance through the network: per stage (input ... softmax), (a) the class-mean cosine averaged over radii
+    1..S and (b) the first radius where it falls below 0.5; one line per label, mean ± std over seeds."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for i, (label, d) in enumerate(depth.items()):
+        x = np.arange(len(d["layers"]))
+        for ax, key in zip(axes, ("mean_cosine", "radius_below_half"), strict=True):
+            vals = np.array([[np.nan if v is None else v for v in seed] for seed in d[key]], dtype=float)
+            err = np.nanstd(vals, 0, ddof=1) if len(vals) > 1 else None
+            ax.errorbar(x + 0.06 * (i - 1), np.nanmean(vals, 0), yerr=err, marker=MARKERS[i % len(MARKERS)], ms=4,
+                        capsize=2, label=f"{label} (n={len(vals)})")  # fmt: skip
+            ax.set_xticks(x, d["layers"], rotation=30, ha="right", fontsize=8)
+    axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
+    axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.set_xlabel("measuring point (input to output)")
     if title:
         fig.suptitle(title, fontsize=10)
     _note(fig, note)

@@ -127,12 +127,16 @@ def selected_runs(
     return chosen, excluded
 
 
-def evaluate(cfg: DictConfig, runs: dict[int, list[dict]]) -> dict[int, list]:
-    """kernel -> the SensitivityResults of its selected runs (computed where missing)."""
+def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], depth: bool = False) -> dict[int, list]:
+    """kernel -> the SensitivityResults of its selected runs (computed where missing); depth: at every stage
+    (layers=all, into DEPTH_OUTPUT)."""
     from src.evaluate import evaluate_run
+    from src.figures import DEPTH_OUTPUT
     from src.sensitivity import SensitivityResult
 
     ecfg = evaluate_config(cfg)
+    if depth:
+        ecfg = OmegaConf.merge(ecfg, {"layers": ["all"], "output": DEPTH_OUTPUT})
     results = {}
     for k, rs in runs.items():
         for r in rs:
@@ -148,7 +152,7 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
         base.pop(key)
     ecfg = OmegaConf.merge(base, {"images_per_class": cfg.preset.images_per_class, "run_dir": ""})
     ecfg = OmegaConf.merge(ecfg, OmegaConf.from_dotlist(list(cfg.evaluate_overrides)))
-    if cfg.output_layer not in ecfg.layers:
+    if cfg.output_layer not in ecfg.layers and list(ecfg.layers) != ["all"]:
         raise ConfigError(
             f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}"
         )
@@ -159,7 +163,14 @@ def figure_numbers(
     cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
 ) -> dict:
     """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept)."""
-    from src.figures import FIGURES, accuracy_table, correlation_numbers, evaluate_claim, radial_numbers
+    from src.figures import (
+        FIGURES,
+        accuracy_table,
+        correlation_numbers,
+        depth_numbers,
+        evaluate_claim,
+        radial_numbers,
+    )
     from src.sensitivity.stats import shifts_per_radius
 
     spec = FIGURES[figure]
@@ -198,6 +209,8 @@ def figure_numbers(
         numbers |= extras_numbers(runs[k][0], results[k][0], out)
     elif spec.kind == "dimensionality":
         numbers["dimensionality"] = dimensionality_numbers(cfg, runs[k][0], max_shift)
+    elif spec.kind == "depth":
+        numbers["depth"] = depth_numbers(labelled, max_shift)
     return numbers
 
 
@@ -322,7 +335,7 @@ def main(cfg: DictConfig) -> None:
         sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.name
         runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
         needs_maps = spec.kind not in ("feature_maps", "dimensionality")
-        results = evaluate(cfg, runs) if needs_maps else {}
+        results = evaluate(cfg, runs, depth=spec.kind == "depth") if needs_maps else {}
         numbers = figure_numbers(cfg, figure, runs, results, excluded)
         written = write_numbers(numbers, fig_dir)
     written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)

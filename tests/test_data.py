@@ -171,3 +171,21 @@ def test_a_new_dataset_needs_only_its_config_and_a_loader():
     assert dm.image_size == 20 and dm.num_classes == 4 and dm.test_set.images.shape == (20, 3, 20, 20)
     with pytest.raises(ConfigError, match="or give dataset.info and dataset.loader"):
         PaddedDataModule("tiny")
+
+
+def test_translate_augmentation_moves_each_image_by_its_own_shift():
+    from src.data.datamodule import random_translate
+    from src.sensitivity import shift_images
+
+    x = torch.rand(6, 2, 9, 9)
+    out = random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7))
+    d = torch.randint(
+        -3, 4, (2, 6), generator=torch.Generator().manual_seed(7)
+    )  # the same draws: dx row, dy row
+    for i in range(6):
+        assert torch.equal(out[i : i + 1], shift_images(x[i : i + 1], int(d[0, i]), int(d[1, i]), [0.5, 0.1]))
+    assert torch.equal(
+        out, random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7))
+    )  # reproducible
+    with pytest.raises(ConfigError, match=r"augment.shift=9 is not allowed: an integer in 0..6"):
+        PaddedDataModule("synthetic", augment_shift=9)

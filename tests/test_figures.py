@@ -88,4 +88,15 @@ def test_figures_redraw_from_their_json_alone(tmp_path):
         "fig2.pdf",
     ]  # no logits in these numbers: no extra figure
     assert all(p.stat().st_size > 5000 for p in written)
-    assert set(FIGURES) == {"1", "2", "3", "4", "5", "6", "extras", "dims"}
+    assert set(FIGURES) == {"1", "2", "3", "4", "5", "6", "extras", "dims", "depth"}
+
+
+def test_depth_numbers_and_figure(tmp_path):
+    from src.figures import depth_numbers
+
+    results = {"k=5": [_result(0.3, s) for s in range(2)]}  # cosine 1 - 0.3 r: below 0.5 from r = 2
+    depth = depth_numbers(results, 2)["k=5"]
+    assert depth["layers"] == ["conv", "softmax"] and depth["radius_below_half"] == [[2, 2], [2, 2]]
+    assert depth["mean_cosine"][0][0] == pytest.approx(0.5, abs=0.02)  # 1 - 0.3 x (mean ring radius ~1.7)
+    numbers = {"figure": "depth", "name": "depth", "provenance": "", "max_shift": 2, "depth": {"k=5": depth}}
+    assert [p.name for p in draw(numbers, tmp_path)] == ["depth.png", "depth.pdf"]

@@ -93,3 +93,47 @@ def test_model_config_group_builds_the_paper_network_and_completes_old_runs(tmp_
     old = model_config({"channels": [4, 8, 8], "hidden": 12, "channels_last": False, "compile": False})
     assert old._target_ == "src.models.build_network" and old.hidden == 12 and "compile" not in old
     assert build_model(old, dm, 5, "same").fc.in_features == 12
+
+
+def test_blur_pool_matches_its_definition():
+    """Zhang 2019: max over 2x2 windows with stride 1, then the [1,2,1]x[1,2,1]/16 blur with stride 2 on the
+    reflect-padded map. Checked against a plain loop over output pixels."""
+    from src.models.cnn import BlurPool
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 7)
+    out = BlurPool(3)(x)
+    m = torch.stack([torch.stack([x[..., i : i + 2, j : j + 2].amax((-2, -1)) for j in range(6)], -1)
+                     for i in range(7)], -2)  # fmt: skip
+    padded = torch.nn.functional.pad(m, (1, 1, 1, 1), mode="reflect")
+    w = torch.tensor([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+    ref = torch.stack([torch.stack([(padded[..., 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * w).sum((-2, -1))
+                                    for j in range(out.shape[-1])], -1) for i in range(out.shape[-2])], -2)  # fmt: skip
+    assert out.shape == (2, 3, 4, 3) == torch.nn.MaxPool2d(2, 2)(x).shape
+    assert torch.allclose(out, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize(("pool", "head"), [("blur", "fc"), ("max", "gap"), ("blur", "gap")])
+def test_model_options_keep_the_tables_sizes(pool, head):
+    for padding, kernel in (("same", 5), ("none", 3), ("none", 5)):
+        net = build_network("mnist", 1, 40, kernel, padding, pool=pool, head=head)
+        assert net(torch.rand(2, 1, 40, 40)).shape == (2, 10)
+        side = feature_map_sizes(40, kernel, padding)[-1]
+        assert net.conv(net.block2(net.block1(torch.rand(1, 1, 40, 40)))).shape[-1] == side
+    with pytest.raises(ConfigError, match="model.pool='avg' is not allowed"):
+        build_network("mnist", 1, 40, 5, "same", pool="avg")
+
+
+def test_torchvision_model_has_the_measuring_points():
+    from src.models.torchvision_net import TorchvisionClassifier
+    from src.sensitivity import measuring_points, translation_sensitivity
+
+    net = TorchvisionClassifier("cifar10", 3, 44, 5, "same", num_classes=10, name="resnet18")
+    x = torch.rand(2, 3, 44, 44)
+    assert net(x).shape == (2, 10) and net.net.conv1.kernel_size == (3, 3)
+    res = translation_sensitivity(net, x, torch.tensor([0, 1]), "all", max_shift=1)
+    assert res.layers == measuring_points(net, "all") == [
+        "input", "net.layer1", "net.layer2", "net.layer3", "conv", "fc", "softmax"]  # fmt: skip
+    assert torch.allclose(res.maps["fc"]["cosine"][:2, 1, 1], torch.ones(2, dtype=torch.float64), atol=1e-6)
+    with pytest.raises(ConfigError, match="not a torchvision classification model"):
+        TorchvisionClassifier("mnist", 1, 40, 5, "same", name="resnet_nope")

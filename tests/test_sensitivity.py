@@ -12,6 +12,7 @@ from src.sensitivity import (
     cosine,
     distance,
     euclidean,
+    measuring_points,
     naive_translation_sensitivity,
     new_sums,
     pearson,
@@ -85,12 +86,15 @@ class OddNames(nn.Module):
         return self.head(self.features(x))
 
 
-@pytest.mark.parametrize("case", ["table1_even_kernel", "odd_names"])
+@pytest.mark.parametrize("case", ["table1_even_kernel", "odd_names", "all_stages"])
 def test_engine_matches_the_per_image_per_shift_loop(case):
     torch.manual_seed(0)
     if case == "table1_even_kernel":
         model = build_network("mnist", 1, 16, 4, "same", channels=[3, 4, 5], hidden=12, num_classes=3)
         x, layers, fill, classes = torch.rand(5, 1, 16, 16), ("conv", "softmax", "fc"), 0.0, 3
+    elif case == "all_stages":  # input, every block, softmax; GAP head and anti-aliased pooling
+        model = build_network("mnist", 1, 16, 3, "same", [3, 4, 5], 12, 3, pool="blur", head="gap")
+        x, layers, fill, classes = torch.rand(5, 1, 16, 16), "all", 0.0, 3
     else:
         model = OddNames()
         x, layers, fill, classes = torch.rand(5, 3, 11, 11), ("features.0", "softmax"), [0.1, 0.2, 0.3], 5
@@ -103,8 +107,8 @@ def test_engine_matches_the_per_image_per_shift_loop(case):
         assert got.shape == ref.shape
         present = fast.counts > 0
         assert (got[present] - ref[present]).abs().max() <= 1e-5, key
-    assert fast.layers == list(layers) and set(slow) >= {f"softmax/{m}" for m in ("cosine", "euclidean")}
-    centre = fast.get(layers[0], "cosine")[fast.counts > 0, 3, 3]
+    assert fast.layers == measuring_points(model, layers) and set(slow) >= {f"{fast.layers[-1]}/cosine"}
+    centre = fast.get(fast.layers[0], "cosine")[fast.counts > 0, 3, 3]
     assert torch.allclose(centre, torch.ones_like(centre), atol=1e-6)
     assert fast.counts.tolist()[:3] == [2, 1, 2]
 

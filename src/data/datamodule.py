@@ -84,6 +84,25 @@ class IndexBatches(Sampler[list[int]]):
         yield from order.split(self.batch_size)
 
 
+def random_translate(
+    images: torch.Tensor, max_shift: int, fill: list[float], generator: torch.Generator
+) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H, W): each image moved by its own random integer (dx, dy) in [-m, m]^2, vacated
+    pixels = fill (per channel), nothing wraps. One gather from a padded copy: no per-image Python."""
+    b, c, h, w = images.shape
+    m = max_shift
+    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    padded = f.expand(b, c, h + 2 * m, w + 2 * m).clone()
+    padded[:, :, m : m + h, m : m + w] = images
+    d = torch.randint(-m, m + 1, (2, b), generator=generator).to(images.device)  # rows: dx, dy
+    rows = (
+        torch.arange(h, device=images.device)[None, :] + m - d[1][:, None]
+    )  # (B, H): source row of each output
+    cols = torch.arange(w, device=images.device)[None, :] + m - d[0][:, None]  # (B, W)
+    return padded[torch.arange(b, device=images.device)[:, None, None, None], torch.arange(c, device=images.device)[
+        None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
+
+
 def pad_images(images: torch.Tensor, border: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 (N, C, H + 2 border, W + 2 border) in [0, 1], zero border."""
     return F.pad(images.float().div_(255.0), (border, border, border, border), value=0.0)
@@ -117,6 +136,9 @@ class PaddedDataModule(L.LightningDataModule):
         info: {family, in_channels, raw_size, num_classes} of a dataset that is not built in.
         loader: a function (data_dir, download) -> ((train_x, train_y), (test_x, test_y)), uint8 images
             (N, C, raw_size, raw_size) and int64 labels, for a dataset that is not built in (Hydra: `_partial_`).
+        augment_shift: m > 0: training batches only, each image moved by a random integer shift in [-m, m]^2
+            pixels (vacated pixels take the padding value), drawn from (shuffle_seed, step) so runs and resumed
+            runs repeat it; 0: off (the paper).
         overfit_images: N > 0: train on the first N training images only and validate on the same N (debug=overfit;
             Lightning's own overfit_batches rebuilds the loaders and would lose the batch sampler).
     """
@@ -137,6 +159,7 @@ class PaddedDataModule(L.LightningDataModule):
         keep_on_device: bool = True,
         shuffle_seed: int = 0,
         overfit_images: int = 0,
+        augment_shift: int = 0,
         info: dict | None = None,
         loader: Callable | None = None,
     ) -> None:
@@ -160,6 +183,15 @@ class PaddedDataModule(L.LightningDataModule):
             keep_on_device,
         )
         self.shuffle_seed, self.overfit_images = shuffle_seed, overfit_images
+        if (
+            isinstance(augment_shift, bool)
+            or not isinstance(augment_shift, int)
+            or not 0 <= augment_shift <= border
+        ):
+            raise ConfigError(
+                f"augment.shift={augment_shift!r} is not allowed: an integer in 0..{border} (the border)"
+            )
+        self.augment_shift = augment_shift
         self.train_set = self.val_set = self.test_set = None
 
     # -- facts the model and the sensitivity measurement need -------------------------------------------------
@@ -230,6 +262,14 @@ class PaddedDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        trainer = getattr(self, "trainer", None)
+        if self.augment_shift and trainer is not None and trainer.training:
+            x, y = batch
+            g = torch.Generator().manual_seed(self.shuffle_seed * 1_000_003 + trainer.global_step)
+            batch = (random_translate(x, self.augment_shift, self.fill_value, g), y)
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)

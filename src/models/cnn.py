@@ -47,11 +47,34 @@ def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, in
     return table[kernel]
 
 
-def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str) -> nn.Sequential:
+POOLS = ("max", "blur")
+HEADS = ("fc", "gap")
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019, "Making convolutional networks shift-invariant again"): max-pool
+    2x2 with stride 1, then a per-channel 3x3 binomial blur ([1, 2, 1] x [1, 2, 1] / 16) applied with stride 2 on
+    the reflect-padded map. Same output size as MaxPool2d(2, 2) (floor(H / 2)); no parameters.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("filt", (taps[:, None] * taps[None, :] / 16).expand(channels, 1, 3, 3).clone())
+        self.max = nn.MaxPool2d(2, stride=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(self.max(x), (1, 1, 1, 1), mode="reflect")
+        return nn.functional.conv2d(x, self.filt, stride=2, groups=x.shape[1])
+
+
+def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "max") -> nn.Sequential:
     # padding="same" keeps H x W for every kernel; for even kernels PyTorch pads one pixel more on the
     # right/bottom than on the left/top (as TensorFlow does), which is what the tables' output sizes require.
     conv = nn.Conv2d(in_ch, out_ch, kernel, stride=1, padding="same" if padding == "same" else 0)
-    return nn.Sequential(conv, nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
+    return nn.Sequential(
+        conv, nn.ReLU(inplace=True), BlurPool(out_ch) if pool == "blur" else nn.MaxPool2d(2, 2)
+    )
 
 
 class StandardCNN(nn.Module):
@@ -65,6 +88,9 @@ class StandardCNN(nn.Module):
         channels: output channels of the three conv layers.
         hidden: width of the hidden FC layer.
         num_classes: number of outputs.
+        pool: "max" (the paper's 2x2 max-pool) or "blur" (anti-aliased: BlurPool).
+        head: "fc" (the paper's FC hidden + FC out) or "gap" (global average pool of the last conv block, then FC
+            out; `hidden` unused).
 
     Input (N, in_channels, image_size, image_size); output logits (N, num_classes).
     """
@@ -78,8 +104,14 @@ class StandardCNN(nn.Module):
         channels: tuple[int, int, int] | list[int],
         hidden: int = 500,
         num_classes: int = 10,
+        pool: str = "max",
+        head: str = "fc",
     ) -> None:
         super().__init__()
+        if pool not in POOLS:
+            raise ConfigError(f"model.pool={pool!r} is not allowed: use one of {list(POOLS)}")
+        if head not in HEADS:
+            raise ConfigError(f"model.head={head!r} is not allowed: use one of {list(HEADS)}")
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1:
             raise ConfigError(f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1")
         if padding not in PADDINGS:
@@ -87,18 +119,23 @@ class StandardCNN(nn.Module):
         if len(channels) != 3:
             raise ConfigError(f"model.channels={list(channels)} must list 3 conv layers' channels")
         c1, c2, c3 = (int(c) for c in channels)
-        self.block1 = conv_block(in_channels, c1, kernel, padding)
-        self.block2 = conv_block(c1, c2, kernel, padding)
-        self.conv = conv_block(c2, c3, kernel, padding)  # measuring point "conv" (after its pool)
+        self.block1 = conv_block(in_channels, c1, kernel, padding, pool)
+        self.block2 = conv_block(c1, c2, kernel, padding, pool)
+        self.conv = conv_block(c2, c3, kernel, padding, pool)  # measuring point "conv" (after its pool)
         side = feature_map_sizes(image_size, kernel, padding)[-1]
         if side < 1:
             raise ConfigError(
                 f"kernel={kernel} with padding={padding} shrinks a {image_size}px image to nothing; "
                 "use a smaller kernel or padding=same"
             )
-        self.flatten = nn.Flatten()
-        self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
-        self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
+        if head == "gap":  # conv -> global average pool -> classifier
+            self.flatten = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.hidden = nn.Identity()
+            self.fc = nn.Linear(c3, num_classes)  # measuring point "fc" (logits)
+        else:
+            self.flatten = nn.Flatten()
+            self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
+            self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -133,8 +170,11 @@ def build_network(
     channels: list[int] | None = None,
     hidden: int = 500,
     num_classes: int = 10,
+    pool: str = "max",
+    head: str = "fc",
 ) -> StandardCNN:
-    """The paper's network for `family` ('mnist' or 'cifar10'), or any channels given explicitly."""
+    """The paper's network for `family` ('mnist' or 'cifar10'), or any channels given explicitly; pool and head
+    as in StandardCNN (the paper's: max, fc)."""
     if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
         raise ConfigError(
             f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)"
@@ -142,4 +182,4 @@ def build_network(
     if padding not in PADDINGS:
         raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
     chans = tuple(channels) if channels is not None else paper_channels(family, padding, kernel)
-    return StandardCNN(in_channels, image_size, kernel, padding, chans, hidden, num_classes)
+    return StandardCNN(in_channels, image_size, kernel, padding, chans, hidden, num_classes, pool, head)

@@ -1,10 +1,12 @@
 """The science: shifts, similarity metrics, translation-sensitivity maps, radial profiles. Pure torch."""
 
 from src.sensitivity.maps import (
+    INPUT,
     SOFTMAX,
     SensitivityResult,
     SensitivitySums,
     accumulate_sensitivity,
+    measuring_points,
     new_sums,
     sensitivity_result,
     translation_sensitivity,
@@ -15,7 +17,9 @@ from src.sensitivity.reference import naive_translation_sensitivity
 from src.sensitivity.shifts import shift_images, shifted_windows
 
 __all__ = [
+    "INPUT",
     "SOFTMAX",
+    "measuring_points",
     "DECISIONS",
     "SIMILARITIES",
     "SensitivityResult",

@@ -31,6 +31,23 @@ FORMAT_VERSION = 1
 # Not a module: the model's output probabilities, softmax(logits). The paper's "output of the final fully connected
 # layer" is the `Out` row of its Tables 1-4, whose activation is Softmax; `fc` (the logits) is a different point.
 SOFTMAX = "softmax"
+INPUT = "input"  # not a module either: the (shifted) image itself, the start of `layers="all"`
+POINTS = (INPUT, SOFTMAX)
+_NOT_A_STAGE = (nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout)
+
+
+def measuring_points(model: nn.Module, layers: Sequence[str] | str) -> list[str]:
+    """`layers` as a list; "all" (or ["all"]) means every stage from input to softmax: "input", then the model's
+    `depth_points` if it defines them, else its top-level children except bare activations, flattens, identities
+    and dropouts, then "softmax"."""
+    if isinstance(layers, str):
+        layers = [layers]
+    if list(layers) != ["all"]:
+        return list(layers)
+    stages = getattr(model, "depth_points", None) or [
+        name for name, m in model.named_children() if not isinstance(m, _NOT_A_STAGE)
+    ]
+    return [INPUT, *stages, SOFTMAX]
 
 
 class SensitivitySums(Metric):
@@ -151,8 +168,9 @@ def translation_sensitivity(
         model: any module mapping images (N, C, H, W) to logits (N, num_classes); it is used in eval mode and
             left as found (mode, hooks), on its own device.
         images: (N, C, H, W) images, already padded, with `labels` (N,); or an iterable of (images, labels).
-        layers: names from `model.named_modules()` whose outputs are compared, or "softmax" for the model's output
-            probabilities (the paper's points are "conv" and "softmax"; "fc" is the logits).
+        layers: names from `model.named_modules()` whose outputs are compared, "softmax" for the model's output
+            probabilities (the paper's points are "conv" and "softmax"; "fc" is the logits), "input" for the
+            image itself, or "all": every stage from input to softmax (`measuring_points`).
         max_shift: S; shifts cover [-S, S]^2, pixels.
         fill_value: value of vacated pixels (the dataset's padding value), a float or one per channel.
         batch_size: shifted images per forward pass.
@@ -160,6 +178,7 @@ def translation_sensitivity(
         autocast_dtype: e.g. torch.bfloat16 to run the forward under autocast; metrics stay float32.
         progress: show a progress bar over input batches.
     """
+    layers = measuring_points(model, layers)
     sums = new_sums(layers, num_classes, max_shift)
     accumulate_sensitivity(
         model, _batches(images, labels), sums, layers, max_shift, fill_value, batch_size, channels_last,
@@ -191,8 +210,9 @@ def accumulate_sensitivity(
 ) -> None:
     """Add every (image, shift) pair of `batches` into `sums` (no cross-process sync: shards call this alone)."""
     device = _model_device(model)
+    layers = measuring_points(model, layers)
     modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules and name != SOFTMAX]
+    missing = [name for name in layers if name not in modules and name not in POINTS]
     if missing:
         named = [n for n in modules if n]
         raise ConfigError(f"layers={missing} not found in the model: available {named[:20]}")
@@ -205,12 +225,14 @@ def accumulate_sensitivity(
 
         return fn
 
-    handles = [modules[name].register_forward_hook(hook(name)) for name in layers if name != SOFTMAX]
+    handles = [modules[name].register_forward_hook(hook(name)) for name in layers if name not in POINTS]
     was_training = model.training
     model.eval()
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
 
     def forward(x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        if INPUT in layers:
+            captured[INPUT] = x.flatten(1)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with amp:

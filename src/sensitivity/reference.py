@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from src.sensitivity.maps import SOFTMAX
+from src.sensitivity.maps import INPUT, POINTS, SOFTMAX, measuring_points
 from src.sensitivity.metrics import SIMILARITIES, similarities
 from src.sensitivity.shifts import Fill, shift_images
 
@@ -27,15 +27,17 @@ def naive_translation_sensitivity(
     fill_value: Fill = 0.0,
 ) -> dict[str, torch.Tensor]:
     """{"<layer>/<metric>": (K, 2S+1, 2S+1), "accuracy": ..., "consistency": ...} as per-class means (float64)."""
+    layers = measuring_points(model, layers)
     modules = dict(model.named_modules())
     captured = {}
     handles = [
         modules[n].register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o.flatten(1)))
         for n in layers
-        if n != SOFTMAX
+        if n not in POINTS
     ]
 
     def forward(x: torch.Tensor) -> torch.Tensor:
+        captured[INPUT] = x.flatten(1)
         logits = model(x)
         captured[SOFTMAX] = logits.softmax(1)
         return logits
