@@ -12,7 +12,7 @@ export MALLOC_TOP_PAD_ ?= 268435456
 export WANDB_SILENT ?= true
 
 PRESET ?= quick
-FIGS := 1 2 3 4 5 6 extras dims depth
+FIGS := 1 2 3 4 5 6 extras dims depth levers
 
 .PHONY: install train test lint bench evaluate clean figures wandb-sync $(addprefix fig,$(FIGS))
 

@@ -118,7 +118,7 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     result.save(out)
     prof = {
         f"{layer}": [round(float(v), 3) for v in result.radial_mean(layer, "cosine")[::2]]
-        for layer in cfg.layers
+        for layer in result.layers
     }
     print(f"wrote {out}: {len(y)} images; cosine radial profile (r = 0, 2, 4, ...): {prof}")
     if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):

@@ -43,12 +43,21 @@ class FigureSpec:
     kind: str  # radial_conv_output | radial_output | correlation | feature_maps | extras | dimensionality
     title: str
     claims: list[Claim] = field(default_factory=list)
+    variants: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # name -> training overrides (one sweep each)
 
 
 def _kernel_pairs(layer: str, text: str, direction: int, pairs: Sequence[tuple[int, int]]) -> list[Claim]:
     return [Claim(text.format(a=a, b=b), (layer, f"k={a}"), (layer, f"k={b}"), direction) for a, b in pairs]
 
 
+LEVERS = {  # the levers the paper's related work names, one override each
+    "baseline": [],
+    "augmented": ["augment=translate"],  # random shifts of up to 4 px in training (Kauderer-Abrams)
+    "anti-aliased": ["model.pool=blur"],  # max-pool stride 1 + blur stride 2 (Zhang 2019)
+    "GAP head": ["model.head=gap"],  # global average pooling instead of FC 500
+}
 FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", ("output", f"k={k}"), ("conv", f"k={k}"))
            for k in (3, 4, 5)]  # fmt: skip
 FIGURES: dict[str, FigureSpec] = {
@@ -100,6 +109,19 @@ FIGURES: dict[str, FigureSpec] = {
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
     "depth": FigureSpec("exp1_mnist", None, "depth", "Invariance through depth: MNIST, Table 1"),
+    "levers": FigureSpec(
+        "exp1_mnist",
+        [5],
+        "radial_conv_output",
+        "Beyond the paper: what makes the Table 1 k=5 network invariant",
+        [
+            Claim(f"{v} > baseline at {la}", (la, v), (la, "baseline"))
+            for v in LEVERS
+            if v != "baseline"
+            for la in ("conv", "output")
+        ],
+        variants=LEVERS,
+    ),  # fmt: skip
 }
 DEPTH_OUTPUT = "sensitivity_all.pt"  # the depth figure's maps: layers=all, beside the paper's sensitivity.pt
 
@@ -241,6 +263,9 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         fig = plotting.radial_panels(panels, s, title=f"{spec.title}; band: ±1 std over seeds", note=note,
                                      corner_radii=corner_radii)  # fmt: skip
         written += save_figure(fig, fig_dir / name)
+        if "depth" in numbers:  # figures with variants also show their invariance through depth
+            fig = plotting.depth_figure(numbers["depth"], s, title=f"{spec.title}: through depth", note=note)
+            written += save_figure(fig, fig_dir / f"{name}_depth")
         if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
             fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: radial["fc"]["cosine"]}, s,
                                          title=f"{spec.title}, logits", note=note, corner_radii=corner_radii)  # fmt: skip

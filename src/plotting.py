@@ -67,14 +67,20 @@ def radial_panels(
                 ax.plot(corner, mean[corner], ls=":", marker=marker, ms=4, mfc="none", color=line.get_color())
         if corner_radii:
             ax.axvline(max_shift + 0.5, color="grey", lw=0.8, ls="--")
+            ax.plot(
+                [],
+                [],
+                ls=":",
+                marker="o",
+                mfc="none",
+                color="grey",
+                label=f"r > {max_shift}: corner shifts only",
+            )
         ax.set_title(panel_title, fontsize=9)
         ax.set_xlabel("shift radius (pixels)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=7, loc="lower left")  # the curves fall from (0, 1): this corner is free
+        ax.legend(fontsize=7, loc="best")  # matplotlib places it where it covers the fewest points
     axes[0, 0].set_ylabel(ylabel)
-    if corner_radii:
-        axes[0, -1].annotate(f"r > {max_shift}:\ncorner shifts\nonly", xy=(0.985, 0.97), xycoords="axes fraction",
-                             ha="right", va="top", fontsize=7, color="grey")  # fmt: skip
     if title:
         fig.suptitle(title, fontsize=10)
     _note(fig, note)
@@ -217,6 +223,14 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
     """Invariance through the network: per stage (input ... softmax), (a) the class-mean cosine averaged over radii
     1..S and (b) the first radius where it falls below 0.5; one line per label, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    names: list[
+        list[str]
+    ] = []  # stage i's names over the labels (a GAP head's "flatten" where others have "hidden")
+    for d in depth.values():
+        for i, layer in enumerate(d["layers"]):
+            names.extend([] for _ in range(i + 1 - len(names)))
+            if layer not in names[i]:
+                names[i].append(layer)
     for i, (label, d) in enumerate(depth.items()):
         x = np.arange(len(d["layers"]))
         for ax, key in zip(axes, ("mean_cosine", "radius_below_half"), strict=True):
@@ -224,7 +238,9 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
             err = np.nanstd(vals, 0, ddof=1) if len(vals) > 1 else None
             ax.errorbar(x + 0.06 * (i - 1), np.nanmean(vals, 0), yerr=err, marker=MARKERS[i % len(MARKERS)], ms=4,
                         capsize=2, label=f"{label} (n={len(vals)})")  # fmt: skip
-            ax.set_xticks(x, d["layers"], rotation=30, ha="right", fontsize=8)
+            ax.set_xticks(
+                np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
+            )
     axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
     axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
     for ax in axes:

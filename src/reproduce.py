@@ -59,15 +59,16 @@ def next_lr(best: float, tried: list[float]) -> float | None:
 
 
 def train_sweep(
-    cfg: DictConfig, experiment: str, kernels: list[int], lrs: list[float], sweep_dir: Path
-) -> None:
+    cfg: DictConfig, experiment: str, kernels: list[int], lrs: list[float], sweep_dir: Path,
+    overrides: list[str] = (),
+) -> None:  # fmt: skip
     """One Hydra multirun over kernels x lrs x seeds; finished jobs are skipped by src.train."""
     cmd = [
         sys.executable, "-m", "src.train", "-m", f"experiment={experiment}",
         f"kernel={','.join(map(str, kernels))}", f"lr={','.join(map(str, lrs))}",
         f"seed={','.join(map(str, cfg.preset.seeds))}", f"hydra.sweep.dir={sweep_dir}",
         "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
-        *cfg.preset.train_overrides, *cfg.extra_overrides,
+        *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
     ]  # fmt: skip
     if cfg.launcher:
         cmd.append(f"hydra/launcher={cfg.launcher}")
@@ -106,16 +107,16 @@ def choose_lr(
 
 
 def selected_runs(
-    cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path
+    cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = ()
 ) -> tuple[dict[int, list[dict]], list[dict]]:
     """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the best lr, excluded runs)."""
-    train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir)
+    train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides)
     chosen = {}
     for k in kernels:
         best, _ = choose_lr(
             k,
             runs=lambda: sweep_runs(sweep_dir)[0],
-            train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir),
+            train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir, overrides),
             extend=cfg.preset.extend_edges,
             max_extensions=cfg.max_extensions,
         )
@@ -160,9 +161,10 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
 
 
 def figure_numbers(
-    cfg: DictConfig, figure: str, runs: dict[int, list[dict]], results: dict, excluded: list[dict]
+    cfg: DictConfig, figure: str, runs: dict, results: dict, excluded: list[dict], depth: dict | None = None
 ) -> dict:
-    """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept)."""
+    """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept). runs and results
+    are keyed by kernel, or by variant name for figures with variants; depth: results at every stage."""
     from src.figures import (
         FIGURES,
         accuracy_table,
@@ -193,8 +195,10 @@ def figure_numbers(
         "accuracy": accuracy_table(runs),
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
-    labelled = {f"k={k}": res for k, res in results.items()}
-    k = (spec.kernels or list(runs))[0]  # single-network figures: the spec's kernel (the paper's k=5)
+    labelled = {(k if spec.variants else f"k={k}"): res for k, res in results.items()}
+    k = (
+        (spec.kernels or list(runs))[0] if not spec.variants else None
+    )  # single-network figures: the spec's kernel
     if spec.kind.startswith("radial"):
         numbers["radial"] = radial_numbers(
             labelled, some.layers
@@ -211,6 +215,8 @@ def figure_numbers(
         numbers["dimensionality"] = dimensionality_numbers(cfg, runs[k][0], max_shift)
     elif spec.kind == "depth":
         numbers["depth"] = depth_numbers(labelled, max_shift)
+    if depth:
+        numbers["depth"] = depth_numbers({name: res for name, res in depth.items()}, max_shift)
     return numbers
 
 
@@ -333,10 +339,20 @@ def main(cfg: DictConfig) -> None:
         spec = FIGURES[figure]
         kernels = spec.kernels or list(cfg.preset.kernels)
         sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.name
-        runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+        extra = {}
+        if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
+            runs, excluded = {}, []
+            for variant, overrides in spec.variants.items():
+                chosen, out = selected_runs(
+                    cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides)
+                )
+                runs[variant], excluded = chosen[kernels[0]], excluded + out
+            extra["depth"] = evaluate(cfg, runs, depth=True)
+        else:
+            runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
         needs_maps = spec.kind not in ("feature_maps", "dimensionality")
         results = evaluate(cfg, runs, depth=spec.kind == "depth") if needs_maps else {}
-        numbers = figure_numbers(cfg, figure, runs, results, excluded)
+        numbers = figure_numbers(cfg, figure, runs, results, excluded, **extra)
         written = write_numbers(numbers, fig_dir)
     written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)
     for path in written:

@@ -159,3 +159,40 @@ def test_figure_with_no_results_is_a_clear_error():
         DataError, match=r"no eligible run for kernel=3: training failed, has not run, or never met"
     ):
         select_lr([_run(5, 0.001, 0, 0.9)], 3)
+
+
+def test_levers_figure_end_to_end_on_synthetic_digits(tmp_path):
+    """Baseline, augmented, anti-aliased and GAP networks, one override each, through the same pipeline."""
+    tiny = hydra_list(
+        "dataset=synthetic", "max_epochs=1", "max_shift=2", "logger=csv", "stop_train_accuracy=0.01"
+    )
+    proc = run(
+        "-m", "src.reproduce", "figure=levers", "preset=quick", f"extra_overrides={tiny}", "outputs=out",
+        f"evaluate_overrides={hydra_list('images_per_class=2', 'max_shift=2')}", "figures_dir=figs", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    numbers = json.loads((tmp_path / "figs" / "levers.json").read_text())
+    assert list(numbers["radial"]["softmax"]["cosine"]) == [
+        "baseline",
+        "augmented",
+        "anti-aliased",
+        "GAP head",
+    ]
+    assert numbers["depth"]["GAP head"]["layers"] == [
+        "input",
+        "block1",
+        "block2",
+        "conv",
+        "flatten",
+        "fc",
+        "softmax",
+    ]
+    assert len(numbers["claims"]) == 6
+    configs = {v: json.loads(next((tmp_path / "out" / "exp1_mnist" / "quick" / v).glob("*/summary.json")).read_text())
+               ["config"] for v in ("augmented", "anti-aliased", "GAP head")}  # fmt: skip
+    assert configs["augmented"]["dataset"]["augment_shift"] == 4
+    assert (
+        configs["anti-aliased"]["model"]["pool"] == "blur" and configs["GAP head"]["model"]["head"] == "gap"
+    )
+    for name in ("levers", "levers_depth", "levers_logits"):
+        assert (tmp_path / "figs" / f"{name}.png").stat().st_size > 1000
