@@ -179,6 +179,8 @@ def evaluate_claim(
         "per_radius": [{"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)],
         "holds_at_radii": [r + 1 for r, ci in enumerate(per_radius)
                            if claim.direction and verdict(ci, claim.direction) == "holds"],
+        "fails_at_radii": [r + 1 for r, ci in enumerate(per_radius)
+                           if claim.direction and verdict(ci, claim.direction) == "does not hold"],
     }  # fmt: skip
 
 
