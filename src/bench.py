@@ -11,6 +11,7 @@ depend on pixel values. The VM is noisy: compare the ratios, which are measured 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import time
@@ -149,9 +150,13 @@ def main() -> None:
     p.add_argument("--images", type=int, default=40, help="images for the engine benchmark (x 442 forwards)")
     p.add_argument("--train-steps", type=int, default=120, help="training steps (batch 128) per pipeline")
     p.add_argument("--skip-training", action="store_true", help="only the roofline and the engine")
+    p.add_argument(
+        "--chunks", type=int, nargs="*", default=[128, 512, 1024], help="engine chunk sizes to time"
+    )
     args = p.parse_args()
 
     from src.models import build_network
+    from src.sensitivity import translation_sensitivity
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
@@ -163,9 +168,13 @@ def main() -> None:
         images = args.images if family == "mnist" else max(4, args.images // 8)
         roof, where, _ = roofline(net, shape, args.seconds)
         mnist_roof = mnist_roof or roof
-        engine = engine_throughput(net, shape, images)
         print(f"{name}: roofline {roof:8.0f} images/s ({where})")
-        print(f"{name}: engine   {engine:8.0f} shifted images/s   ratio to roofline {engine / roof:5.2f}")
+        default = inspect.signature(translation_sensitivity).parameters["batch_size"].default
+        for chunk in sorted({default, *args.chunks}):
+            engine = engine_throughput(net, shape, images, batch_size=chunk)
+            mark = "  <- the engine's default" if chunk == default else ""
+            print(f"{name}: engine, chunk {chunk:5d}: {engine:8.0f} shifted images/s, ratio to roofline "
+                  f"{engine / roof:5.2f}{mark}")  # fmt: skip
         if family == "mnist":
             naive = naive_throughput(net, shape, 2)
             print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
