@@ -39,13 +39,13 @@ def test_bad_input_gives_one_line_error(tmp_path, override, message):
 
 def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     proc = run(
-        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "trainer.max_epochs=1",
+        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=1",
         "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     names = [p.parent.name for p in summaries]
-    assert names == [f"dataset=synthetic,kernel={k},seed=0,trainer.max_epochs=1" for k in (3, 4, 5)]
+    assert names == [f"dataset=synthetic,kernel={k},max_epochs=1,seed=0" for k in (3, 4, 5)]
     for p in summaries:
         s = json.loads(p.read_text())
         assert s["status"] == "completed" and s["epochs"] == 1
@@ -60,7 +60,7 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
     assert len(list((job / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
     table = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
-    assert table[0].startswith("dataset,kernel,seed,trainer.max_epochs,status,meets_criterion,epochs,")
+    assert table[0].startswith("dataset,kernel,max_epochs,seed,status,meets_criterion,epochs,")
     assert [row.split(",")[1] for row in table[1:]] == ["3", "4", "5"]  # one row per job, its swept kernel
 
 
