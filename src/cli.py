@@ -79,8 +79,10 @@ def run_cli(main: Callable, config_name: str) -> None:
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         print(entry_point_help(config_name))
         return
-    user_errors_exit(check_group_choices)(sys.argv[1:])
-    user_errors_exit(check_known_keys)(config_name, sys.argv[1:])
+    argv = sys.argv[1:]
+    if all(a in ("-m", "--multirun") or not a.startswith("-") for a in argv):  # not Hydra's --cfg, -sc, --info...
+        user_errors_exit(check_group_choices)(argv)
+        user_errors_exit(check_known_keys)(config_name, argv)
     main()
 
 
