@@ -110,6 +110,23 @@ def bare_training_throughput(steps: int, batch: int = 128, channels_last: bool =
     return (len(order) - 5) * batch / (time.perf_counter() - start)
 
 
+def _bare_one_thread(steps: int, start_at: float) -> float:
+    torch.set_num_threads(1)
+    time.sleep(max(0.0, start_at - time.time()))  # start together with the other processes
+    return bare_training_throughput(steps)
+
+
+def side_by_side_training_throughput(steps: int, processes: int) -> float:
+    """Total images/s of `processes` one-thread training processes running at once (how launcher=parallel with
+    threads=1 runs a sweep's jobs on a CPU)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    start_at = time.time() + 8.0  # after every process has imported torch
+    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+        return sum(pool.map(_bare_one_thread, [steps] * processes, [start_at] * processes))
+
+
 def lightning_training_throughput(steps: int, batch: int = 128, channels_last: bool = False) -> float:
     """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer."""
     import lightning as L
@@ -186,6 +203,12 @@ def main() -> None:
         print(f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
               f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
               f"{100 * (1 - light / bare):5.1f} %")  # fmt: skip
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        one = bare_training_throughput(args.train_steps)  # the default: one process, every core
+        many = side_by_side_training_throughput(args.train_steps, cores)
+        print(f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
+              f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -80,7 +80,9 @@ def run_cli(main: Callable, config_name: str) -> None:
         print(entry_point_help(config_name))
         return
     argv = sys.argv[1:]
-    if all(a in ("-m", "--multirun") or not a.startswith("-") for a in argv):  # not Hydra's --cfg, -sc, --info...
+    if all(
+        a in ("-m", "--multirun") or not a.startswith("-") for a in argv
+    ):  # not Hydra's --cfg, -sc, --info...
         user_errors_exit(check_group_choices)(argv)
         user_errors_exit(check_known_keys)(config_name, argv)
     main()

@@ -58,6 +58,18 @@ def next_lr(best: float, tried: list[float]) -> float | None:
     return round(best - LR_STEP, 6) if best - LR_STEP > 0 else round(best / 2, 6)
 
 
+def launcher_overrides(launcher: str | None) -> list[str]:
+    """Hydra overrides for `launcher`; "auto": on a machine without a GPU, one single-thread job per core side by
+    side (make bench: faster in total than one job using every core), else one job at a time on the GPU."""
+    if launcher == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return []
+        return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={os.cpu_count() or 1}", "threads=1"]
+    return [f"hydra/launcher={launcher}"] if launcher else []
+
+
 def train_sweep(
     cfg: DictConfig, experiment: str, kernels: list[int], lrs: list[float], sweep_dir: Path,
     overrides: list[str] = (),
@@ -70,8 +82,7 @@ def train_sweep(
         "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
         *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
     ]  # fmt: skip
-    if cfg.launcher:
-        cmd.append(f"hydra/launcher={cfg.launcher}")
+    cmd += launcher_overrides(cfg.launcher)
     jobs = len(kernels) * len(lrs) * len(cfg.preset.seeds)
     print(f"training {jobs} jobs (finished ones are skipped; each prints a 'done' line):", flush=True)
     print("+", " ".join(cmd), flush=True)
