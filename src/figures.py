@@ -274,9 +274,8 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             written += save_figure(fig, fig_dir / f"{name}_logits")
     elif spec.kind == "correlation":
         corr = numbers["correlation"]
-        title = (
-            f"{spec.title}: per-class Pearson r at the {corr['layer']} output (bars: mean, ±1 std over seeds)"
-        )
+        n = len(next(iter(corr["per_class"].values())))
+        title = f"{spec.title}: per-class Pearson r at {corr['layer']} (mean ± 1 std over {n} seeds)"
         written += save_figure(plotting.correlation_figure(corr["per_class"], title, note), fig_dir / name)
     elif spec.kind == "feature_maps":
         fm = numbers["feature_maps"]
