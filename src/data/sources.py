@@ -28,7 +28,7 @@ CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 def _require_dir(root: Path) -> None:
     if not root.is_dir():
         raise DataError(
-            f"data_dir={root} does not exist: create it, or point data_dir (or $DATA_DIR) at the folder holding the data"
+            f"data_dir={root} does not exist: create it, or point paths.data_dir (or $DATA_DIR) at the folder holding the data"
         )
 
 
@@ -36,7 +36,7 @@ def _download_failed(name: str, root: Path, expected: str, err: Exception | None
     why = f" (download failed: {err.__class__.__name__})" if err is not None else " (download=false)"
     return DataError(
         f"{name} not found in data_dir={root}{why}: expected {expected}; "
-        "put the files there or set data_dir / $DATA_DIR to where they are"
+        "put the files there or set paths.data_dir (or $DATA_DIR) to where they are"
     )
 
 
