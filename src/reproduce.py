@@ -215,6 +215,8 @@ def figure_numbers(
             labelled, some.layers
         )  # every measured layer; drawn: conv, output, fc
         numbers["claims"] = [evaluate_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
+        if "fc" in numbers["radial"] and out != "fc":  # the same claims at the logits, for comparison
+            numbers["claims_logits"] = [evaluate_claim(c, numbers["radial"], "fc", max_shift) for c in spec.claims]
     elif spec.kind == "correlation":
         numbers["correlation"] = correlation_numbers(results[k], out)
         numbers["claims"] = numbers["correlation"]["claims"]
