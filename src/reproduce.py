@@ -59,13 +59,9 @@ def next_lr(best: float, tried: list[float]) -> float | None:
 
 
 def launcher_overrides(launcher: str | None) -> list[str]:
-    """Hydra overrides for `launcher`; "auto": on a machine without a GPU, one single-thread job per core side by
-    side (make bench: faster in total than one job using every core), else one job at a time on the GPU."""
-    if launcher == "auto":
-        import torch
-
-        if torch.cuda.is_available():
-            return []
+    """Hydra overrides for `launcher` (null: one job at a time, every core; on the 2-core CPU `make bench` found two
+    one-thread jobs side by side no faster in total: 0.97-1.00x)."""
+    if launcher == "parallel":  # one single-thread job per core
         return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={os.cpu_count() or 1}", "threads=1"]
     return [f"hydra/launcher={launcher}"] if launcher else []
 
@@ -216,7 +212,9 @@ def figure_numbers(
         )  # every measured layer; drawn: conv, output, fc
         numbers["claims"] = [evaluate_claim(c, numbers["radial"], out, max_shift) for c in spec.claims]
         if "fc" in numbers["radial"] and out != "fc":  # the same claims at the logits, for comparison
-            numbers["claims_logits"] = [evaluate_claim(c, numbers["radial"], "fc", max_shift) for c in spec.claims]
+            numbers["claims_logits"] = [
+                evaluate_claim(c, numbers["radial"], "fc", max_shift) for c in spec.claims
+            ]
     elif spec.kind == "correlation":
         numbers["correlation"] = correlation_numbers(results[k], out)
         numbers["claims"] = numbers["correlation"]["claims"]

@@ -132,8 +132,10 @@ def test_engine_accepts_a_dataloader_and_leaves_the_model_as_found():
     torch.manual_seed(0)
     model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
     model.train()
+    strides = [p.stride() for p in model.parameters()]
     x, y = torch.rand(8, 1, 12, 12), torch.arange(8) % 10
-    whole = translation_sensitivity(model, x, y, max_shift=2)
+    whole = translation_sensitivity(model, x, y, max_shift=2)  # runs with NHWC weights, then restores them
+    assert [p.stride() for p in model.parameters()] == strides
     batches = [(x[:3], y[:3]), (x[3:], y[3:])]
     split = translation_sensitivity(model, batches, max_shift=2, channels_last=False)
     assert torch.allclose(
