@@ -270,7 +270,8 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             written += save_figure(fig, fig_dir / f"{name}_depth")
         if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
             fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: radial["fc"]["cosine"]}, s,
-                                         title=f"{spec.title}, logits", note=note, corner_radii=corner_radii)  # fmt: skip
+                                         title=f"{spec.title}, logits; band: ±1 std over seeds", note=note,
+                                         corner_radii=corner_radii)  # fmt: skip
             written += save_figure(fig, fig_dir / f"{name}_logits")
     elif spec.kind == "correlation":
         corr = numbers["correlation"]

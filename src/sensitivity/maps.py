@@ -234,7 +234,9 @@ def accumulate_sensitivity(
     originals = {}
     if channels_last:
         for p in model.parameters():
-            if p.dim() == 4:  # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
+            if (
+                p.dim() == 4
+            ):  # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
                 originals[p] = p.data
                 p.data = torch.empty_like(p.data, memory_format=torch.channels_last).copy_(p.data)
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
