@@ -75,7 +75,28 @@ def sweep_status(sweep_dir: str | Path, only: set[str] | None = None) -> tuple[l
     return done, failed
 
 
+TOTAL_ENV = (
+    "SWEEP_TOTAL_JOBS"  # read by each job for its "[i/N]" progress line; launchers' workers inherit it
+)
+
+
 class SweepReport(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import os
+
+        names = sweep_job_names(config) or set()
+        try:  # before any job ran, sweep_job_names cannot check the folder: count the combinations directly
+            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+            total = sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+        except Exception:
+            total = len(names)
+        if total:
+            os.environ[TOTAL_ENV] = str(total)
+            print(f"sweep {config.hydra.sweep.dir}: {total} jobs", flush=True)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         done, failed = sweep_status(config.hydra.sweep.dir, sweep_job_names(config))
         table = results_table(config.hydra.sweep.dir)

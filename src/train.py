@@ -137,7 +137,7 @@ def train(cfg: DictConfig) -> dict:
     check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
     if cfg.skip_completed and (done := completed_summary(out)):
         if checkpoint_readable(out, done):
-            print(f"skipping {out}: already completed (test acc {done['test_acc']:.4f})")
+            print(f"{job_progress()}skipping {out}: already completed (test acc {done['test_acc']:.4f})")
             return done
         aside = out / f"checkpoints.damaged-{int(time.time())}"
         log.warning(f"{out}: the selected checkpoint is damaged; training again (old checkpoints in {aside})")
@@ -245,12 +245,24 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
                   | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
     print(
-        f"done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
+        f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
         f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
         f"test {summary['test_acc']:.4f}"
         + ("" if summary["meets_criterion"] else f"; NO epoch reached train acc {cfg.stop_train_accuracy}")
     )
     return summary
+
+
+def job_progress() -> str:
+    """ "[i/N] " for job i of a multirun of N jobs (N from src.sweep_report), else ""."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        num = HydraConfig.get().job.get("num")
+    except ValueError:  # not under Hydra (tests, notebooks)
+        return ""
+    total = os.environ.get("SWEEP_TOTAL_JOBS")
+    return f"[{num + 1}/{total}] " if num is not None and total else ""
 
 
 def wandb_run_id(run_dir: Path) -> str:

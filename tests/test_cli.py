@@ -43,6 +43,9 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
         "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "sweep" in proc.stdout and ": 3 jobs" in proc.stdout and "[3/3] done" in proc.stdout
+    )  # progress i/N
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     names = [p.parent.name for p in summaries]
     assert names == [f"dataset=synthetic,kernel={k},max_epochs=1,seed=0" for k in (3, 4, 5)]

@@ -189,3 +189,19 @@ def test_translate_augmentation_moves_each_image_by_its_own_shift():
     )  # reproducible
     with pytest.raises(ConfigError, match=r"augment.shift=9 is not allowed: an integer in 0..6"):
         PaddedDataModule("synthetic", augment_shift=9)
+
+
+def test_a_new_dataset_from_config_alone(tmp_path):
+    """conf/dataset/<new>.yaml's keys, given here as overrides: Hydra builds the loader as a partial function."""
+    import hydra
+
+    from tests.conftest import compose_config
+
+    cfg = compose_config("train", [
+        "dataset=synthetic", "dataset.name=sevenseg",
+        "+dataset.info={family: mnist, in_channels: 1, raw_size: 28, num_classes: 10}",
+        "+dataset.loader={_target_: src.data.synthetic.load_synthetic_digits, _partial_: true, sizes: [600, 100]}",
+    ], tmp_path)  # fmt: skip
+    dm = hydra.utils.instantiate(cfg.dataset)
+    dm.setup()
+    assert dm.name == "sevenseg" and len(dm.test_set) == 100 and dm.image_size == 40

@@ -112,10 +112,7 @@ class StandardCNN(nn.Module):
             raise ConfigError(f"model.pool={pool!r} is not allowed: use one of {list(POOLS)}")
         if head not in HEADS:
             raise ConfigError(f"model.head={head!r} is not allowed: use one of {list(HEADS)}")
-        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1:
-            raise ConfigError(f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1")
-        if padding not in PADDINGS:
-            raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
+        self._check(kernel, padding)
         if len(channels) != 3:
             raise ConfigError(f"model.channels={list(channels)} must list 3 conv layers' channels")
         c1, c2, c3 = (int(c) for c in channels)
@@ -137,6 +134,16 @@ class StandardCNN(nn.Module):
             self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
             self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
         self.reset_parameters()
+
+    @staticmethod
+    def _check(kernel, padding) -> None:
+        """The one check of kernel and padding (src.train's check_config repeats it only to fail before any work)."""
+        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
+            raise ConfigError(
+                f"kernel={kernel!r} is not allowed: must be an integer >= 1 (the paper uses 3, 4, 5)"
+            )
+        if padding not in PADDINGS:
+            raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
 
     def reset_parameters(self) -> None:
         """He (Kaiming) normal initialisation for every conv and linear weight, zero biases."""
@@ -175,11 +182,7 @@ def build_network(
 ) -> StandardCNN:
     """The paper's network for `family` ('mnist' or 'cifar10'), or any channels given explicitly; pool and head
     as in StandardCNN (the paper's: max, fc)."""
-    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
-        raise ConfigError(
-            f"kernel={kernel!r} is not allowed: kernel must be an integer >= 1 (the paper uses 3, 4, 5)"
-        )
-    if padding not in PADDINGS:
-        raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
+    if channels is None:  # the table lookup needs a valid kernel and padding; StandardCNN checks both again
+        StandardCNN._check(kernel, padding)
     chans = tuple(channels) if channels is not None else paper_channels(family, padding, kernel)
     return StandardCNN(in_channels, image_size, kernel, padding, chans, hidden, num_classes, pool, head)
