@@ -130,3 +130,14 @@ def test_launchers_run_two_jobs(tmp_path, launcher):
         assert (
             runs[0]["started_at"] < runs[1]["finished_at"] and runs[1]["started_at"] < runs[0]["finished_at"]
         )
+
+
+def test_sigterm_stops_a_sweep_with_a_non_zero_exit_and_an_interrupted_job(tmp_path):
+    cmd, kw = cli("-m", "dataset=synthetic", "seed=0,1", "max_epochs=30", "stop_train_accuracy=1.0", *QUIET,
+                  "hydra.sweep.dir=s", cwd=tmp_path)  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    while not list((tmp_path / "s").glob("*seed=0*/checkpoints/last.ckpt")) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 143
+    assert [summary(p.parent)["status"] for p in (tmp_path / "s").glob("*/summary.json")] == ["interrupted"]
