@@ -85,7 +85,9 @@ def _train_data(n: int):
     return TensorBatches(torch.rand(n, 1, 40, 40, generator=g), torch.randint(0, 10, (n,), generator=g))
 
 
-def bare_training_throughput(steps: int, batch: int = 128, channels_last: bool = False) -> float:
+def bare_training_throughput(
+    steps: int, batch: int = 128, channels_last: bool = False, compiled: bool = False
+) -> float:
     """A plain PyTorch loop: shuffled index batches from in-memory tensors, Adam, cross-entropy."""
     from src.models import build_network
 
@@ -93,6 +95,8 @@ def bare_training_throughput(steps: int, batch: int = 128, channels_last: bool =
     net, data = build_network("mnist", 1, 40, 5, "same"), _train_data(steps * batch)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
+    if compiled:
+        net.compile()  # compiles during the warm-up steps below, which are not timed
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()
     order = torch.randperm(len(data)).split(batch)
@@ -168,6 +172,9 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=120, help="training steps (batch 128) per pipeline")
     p.add_argument("--skip-training", action="store_true", help="only the roofline and the engine")
     p.add_argument(
+        "--compile", action="store_true", help="also time the bare channels_last loop under torch.compile"
+    )
+    p.add_argument(
         "--chunks", type=int, nargs="*", default=[128, 512, 1024], help="engine chunk sizes to time"
     )
     args = p.parse_args()
@@ -195,6 +202,11 @@ def main() -> None:
         if family == "mnist":
             naive = naive_throughput(net, shape, 2)
             print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
+    if args.compile:
+        eager = bare_training_throughput(args.train_steps, channels_last=True)
+        compiled = bare_training_throughput(args.train_steps, channels_last=True, compiled=True)
+        print(f"training (channels_last, bare loop): eager {eager:7.0f} images/s, torch.compile {compiled:7.0f} "
+              f"({compiled / eager:4.2f}x; compiling is not timed)")  # fmt: skip
     if args.skip_training:
         return
     for fmt, cl in (("contiguous", False), ("channels_last", True)):
