@@ -4,8 +4,9 @@ Roofline: the best plain forward throughput (images/s, inference mode) of the sa
 both memory formats (NCHW contiguous and channels_last). The engine's throughput (shifted images/s, the unshifted
 forward included) is reported as a ratio to it, for the MNIST Table 1 and CIFAR-10 Table 2 networks (kernel 5).
 Training (batch 128, Adam, the MNIST network) is timed as a bare PyTorch loop in both memory formats and through
-the project's Lightning pipeline, and reported against the same roofline. Random inputs: throughput does not
-depend on pixel values. The VM is noisy: compare the ratios, which are measured side by side.
+the project's Lightning pipeline, and reported against the same roofline; a profile then says where a training step
+goes (phases by wall clock, operators by torch.profiler, Lightning's actions by its SimpleProfiler). Random
+inputs: throughput does not depend on pixel values. The VM is noisy: compare the ratios, which are measured side by side.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import argparse
 import inspect
 import os
 import platform
+import tempfile
 import time
 
-import torch
+# before torch loads: hides the profiler's GPU-probe error line
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+import torch  # noqa: E402
 
 BATCHES = (32, 64, 128, 256, 441, 512, 1024, 2048)
 
@@ -131,8 +135,11 @@ def side_by_side_training_throughput(steps: int, processes: int) -> float:
         return sum(pool.map(_bare_one_thread, [steps] * processes, [start_at] * processes))
 
 
-def lightning_training_throughput(steps: int, batch: int = 128, channels_last: bool = False) -> float:
-    """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer."""
+def lightning_training_throughput(
+    steps: int, batch: int = 128, channels_last: bool = False, profiler=None
+) -> float:
+    """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer
+    (with `profiler`, a Lightning profiler, attached)."""
     import lightning as L
     from torch.utils.data import DataLoader
 
@@ -156,10 +163,146 @@ def lightning_training_throughput(steps: int, batch: int = 128, channels_last: b
     timer = Timer()
     trainer = L.Trainer(
         max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[timer], limit_val_batches=0,
+        enable_model_summary=False, callbacks=[timer], limit_val_batches=0, profiler=profiler,
     )  # fmt: skip
     trainer.fit(module, train_dataloaders=loader)
     return (steps - 5) * batch / timer.elapsed
+
+
+# Operator groups of a training step by exact profiler op name (torch 2.14, CPU, oneDNN). Self time: an op's own
+# time without the ops it calls (max-pool backward's zero fill of its gradient is aten::fill_).
+OP_GROUPS = {
+    "convolution backward": ("aten::convolution_backward",),
+    "convolution forward": ("aten::mkldnn_convolution", "aten::convolution", "aten::_convolution"),
+    "max-pool fwd+bwd (incl. zero fill)": (
+        "aten::max_pool2d", "aten::max_pool2d_with_indices", "aten::max_pool2d_with_indices_backward",
+        "aten::fill_", "aten::zero_",
+    ),
+    "fully connected fwd+bwd": ("aten::linear", "aten::addmm", "aten::mm", "aten::t", "aten::sum"),
+    "ReLU fwd+bwd": ("aten::relu", "aten::relu_", "aten::clamp_min_", "aten::threshold_backward"),
+    "Adam (elementwise updates)": (
+        "Optimizer.step#Adam.step", "aten::sqrt", "aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::mul_", "aten::div", "aten::add_",
+    ),
+    "loss fwd+bwd": (
+        "aten::cross_entropy_loss", "aten::log_softmax", "aten::_log_softmax", "aten::nll_loss",
+        "aten::nll_loss_nd", "aten::nll_loss_forward", "aten::_log_softmax_backward_data", "aten::nll_loss_backward",
+    ),
+    "batch gather, layout copies": ("aten::index", "aten::copy_", "aten::clone", "aten::contiguous"),
+}  # fmt: skip
+
+
+def _op_group(name: str) -> str:
+    return next((g for g, names in OP_GROUPS.items() if name in names), "other ops")
+
+
+def training_profile(steps: int, batch: int = 128) -> dict:
+    """Where a step of the bare channels_last training loop goes (the default training setting).
+
+    Returns {"phases": phase -> ms per step (wall clock, no profiler attached), "ops": operator group -> ms per
+    step (self CPU time from torch.profiler), "top_ops": the ten costliest ops (name, ms per step), "step_ms",
+    "forward_inference_ms": one inference-mode forward of the same batch}.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from src.models import build_network
+
+    torch.manual_seed(0)
+    net = build_network("mnist", 1, 40, 5, "same").to(memory_format=torch.channels_last)
+    data = _train_data((steps + 5) * batch)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    order = torch.randperm(len(data)).split(batch)
+    phases = dict.fromkeys(("batch gather", "forward", "loss", "backward", "optimizer"), 0.0)
+
+    def step(idx, clock: bool) -> None:
+        t0 = time.perf_counter()
+        x, y = data[idx]
+        x = x.contiguous(memory_format=torch.channels_last)
+        t1 = time.perf_counter()
+        out = net(x)
+        t2 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(out, y)
+        t3 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t4 = time.perf_counter()
+        opt.step()
+        t5 = time.perf_counter()
+        if clock:
+            for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                phases[k] += dt
+
+    net.train()
+    for idx in order[:5]:  # warm-up
+        step(idx, False)
+    half = steps // 2
+    start = time.perf_counter()
+    for idx in order[5 : 5 + half]:
+        step(idx, True)
+    step_ms = 1e3 * (time.perf_counter() - start) / half
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for idx in order[5 + half : 5 + steps]:
+            step(idx, False)
+    ops: dict[str, float] = {}
+    per_op = {e.key: e.self_cpu_time_total / 1e3 / (steps - half) for e in prof.key_averages()}
+    for name, t in per_op.items():
+        ops[_op_group(name)] = ops.get(_op_group(name), 0.0) + t
+    x = data[order[0]][0].contiguous(memory_format=torch.channels_last)
+    net.eval()
+    with torch.inference_mode():
+        elapsed, calls = _timeit(lambda: net(x), 1.0)
+    return {
+        "phases": {k: 1e3 * v / half for k, v in phases.items()},
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1])),
+        "top_ops": sorted(per_op.items(), key=lambda kv: -kv[1])[:10],
+        "step_ms": step_ms,
+        "forward_inference_ms": 1e3 * elapsed / calls,
+    }
+
+
+def lightning_profile(steps: int, batch: int = 128) -> dict[str, float]:
+    """Lightning's own SimpleProfiler over one epoch of the project's pipeline (channels_last): where a training step
+    goes, ms per step (the first 5 steps excluded, as in the throughput timings)."""
+    from lightning.pytorch.profilers import SimpleProfiler
+
+    profiler = SimpleProfiler(
+        dirpath=tempfile.mkdtemp(), filename="profile"
+    )  # its report: a file, not stdout
+    images_per_s = lightning_training_throughput(steps, batch, channels_last=True, profiler=profiler)
+
+    def ms(action: str) -> float:
+        durations = next(
+            d for a, d in profiler.recorded_durations.items() if a.endswith(action)
+        )  # exactly one
+        return 1e3 * sum(durations[5:]) / (len(durations) - 5)
+
+    step, batch_ms = 1e3 * batch / images_per_s, ms("run_training_batch")
+    closure = ms("Strategy.training_step") + ms("Strategy.backward")
+    return {
+        "step (wall)": step,
+        "training_step: forward, loss, metric update, self.log": ms("Strategy.training_step"),
+        "backward": ms("Strategy.backward"),
+        "Adam step + zero_grad (optimizer_step minus the closure)": ms("Module.optimizer_step") - closure,
+        "fetching the batch": ms("train_dataloader_next"),
+        "the rest: hooks, loop and logging outside the batch": step - batch_ms - ms("train_dataloader_next"),
+    }
+
+
+def print_profiles(steps: int) -> None:
+    p = training_profile(steps)
+    step, fwd = p["step_ms"], p["forward_inference_ms"]
+    print(f"profile, bare channels_last loop, batch 128: {step:6.2f} ms per step ({128e3 / step:5.0f} images/s); "
+          f"one inference forward of the batch {fwd:5.2f} ms, so a step costs {step / fwd:4.2f} forwards")  # fmt: skip
+    for k, v in p["phases"].items():
+        print(f"  phase {k:28s} {v:6.2f} ms  {100 * v / step:5.1f} %  ({v / fwd:4.2f} inference forwards)")
+    total = sum(p["ops"].values())
+    for k, v in p["ops"].items():
+        print(f"  ops   {k:34s} {v:6.2f} ms  {100 * v / total:5.1f} % of profiled op time")
+    print("  costliest ops: " + ", ".join(f"{n} {t:.2f} ms" for n, t in p["top_ops"]))
+    lightning = lightning_profile(steps)
+    print(f"profile, the Lightning pipeline (channels_last, SimpleProfiler): {lightning['step (wall)']:6.2f} ms "
+          f"per step")  # fmt: skip
+    for k, v in list(lightning.items())[1:]:
+        print(f"  {k:58s} {v:6.2f} ms  {100 * v / lightning['step (wall)']:5.1f} %")
 
 
 def main() -> None:
@@ -171,6 +314,11 @@ def main() -> None:
     p.add_argument("--images", type=int, default=40, help="images for the engine benchmark (x 442 forwards)")
     p.add_argument("--train-steps", type=int, default=120, help="training steps (batch 128) per pipeline")
     p.add_argument("--skip-training", action="store_true", help="only the roofline and the engine")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="only the profile of a training step (phases, operators, Lightning)",
+    )
     p.add_argument(
         "--compile", action="store_true", help="also time the bare channels_last loop under torch.compile"
     )
@@ -184,6 +332,8 @@ def main() -> None:
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    if args.profile:
+        return print_profiles(args.train_steps)
     nets = {"MNIST Table 1 k=5": ("mnist", (1, 40, 40)), "CIFAR-10 Table 2 k=5": ("cifar10", (3, 44, 44))}
     mnist_roof = None
     for name, (family, shape) in nets.items():
@@ -221,6 +371,7 @@ def main() -> None:
         many = side_by_side_training_throughput(args.train_steps, cores)
         print(f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
               f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)")  # fmt: skip
+    print_profiles(args.train_steps)  # what bounds training: where a step goes
 
 
 if __name__ == "__main__":

@@ -95,6 +95,23 @@ def test_model_config_group_builds_the_paper_network_and_completes_old_runs(tmp_
     assert build_model(old, dm, 5, "same").fc.in_features == 12
 
 
+def test_conv_block_is_conv_relu_maxpool_bitwise():
+    """The block pools before its ReLU (faster); outputs and weight gradients equal the paper's conv -> ReLU ->
+    max-pool order bit for bit, negative inputs and ties included."""
+    from src.models.cnn import conv_block
+
+    torch.manual_seed(0)
+    block = conv_block(3, 4, 3, "same")
+    x = torch.randn(2, 3, 9, 8)
+    x[0, :, :4, :4] = -1.0  # a region where the conv output is constant: ties in the pool windows
+    conv = block[0]
+    ref = torch.nn.functional.max_pool2d(torch.relu(conv(x)), 2, 2)
+    (g_ref,) = torch.autograd.grad(ref.square().sum(), conv.weight)
+    out = block(x)
+    (g,) = torch.autograd.grad(out.square().sum(), conv.weight)
+    assert torch.equal(out, ref) and torch.equal(g, g_ref)
+
+
 def test_blur_pool_matches_its_definition():
     """Zhang 2019: max over 2x2 windows with stride 1, then the [1,2,1]x[1,2,1]/16 blur with stride 2 on the
     reflect-padded map. Checked against a plain loop over output pixels."""

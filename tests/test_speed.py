@@ -51,3 +51,14 @@ def test_compiled_network_keeps_checkpoint_keys_and_outputs():
     net.compile(backend="eager")  # the compile wrapper without a C++ toolchain; GPUs use the default backend
     assert set(net.state_dict()) == keys
     assert torch.allclose(net(x), ref, atol=1e-6)
+
+
+def test_training_profile_accounts_for_the_step():
+    """`make bench`'s profile: the phases add up to the timed step, and the profiled ops are the network's."""
+    from src.bench import training_profile
+
+    p = training_profile(steps=6, batch=16)
+    assert set(p["phases"]) == {"batch gather", "forward", "loss", "backward", "optimizer"}
+    assert sum(p["phases"].values()) == pytest.approx(p["step_ms"], rel=0.05)
+    assert p["ops"]["convolution backward"] > 0 and p["ops"]["convolution forward"] > 0
+    assert p["ops"].get("other ops", 0.0) < 0.5 * sum(p["ops"].values())  # the groups name most of the time

