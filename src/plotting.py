@@ -219,7 +219,8 @@ def dimensionality_figure(
 
 def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", note: str = "") -> plt.Figure:
     """Invariance through the network: per stage (input ... softmax), (a) the class-mean cosine averaged over radii
-    1..S and (b) the first radius where it falls below 0.5; one line per label, mean ± std over seeds."""
+    1..S and (b) the first radius where it falls below 0.5 ("never" where it does not up to S; hollow markers where
+    a seed never does, so the mean is a lower bound); one line per label, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     names: list[
         list[str]
@@ -229,18 +230,29 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
             names.extend([] for _ in range(i + 1 - len(names)))
             if layer not in names[i]:
                 names[i].append(layer)
+    never = max_shift + 1  # (b) a seed whose cosine stays >= 0.5 up to S: drawn at S + 1, labelled "never"
     for i, (label, d) in enumerate(depth.items()):
-        x = np.arange(len(d["layers"]))
+        x = np.arange(len(d["layers"])) + 0.06 * (i - 1)
+        marker, colour = MARKERS[i % len(MARKERS)], f"C{i}"
         for ax, key in zip(axes, ("mean_cosine", "radius_below_half"), strict=True):
-            vals = np.array([[np.nan if v is None else v for v in seed] for seed in d[key]], dtype=float)
-            err = np.nanstd(vals, 0, ddof=1) if len(vals) > 1 else None
-            ax.errorbar(x + 0.06 * (i - 1), np.nanmean(vals, 0), yerr=err, marker=MARKERS[i % len(MARKERS)], ms=4,
-                        capsize=2, label=f"{label} (n={len(vals)})")  # fmt: skip
-            ax.set_xticks(
-                np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
-            )
+            vals = np.array([[never if v is None else v for v in seed] for seed in d[key]], dtype=float)
+            err = vals.std(0, ddof=1) if len(vals) > 1 else None
+            ax.errorbar(x, vals.mean(0), yerr=err, marker=marker, ms=4, capsize=2, color=colour,
+                        label=f"{label} (n={len(vals)})")  # fmt: skip
+            if key == "radius_below_half":  # hollow: a seed never fell below 0.5 (the mean is a lower bound)
+                cut = (vals == never).any(0)
+                ax.plot(x[cut], vals.mean(0)[cut], marker, ms=7, mfc="white", color=colour, ls="none")
+    axes[1].axhline(max_shift + 0.5, color="gray", ls="--", lw=0.8)
+    step = max(1, max_shift // 5)
+    ticks = [*range(0, max_shift + 1, step), never]
+    axes[1].set_yticks(ticks, [str(t) for t in ticks[:-1]] + ["never"])
+    axes[1].set_ylim(0, never + 0.5)
+    for ax in axes:
+        ax.set_xticks(
+            np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
+        )
     axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
-    axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
+    axes[1].set_ylabel(f"first radius with cosine < 0.5 (px)\nhollow: some seed never, up to r = {max_shift}")
     for ax in axes:
         ax.legend(fontsize=7)
         ax.set_xlabel("measuring point (input to output)")

@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -98,5 +99,10 @@ def test_depth_numbers_and_figure(tmp_path):
     depth = depth_numbers(results, 2)["k=5"]
     assert depth["layers"] == ["conv", "softmax"] and depth["radius_below_half"] == [[2, 2], [2, 2]]
     assert depth["mean_cosine"][0][0] == pytest.approx(0.5, abs=0.02)  # 1 - 0.3 x (mean ring radius ~1.7)
-    numbers = {"figure": "depth", "name": "depth", "provenance": "", "max_shift": 2, "depth": {"k=5": depth}}
-    assert [p.name for p in draw(numbers, tmp_path)] == ["depth.png", "depth.pdf"]
+    flat = depth_numbers({"flat": [_result(0.01, 0)]}, 2)["flat"]  # never below 0.5 up to r = 2: null
+    assert flat["radius_below_half"] == [[None, None]]
+    numbers = {"figure": "depth", "name": "depth", "provenance": "", "max_shift": 2,
+               "depth": {"k=5": depth, "flat": flat | {"radius_below_half": [[None, 2], [None, None]]}}}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a censored radius is drawn as "never", not dropped as an empty mean
+        assert [p.name for p in draw(numbers, tmp_path)] == ["depth.png", "depth.pdf"]
