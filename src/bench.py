@@ -6,7 +6,8 @@ forward included) is reported as a ratio to it, for the MNIST Table 1 and CIFAR-
 Training (batch 128, Adam, the MNIST network) is timed as a bare PyTorch loop in both memory formats and through
 the project's Lightning pipeline, and reported against the same roofline; a profile then says where a training step
 goes (phases by wall clock, operators by torch.profiler, Lightning's actions by its SimpleProfiler). Random
-inputs: throughput does not depend on pixel values. The VM is noisy: compare the ratios, which are measured side by side.
+inputs: throughput does not depend on pixel values. The VM is noisy: compare the ratios, which are measured side
+by side.
 """
 
 from __future__ import annotations
