@@ -30,9 +30,14 @@ from src.runs import eligible_and_excluded, sweep_summaries
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
 
-def sweep_runs(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(eligible, excluded) runs below sweep_dir (see src.runs.eligible_and_excluded)."""
-    return eligible_and_excluded(sweep_summaries(sweep_dir))
+def sweep_runs(sweep_dir: Path, seeds: list[int] | None = None) -> tuple[list[dict], list[dict]]:
+    """(eligible, excluded) runs below sweep_dir (see src.runs.eligible_and_excluded); with `seeds`, only runs of
+    those seeds (a preset sharing a sweep folder with a larger one draws only its own seeds)."""
+    summaries = sweep_summaries(sweep_dir)
+    if seeds is not None:
+        wanted = set(seeds)
+        summaries = [s for s in summaries if (s.get("config") or {}).get("seed", -1) in wanted]
+    return eligible_and_excluded(summaries)
 
 
 def select_lr(runs: list[dict], kernel: int) -> tuple[float, list[float]]:
@@ -72,9 +77,10 @@ def train_sweep(
 ) -> None:  # fmt: skip
     """One Hydra multirun over kernels x lrs x seeds; finished jobs are skipped by src.train."""
     cmd = [
+        # seed first: Hydra runs the product in this order, so a partial sweep has every kernel at similar n
         sys.executable, "-m", "src.train", "-m", f"experiment={experiment}",
-        f"kernel={','.join(map(str, kernels))}", f"lr={','.join(map(str, lrs))}",
-        f"seed={','.join(map(str, cfg.preset.seeds))}", f"hydra.sweep.dir={sweep_dir}",
+        f"seed={','.join(map(str, cfg.preset.seeds))}", f"kernel={','.join(map(str, kernels))}",
+        f"lr={','.join(map(str, lrs))}", f"hydra.sweep.dir={sweep_dir}",
         "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
         *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
     ]  # fmt: skip
@@ -118,18 +124,19 @@ def selected_runs(
 ) -> tuple[dict[int, list[dict]], list[dict]]:
     """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the best lr, excluded runs)."""
     train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides)
+    seeds = list(cfg.preset.seeds)
     chosen = {}
     for k in kernels:
         best, _ = choose_lr(
             k,
-            runs=lambda: sweep_runs(sweep_dir)[0],
+            runs=lambda: sweep_runs(sweep_dir, seeds)[0],
             train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir, overrides),
             extend=cfg.preset.extend_edges,
             max_extensions=cfg.max_extensions,
         )
-        eligible = sweep_runs(sweep_dir)[0]
+        eligible = sweep_runs(sweep_dir, seeds)[0]
         chosen[k] = [r for r in eligible if r["config"]["kernel"] == k and r["config"]["lr"] == best]
-    excluded = [r for r in sweep_runs(sweep_dir)[1] if r.get("config", {}).get("kernel") in kernels]
+    excluded = [r for r in sweep_runs(sweep_dir, seeds)[1] if r.get("config", {}).get("kernel") in kernels]
     for r in excluded:
         print(f"excluded {r['run_dir']}: {r['reason']}", file=sys.stderr)
     return chosen, excluded
@@ -349,7 +356,7 @@ def main(cfg: DictConfig) -> None:
     else:
         spec = FIGURES[figure]
         kernels = spec.kernels or list(cfg.preset.kernels)
-        sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.name
+        sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.sweep
         extra = {}
         if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
             runs, excluded = {}, []
