@@ -14,7 +14,7 @@ export WANDB_SILENT ?= true
 PRESET ?= quick
 FIGS := 1 2 3 4 5 6 extras dims depth levers
 
-.PHONY: install train test lint bench evaluate clean figures wandb-sync $(addprefix fig,$(FIGS))
+.PHONY: install train test test-fast lint bench evaluate report clean figures wandb-sync $(addprefix fig,$(FIGS))
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: install
 
 bench: install  ## throughput of forward, sensitivity maps and training on this machine
 	$(BIN)/python -m src.bench $(ARGS)
+
+report: install  ## the tables of docs/REPRODUCTION.md from figures/*.json
+	$(BIN)/python -m src.report
 
 evaluate: install  ## sensitivity maps of finished runs: make evaluate ARGS='run_dir=outputs/train/runs/...'
 	$(BIN)/python -m src.evaluate $(ARGS)

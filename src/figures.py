@@ -17,9 +17,25 @@ import torch
 
 from src.io import atomic_write
 from src.sensitivity import SensitivityResult, pearson
-from src.sensitivity.stats import full_ring_mean, mean_ci, paired_difference, shifts_per_radius, verdict
+from src.sensitivity.stats import (
+    ALPHA,
+    equivalence_verdict,
+    full_ring_mean,
+    holm,
+    mean_ci,
+    paired_difference,
+    seeds_needed,
+    shifts_per_radius,
+    two_sided_p,
+    verdict,
+)
 
 STRONG_CORRELATION = 0.8  # |r| at or above this counts as "very strong" (the usual convention)
+# "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin. Why 0.02: the seed
+# spread (std over seeds) of one network's r = 1-10 mean cosine is 0.004-0.016 on MNIST (seeds3 Figs. 2 and 5), and
+# the smallest difference the paper calls an effect that we resolve (conv, k=3 vs 4) is 0.028: a difference under
+# 0.02 is inside one network's seed-to-seed variation, 4 % of the mean cosine (~0.55).
+EQUIVALENCE_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -27,13 +43,15 @@ class Claim:
     """A statement of the paper tested as a paired difference over seeds of full-ring radial means (r = 1..S).
 
     a and b are (layer, label) pairs, where layer "output" is the figure's output point; direction +1 claims
-    a > b (more similar, i.e. more invariant), -1 claims a < b, 0 claims no difference.
+    a > b (more similar, i.e. more invariant), -1 claims a < b, 0 claims no difference: an equivalence test with
+    |difference| < margin (cosine units, mean over r = 1..S).
     """
 
     text: str
     a: tuple[str, str]
     b: tuple[str, str]
     direction: int = 1
+    margin: float = EQUIVALENCE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,9 @@ def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence
 def evaluate_claim(
     claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
 ) -> dict:
-    """The claim's paired difference (summary over r = 1..S and per radius), with its verdict."""
+    """The claim's paired difference (summary over r = 1..S and per radius, exploratory: no correction), its test
+    (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
+    a claim with the observed mean and spread reaches 80 % power (alpha 0.05, unadjusted)."""
 
     def seeds(side: tuple[str, str]) -> list[list[float]]:
         layer = output_layer if side[0] == "output" else side[0]
@@ -165,23 +185,59 @@ def evaluate_claim(
     a, b = seeds(claim.a), seeds(claim.b)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
-    summary = paired_difference([full_ring_mean(torch.tensor(x), max_shift) for x in a],
-                                [full_ring_mean(torch.tensor(x), max_shift) for x in b])  # fmt: skip
+    diffs = [full_ring_mean(torch.tensor(x), max_shift) - full_ring_mean(torch.tensor(y), max_shift)
+             for x, y in zip(a, b, strict=True)]  # fmt: skip
+    summary = mean_ci(diffs)
     per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
-    if claim.direction == 0:  # "no difference": contradicted only when the interval excludes 0
-        excludes = verdict(summary) != f"unresolved at n={n}"
-        result = "does not hold" if excludes else f"consistent (95 % CI contains 0) at n={n}"
+    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": claim.direction,
+           "metric": metric, "radii": [1, max_shift], "n": n, "difference": summary}  # fmt: skip
+    if claim.direction == 0:  # "no difference": equivalence, not absence of evidence
+        result, test = equivalence_verdict(diffs, claim.margin)
+        out |= {"test": "TOST", "margin": claim.margin, "tost": test, "p": test["p"], "verdict": result}
+        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"], claim.margin)
     else:
-        result = verdict(summary, claim.direction)
-    return {
-        "claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": claim.direction,
-        "metric": metric, "radii": [1, max_shift], "difference": summary, "verdict": result,
-        "per_radius": [{"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)],
-        "holds_at_radii": [r + 1 for r, ci in enumerate(per_radius)
-                           if claim.direction and verdict(ci, claim.direction) == "holds"],
-        "fails_at_radii": [r + 1 for r, ci in enumerate(per_radius)
-                           if claim.direction and verdict(ci, claim.direction) == "does not hold"],
-    }  # fmt: skip
+        p = two_sided_p(diffs)
+        out |= {"test": "paired t", "p": p, "verdict": verdict(summary, claim.direction)}
+        on_side = summary["mean"] * claim.direction > 0  # a mean against the claim resolves it the other way
+        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"]) if on_side else None
+    out["per_radius"] = [
+        {"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)
+    ]
+    out["per_radius_note"] = "exploratory: 95 % intervals per radius, no multiplicity correction"
+    out["holds_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
+                             if claim.direction and verdict(ci, claim.direction) == "holds"]  # fmt: skip
+    out["fails_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
+                             if claim.direction and verdict(ci, claim.direction) == "does not hold"]  # fmt: skip
+    return out
+
+
+def holm_adjust(claims: list[dict]) -> list[dict]:
+    """The claims of one figure at one measuring point, each with `p_holm` (Holm across the family) and
+    `verdict_holm`: directional claims hold (or not) only if their two-sided p survives Holm; equivalence claims
+    are equivalent only if their TOST p does."""
+    adjusted = holm([c.get("p") for c in claims])
+    out = []
+    for c, p in zip(claims, adjusted, strict=True):
+        n = c.get("n", c["difference"]["n"])
+        if p is None or p >= ALPHA:
+            v = "different" if c["direction"] == 0 and c["verdict"] == "different" else f"unresolved at n={n}"
+        elif c["direction"] == 0:
+            v = "equivalent"
+        else:
+            on_side = c["difference"]["mean"] * c["direction"] > 0
+            v = "holds" if on_side else "does not hold"
+        out.append(c | {"p_holm": p, "verdict_holm": v})
+    return out
+
+
+def claims_for(spec: FigureSpec, radial: dict, output_layer: str, max_shift: int) -> dict:
+    """{"claims": at the figure's output point, "claims_logits": the same at the logits (when measured and not
+    the output point)}, each Holm-adjusted as one family. A pure function of the radial numbers, so a figure JSON
+    can be re-scored without its runs (`redraw=true`)."""
+    out = {"claims": holm_adjust([evaluate_claim(c, radial, output_layer, max_shift) for c in spec.claims])}
+    if "fc" in radial and output_layer != "fc":  # the same claims at the logits, for comparison
+        out["claims_logits"] = holm_adjust([evaluate_claim(c, radial, "fc", max_shift) for c in spec.claims])
+    return out
 
 
 def correlation_numbers(results: list[SensitivityResult], layer: str) -> dict:

@@ -7,9 +7,19 @@ import warnings
 import pytest
 import torch
 
-from src.figures import FIGURES, Claim, correlation_numbers, draw, evaluate_claim, radial_numbers
+from src.figures import FIGURES, Claim, correlation_numbers, draw, evaluate_claim, holm_adjust, radial_numbers
 from src.sensitivity import SensitivityResult
-from src.sensitivity.stats import mean_ci, paired_difference, shifts_per_radius, t_quantile, verdict
+from src.sensitivity.stats import (
+    equivalence_verdict,
+    holm,
+    mean_ci,
+    paired_difference,
+    seeds_needed,
+    shifts_per_radius,
+    t_quantile,
+    tost,
+    verdict,
+)
 
 
 def test_t_quantiles_and_intervals_match_tables():
@@ -66,7 +76,38 @@ def test_claims_on_made_up_kernels():
     against = evaluate_claim(Claim("k=5 > k=3", ("output", "k=5"), ("output", "k=3")), radial, "softmax", 2)
     assert against["verdict"] == "does not hold" and against["a"] == ["output", "k=5"]
     null = evaluate_claim(Claim("k=3 = k=3", ("conv", "k=3"), ("softmax", "k=3"), 0), radial, "softmax", 2)
-    assert null["verdict"].startswith("consistent")
+    assert null["verdict"] == "equivalent" and null["test"] == "TOST" and null["tost"]["p"] < 0.05
+    far = evaluate_claim(Claim("k=3 = k=5", ("conv", "k=3"), ("conv", "k=5"), 0), radial, "softmax", 2)
+    assert far["verdict"] == "different"  # a 0.15 difference is not "no effect"
+    family = holm_adjust([holds, against, null, far])
+    assert [c["verdict_holm"] for c in family] == ["holds", "does not hold", "equivalent", "different"]
+    assert all(c["p_holm"] >= c["p"] for c in family)
+
+
+def test_tost_on_a_case_known_by_hand():
+    # differences +-0.01: mean 0, sd 0.011547, se 0.005774; t against -0.02 is 3.464 with 3 df: p = 0.0202
+    diffs = [0.01, -0.01, 0.01, -0.01]
+    test = tost(diffs, 0.02)
+    assert test["p_lower"] == pytest.approx(0.0202, abs=2e-4) and test["p"] == pytest.approx(test["p_upper"])
+    assert equivalence_verdict(diffs, 0.02)[0] == "equivalent"
+    assert equivalence_verdict(diffs, 0.01)[0] == "unresolved at n=4"  # t = 1.732: p = 0.09
+    assert equivalence_verdict([0.05, 0.06, 0.055], 0.02)[0] == "different"
+    assert test["ci90"][0] > -0.02 and test["ci90"][1] < 0.02  # TOST at 5 % = the 90 % interval inside
+
+
+def test_holm_on_a_textbook_example():
+    # sorted p 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.2, None, 0.9]) == [0.4, None, 0.9]
+    assert holm([0.6, 0.7]) == [1.0, 1.0]
+
+
+def test_seeds_needed_matches_power_tables():
+    # one-sided paired t test, effect size d = 0.5, alpha 0.05, power 0.8: 27 pairs (Cohen's tables, G*Power)
+    assert seeds_needed(0.5, 1.0) == 27
+    assert seeds_needed(1.0, 1.0) == 8
+    assert seeds_needed(0.0, 1.0) is None and seeds_needed(0.03, 0.01, margin=0.02) is None
+    assert 2 < seeds_needed(0.0, 0.01, margin=0.02) < seeds_needed(0.01, 0.01, margin=0.02)
 
 
 def test_correlation_numbers_negate_the_distance():

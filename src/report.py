@@ -1,0 +1,240 @@
+"""The tables of docs/REPRODUCTION.md, written from figures/*.json: `python -m src.report` (or `make report`).
+
+The report's prose is hand-written; each table stands between two markers and is generated:
+
+    <!-- table:fig2_claims -->
+    ...generated...
+    <!-- /table:fig2_claims -->
+
+`python -m src.report --check` exits 1 (naming the tables) when the committed document differs from what the JSON
+gives; a test runs it, so a figure re-run without `make report` fails the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from src.errors import UserError
+from src.io import atomic_write, read_json
+
+REPORT = Path("docs/REPRODUCTION.md")
+FIGURES_DIR = Path("figures")
+RADII = [1, 2, 3, 4, 6, 8, 10]  # the radii the radial tables show (pixels)
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+# The paper's accuracies (its Tables 1-4, minimum over each table's networks), %: train / val / test.
+PAPER_ACCURACY = {"exp1_mnist": "100 / 99.16 / 99.19", "exp2_mnist": "99.99 / 99.18 / 99.30"}
+NETWORK = {
+    "exp1_mnist": "Table 1",
+    "exp2_mnist": "Table 3",
+    "exp1_fashion": "Table 1",
+    "exp2_fashion": "Table 3",
+}
+FINAL_MAP = {
+    "3": "3x3",
+    "4": "2x2",
+    "5": "1x1",
+}  # Table 3 networks: the last conv block's map size, per kernel
+POINT = {"conv": "conv", "softmax": "softmax", "fc": "fc (logits)", "output": "output"}
+
+
+def num(x: float | None, digits: int = 3, signed: bool = False) -> str:
+    """A number for a table: fixed digits, a real minus sign, '–' for missing."""
+    if x is None:
+        return "–"
+    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return text.replace("-", "−")
+
+
+def mean_std(ci: dict, digits: int = 3, scale: float = 1.0) -> str:
+    if ci.get("std") is None:
+        return num(ci["mean"] * scale, digits)
+    return f"{num(ci['mean'] * scale, digits)} ± {num(ci['std'] * scale, digits)}"
+
+
+def radii_ranges(radii: list[int]) -> str:
+    """[1, 2, 3, 5, 7, 8] -> '1-3, 5, 7-8'; [] -> 'none'."""
+    if not radii:
+        return "none"
+    parts, start = [], radii[0]
+    for prev, cur in zip(radii, radii[1:] + [None], strict=True):
+        if cur != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+            start = cur
+    return ", ".join(parts)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def accuracy_table(figs: dict[str, dict]) -> str:
+    """Accuracies of the selected checkpoints of each figure's networks, mean ± std over seeds, %."""
+    rows = []
+    for fig in figs.values():
+        exp = fig["experiment"]
+        for i, (k, row) in enumerate(fig["accuracy"].items()):
+            name = f"{NETWORK.get(exp, exp)}, k={k}" + (
+                f" ({FINAL_MAP[k]} final map)" if exp.startswith("exp2") else ""
+            )
+            cells = [mean_std(row[key], 2, 100) if key in row else "–"
+                     for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
+            paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
+            rows.append([name, str(len(row["seeds"])), ", ".join(map(str, row["epochs"])), *cells, paper])
+    header = ["network", "seeds", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
+              "test", "paper (train / val / test, min over the table)"]  # fmt: skip
+    return table(header, rows)
+
+
+def radial_table(fig: dict, layers: list[str]) -> str:
+    """Class-mean cosine at RADII, mean ± std over seeds, one row per measuring point and network."""
+    from src.sensitivity.stats import mean_ci
+
+    rows = []
+    for layer in layers:
+        if layer not in fig["radial"]:
+            continue
+        for label, seeds in fig["radial"][layer]["cosine"].items():
+            cells = [mean_std(mean_ci([p[r] for p in seeds])) for r in RADII]
+            rows.append([POINT.get(layer, layer), label.removeprefix("k="), str(len(seeds)), *cells])
+    return table(["point", "k", "n", *[f"r={r}" for r in RADII]], rows)
+
+
+def verdict_cell(v: str) -> str:
+    return f"**{v}**" if v in ("holds", "equivalent") else v
+
+
+def claims_table(fig: dict) -> str:
+    """Every claim of a radial figure at its output point and at the logits: the r = 1..S paired difference, its
+    test, the raw and Holm-adjusted verdicts, the seeds an unresolved claim would need, and the per-radius reading."""
+    rows = []
+    for key, at in (("claims", fig.get("output_layer", "softmax")), ("claims_logits", "fc")):
+        for c in fig.get(key, []):
+            if key == "claims_logits" and "output" not in (c["a"][0], c["b"][0]):
+                continue  # a claim about conv alone reads the same at any output point
+            d = c["difference"]
+            interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
+            test = c.get("test", "paired t")
+            if c.get("direction") == 0:
+                test = f"TOST ±{c['margin']:g}, 90 % CI [{num(c['tost']['ci90'][0], signed=True)}, " \
+                       f"{num(c['tost']['ci90'][1], signed=True)}]"  # fmt: skip
+            needed = c.get("seeds_needed", "–")
+            needed = "never at this mean" if needed is None else str(needed)
+            layer_a = c["a"][0] if c["a"][0] != "output" else at
+            rows.append([
+                c["claim"], POINT.get(layer_a, layer_a), str(d["n"]),
+                f"{num(d['mean'], signed=True)} {interval}", test, num(c.get("p")), verdict_cell(c["verdict"]),
+                num(c.get("p_holm")), verdict_cell(c.get("verdict_holm", "–")), needed,
+                radii_ranges(c["holds_at_radii"]) if c.get("direction") else "",
+                radii_ranges(c["fails_at_radii"]) if c.get("direction") else "",
+            ])  # fmt: skip
+    header = ["claim", "at", "n", "difference r = 1-10, mean [95 % CI]", "test", "p", "verdict", "Holm p",
+              "Holm verdict", "seeds for 80 % power", "holds at r", "reversed at r"]  # fmt: skip
+    return table(header, rows)
+
+
+def correlation_table(fig: dict) -> str:
+    """Fig. 1: per-class Pearson r, mean ± std over seeds, and the class mean."""
+    from src.sensitivity.stats import mean_ci
+
+    rows = []
+    for name, seeds in fig["correlation"]["per_class"].items():
+        classes = len(seeds[0])
+        cells = [mean_std(mean_ci([s[c] for s in seeds])) for c in range(classes)]
+        claim = next(c for c in fig["claims"] if c["claim"].startswith(name))
+        rows.append([name.replace("-distance", "−distance"), str(len(seeds)), *cells,
+                     mean_std(claim["class_mean_r"]), verdict_cell(claim["verdict"])])  # fmt: skip
+    classes = len(next(iter(fig["correlation"]["per_class"].values()))[0])
+    return table(["pair", "n", *map(str, range(classes)), "class mean", "r ≥ 0.8"], rows)
+
+
+def depth_table(fig: dict) -> str:
+    """Mean cosine over r = 1..S at every stage, mean ± std over seeds."""
+    from src.sensitivity.stats import mean_ci
+
+    first = next(iter(fig["depth"].values()))
+    layers = first["layers"]
+    rows = []
+    for label, d in fig["depth"].items():
+        cells = [mean_std(mean_ci([seed[i] for seed in d["mean_cosine"]])) for i in range(len(layers))]
+        rows.append([label, str(len(d["mean_cosine"])), *cells])
+    return table(["network", "n", *[POINT.get(la, la) for la in layers]], rows)
+
+
+def _fig(name: str) -> Callable[[Path], dict]:
+    return lambda d: read_json(d / f"{name}.json")
+
+
+# name -> (figure JSONs it reads, how it is drawn)
+TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
+    "accuracy": (["fig2", "fig5"], lambda f2, f5: accuracy_table({"fig2": f2, "fig5": f5})),
+    "fig1": (["fig1"], correlation_table),
+    "fig2_radial": (["fig2"], lambda f: radial_table(f, ["conv", "softmax", "fc"])),
+    "fig2_claims": (["fig2"], claims_table),
+    "fig5_radial": (["fig5"], lambda f: radial_table(f, ["softmax", "fc"])),
+    "fig5_claims": (["fig5"], claims_table),
+    "levers_claims": (["levers"], claims_table),
+    "depth": (["depth"], depth_table),
+}
+
+
+def render_table(name: str, figures_dir: Path) -> str:
+    if name not in TABLES:
+        raise UserError(f"{REPORT} names table:{name}, which is not one of {sorted(TABLES)}")
+    sources, make = TABLES[name]
+    missing = [s for s in sources if not (figures_dir / f"{s}.json").is_file()]
+    if missing:
+        return (
+            f"*({', '.join(f'{figures_dir}/{s}.json' for s in missing)} not found: run its figure first)*\n"
+        )
+    return make(*[read_json(figures_dir / f"{s}.json") for s in sources])
+
+
+def render(text: str, figures_dir: Path) -> tuple[str, list[str]]:
+    """(the document with every marked table regenerated, the names of tables that changed)."""
+    changed = []
+
+    def fill(m: re.Match) -> str:
+        body = render_table(m["name"], figures_dir)
+        if body != m["body"]:
+            changed.append(m["name"])
+        return f"{m.group(1)}{body}{m.group(4)}"
+
+    return MARKER.sub(fill, text), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m src.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--report", type=Path, default=REPORT)
+    parser.add_argument("--figures-dir", type=Path, default=FIGURES_DIR)
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the document's tables are out of date"
+    )
+    args = parser.parse_args(argv)
+    try:
+        text = args.report.read_text()
+        new, changed = render(text, args.figures_dir)
+    except (OSError, UserError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            print(
+                f"{args.report}: tables out of date: {', '.join(changed)} (run `make report`)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{args.report}: {len(MARKER.findall(text))} generated tables up to date")
+        return 0
+    if changed:
+        atomic_write(args.report, lambda p: p.write_text(new))
+    print(f"{args.report}: {len(changed)} tables rewritten ({', '.join(changed) or 'none changed'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The report's generated tables: up to date with the committed JSON, and right on hand-made numbers."""
+
+from pathlib import Path
+
+from src.figures import FIGURES, Claim, claims_for
+from src.report import REPORT, TABLES, main, radii_ranges, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_report_matches_the_figure_json():
+    text = (ROOT / REPORT).read_text()
+    new, changed = render(text, ROOT / "figures")
+    assert changed == [], f"docs/REPRODUCTION.md tables out of date: {changed}; run `make report`"
+    assert all(f"<!-- table:{name} -->" in text for name in TABLES)  # every table is placed in the report
+
+
+def test_radii_ranges():
+    assert radii_ranges([1, 2, 3, 5, 7, 8]) == "1-3, 5, 7-8" and radii_ranges([]) == "none"
+
+
+def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
+    flat = [[1.0, 0.9, 0.8], [1.0, 0.91, 0.79], [1.0, 0.9, 0.81]]
+    steep = [[1.0, 0.7, 0.5], [1.0, 0.72, 0.49], [1.0, 0.69, 0.52]]
+    radial = {layer: {"cosine": {"k=3": flat, "k=4": flat, "k=5": steep}} for layer in ("conv", "softmax")}
+    fig = {
+        "figure": "5",
+        "experiment": "exp2_mnist",
+        "output_layer": "softmax",
+        "max_shift": 2,
+        "radial": radial,
+    }
+    fig |= claims_for(FIGURES["5"], radial, "softmax", 2)
+    (tmp_path / "fig5.json").write_text(__import__("json").dumps(fig))
+    report = tmp_path / "report.md"
+    report.write_text("prose\n<!-- table:fig5_claims -->\nold\n<!-- /table:fig5_claims -->\nmore prose\n")
+    assert main(["--report", str(report), "--figures-dir", str(tmp_path), "--check"]) == 1
+    assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 0
+    text = report.read_text()
+    assert text.startswith("prose\n") and text.endswith("more prose\n") and "\nold\n" not in text
+    assert "k=4 = k=3" in text and "TOST ±0.02" in text and "**equivalent**" in text  # identical networks
+    row = next(line for line in text.splitlines() if "k=5 > k=4" in line)
+    assert "does not hold" in row and "never at this mean" in row  # k=5 is steeper: less invariant, not more
+    assert main(["--report", str(report), "--figures-dir", str(tmp_path), "--check"]) == 0
+
+
+def test_a_missing_json_is_said_in_the_table(tmp_path):
+    report = tmp_path / "r.md"
+    report.write_text("<!-- table:fig1 -->\n<!-- /table:fig1 -->\n")
+    assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 0
+    assert "fig1.json not found" in report.read_text()
+
+
+def test_claim_margin_is_part_of_the_claim():
+    assert Claim("x", ("conv", "a"), ("conv", "b"), 0).margin == 0.02
