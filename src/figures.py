@@ -124,7 +124,33 @@ FIGURES: dict[str, FigureSpec] = {
             "output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]
         ),
     ),  # fmt: skip
+    # The paper's CIFAR-10 questions (Figs. 4 and 6) asked on Fashion-MNIST with the MNIST networks unchanged.
+    "fashion4": FigureSpec(
+        "exp1_fashion",
+        None,
+        "radial_conv_output",
+        "Fashion-MNIST, zero padding (Table 1 networks; the paper's Fig. 4 questions)",
+        _kernel_pairs(
+            "conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)]
+        )
+        + _kernel_pairs(
+            "output",
+            "all kernels equally invariant at the output: k={a} = k={b}",
+            0,
+            [(5, 3), (4, 3), (5, 4)],
+        )
+        + FC_ADDS,
+    ),  # fmt: skip
+    "fashion6": FigureSpec(
+        "exp2_fashion",
+        None,
+        "radial_output",
+        "Fashion-MNIST, no padding (Table 3 networks; the paper's Figs. 5 and 6 questions)",
+        _kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(4, 3)])
+        + _kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)]),
+    ),  # fmt: skip
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
+    "fashion_extras": FigureSpec("exp1_fashion", [5], "extras", "Fashion-MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
     "depth": FigureSpec("exp1_mnist", None, "depth", "Invariance through depth: MNIST, Table 1"),
     "levers": FigureSpec(
@@ -342,7 +368,8 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
     elif spec.kind == "extras":
         for layer, maps in numbers["class_maps"].items():
             fig = plotting.class_maps_figure(maps, s, title=f"Per-class cosine maps, {plotting.LAYER_TITLES[layer]}"
-                                             f" ({numbers['class_maps_run']})", note=note)  # fmt: skip
+                                             f" ({numbers['class_maps_run']})", note=note,
+                                             class_names=numbers.get("class_names"))  # fmt: skip
             written += save_figure(fig, fig_dir / f"class_maps_{layer}")
         ep = numbers["epochs"]
         for layer, profiles in ep["profiles"].items():

@@ -148,8 +148,10 @@ def class_maps_figure(
     label: str = "cosine similarity",
     title: str = "",
     note: str = "",
+    class_names: Sequence[str] | None = None,
 ) -> plt.Figure:
-    """Per-class translation-sensitivity maps (K, 2S+1, 2S+1) as a grid of heatmaps; x: dx, y: dy (pixels)."""
+    """Per-class translation-sensitivity maps (K, 2S+1, 2S+1) as a grid of heatmaps; x: dx, y: dy (pixels); panels
+    titled by class_names (the dataset's, e.g. Fashion-MNIST's) or "class c"."""
     maps = np.asarray(maps, dtype=float)
     s, cols = max_shift, 5
     rows = int(np.ceil(len(maps) / cols))
@@ -163,7 +165,7 @@ def class_maps_figure(
             ax.axis("off")
             continue
         im = ax.imshow(maps[c], extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
-        ax.set_title(f"class {c}", fontsize=9)
+        ax.set_title(class_names[c] if class_names else f"class {c}", fontsize=9)
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
         ax.tick_params(labelsize=7)

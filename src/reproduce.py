@@ -277,6 +277,7 @@ def extras_numbers(run: dict, result, out: str) -> dict:
     layers = [layer for layer in ("conv", out) if per_epoch and layer in per_epoch[0].maps]
     return {
         "class_maps_run": f"seed {run['config']['seed']}",
+        "class_names": run["config"].get("dataset", {}).get("class_names"),
         "class_maps": {layer: result.get(layer, "cosine").tolist() for layer in ("conv", out)},
         "epochs": {
             "run": run["run_dir"],

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -95,10 +97,56 @@ def test_missing_data_is_one_clear_error(tmp_path):
 
 
 def test_bad_dataset_name():
+    from src.data.datamodule import DATASETS
+
     with pytest.raises(
-        ConfigError, match=r"dataset='foo' is not allowed: use one of \['cifar10', 'mnist', 'synthetic'\]"
+        ConfigError, match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(DATASETS)))}"
     ):
         PaddedDataModule("foo")
+
+
+FASHION_CLASSES = ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                   "ankle boot"]  # fmt: skip
+
+
+def test_fashion_mnist_reads_pads_and_splits_generated_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    train_px, test_px = rng.integers(1, 256, (60, 28, 28)), rng.integers(1, 256, (20, 28, 28))
+    _write_idx(tmp_path, "train", 60, 60, sub="FashionMNIST", pixels=train_px)
+    _write_idx(tmp_path, "t10k", 20, 20, sub="FashionMNIST", pixels=test_px)
+    dm = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10,
+                          class_names=FASHION_CLASSES)  # fmt: skip
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (50, 10, 20)
+    assert dm.test_set.images.shape == (20, 1, 40, 40) and dm.image_size == 40
+    assert torch.allclose(dm.test_set.images[:, 0, 6:34, 6:34], torch.from_numpy(test_px).float() / 255)
+    assert torch.all(dm.test_set.images[:, :, :6] == 0) and torch.all(dm.test_set.images[:, :, :, 34:] == 0)
+    assert dm.class_names[9] == "ankle boot"
+    # the same 55,000 / 5,000 split rule as MNIST: the split depends on split_seed alone
+    mnist_like = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10)
+    mnist_like.setup()
+    assert torch.equal(mnist_like.val_set.images, dm.val_set.images)
+
+
+def test_fashion_mnist_missing_files_are_one_line(tmp_path):
+    dm = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False)
+    with pytest.raises(
+        DataError, match=r"FashionMNIST not found in data_dir=.*FashionMNIST/raw/\{train-images"
+    ) as e:
+        dm.setup()
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="dataset.class_names has 2 names"):
+        PaddedDataModule("fashion_mnist", class_names=["a", "b"])
+
+
+def test_real_fashion_mnist_when_present(mnist_root):
+    if not (mnist_root / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"no FashionMNIST/raw in {mnist_root}")
+    from src.data.sources import load_fashion_mnist
+
+    (train_x, train_y), (test_x, test_y) = load_fashion_mnist(mnist_root, download=False)
+    assert train_x.shape == (60000, 1, 28, 28) and test_x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(test_y).tolist() == [1000] * 10  # Fashion-MNIST's test set is balanced
 
 
 def test_balanced_subset():
@@ -108,13 +156,13 @@ def test_balanced_subset():
     assert torch.equal(idx, balanced_subset(labels, per_class=2, num_classes=3))
 
 
-def _write_idx(folder, prefix, n_images, n_labels, truncate=0, magic=2051):
-    raw = folder / "MNIST" / "raw"
+def _write_idx(folder, prefix, n_images, n_labels, truncate=0, magic=2051, sub="MNIST", pixels=None):
+    raw = folder / sub / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     images = magic.to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in (n_images, 28, 28))
-    images += bytes(n_images * 784)
+    images += bytes(n_images * 784) if pixels is None else pixels.astype(np.uint8).tobytes()
     (raw / f"{prefix}-images-idx3-ubyte").write_bytes(images[: len(images) - truncate])
-    labels = (2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big") + bytes(range(n_labels))
+    labels = (2049).to_bytes(4, "big") + n_labels.to_bytes(4, "big") + bytes(i % 10 for i in range(n_labels))
     (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(labels)
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from src.data.sources import load_cifar10, load_mnist
+from src.data.sources import load_cifar10, load_fashion_mnist, load_mnist
 from src.data.synthetic import load_synthetic_digits
 from src.errors import ConfigError
 
@@ -34,6 +34,7 @@ class DatasetInfo:
 # uint8 images (N, C, H, W). A new dataset needs no entry here: its conf/dataset/ file names `info` and `loader`.
 DATASETS: dict[str, tuple[DatasetInfo, Callable]] = {
     "mnist": (DatasetInfo("mnist", 1, 28, 10), load_mnist),
+    "fashion_mnist": (DatasetInfo("mnist", 1, 28, 10), load_fashion_mnist),  # MNIST's format: its networks
     "cifar10": (DatasetInfo("cifar10", 3, 32, 10), load_cifar10),
     "synthetic": (DatasetInfo("mnist", 1, 28, 10), load_synthetic_digits),
 }
@@ -119,11 +120,12 @@ def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, seed
 
 
 class PaddedDataModule(L.LightningDataModule):
-    """MNIST (55,000 / 5,000 / 10,000), CIFAR-10 (45,000 / 5,000 / 10,000) or synthetic digits, zero-padded.
+    """MNIST or Fashion-MNIST (55,000 / 5,000 / 10,000), CIFAR-10 (45,000 / 5,000 / 10,000) or synthetic digits,
+    zero-padded.
 
     Args:
-        name: "mnist", "cifar10" or "synthetic".
-        data_dir: folder holding MNIST/raw or cifar-10-batches-py (unused for synthetic).
+        name: a key of DATASETS ("mnist", "fashion_mnist", "cifar10", "synthetic") or a dataset given by info+loader.
+        data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused for synthetic).
         download: let torchvision download missing files (needs internet).
         border: zero padding added on every side, pixels.
         val_size: images split off the official training set for validation.
@@ -136,6 +138,7 @@ class PaddedDataModule(L.LightningDataModule):
         info: {family, in_channels, raw_size, num_classes} of a dataset that is not built in.
         loader: a function (data_dir, download) -> ((train_x, train_y), (test_x, test_y)), uint8 images
             (N, C, raw_size, raw_size) and int64 labels, for a dataset that is not built in (Hydra: `_partial_`).
+        class_names: a name per class label (figures title class maps with them); None: the label numbers.
         augment_shift: m > 0: training batches only, each image moved by a random integer shift in [-m, m]^2
             pixels (vacated pixels take the padding value), drawn from (shuffle_seed, step) so runs and resumed
             runs repeat it; 0: off (the paper).
@@ -162,6 +165,7 @@ class PaddedDataModule(L.LightningDataModule):
         augment_shift: int = 0,
         info: dict | None = None,
         loader: Callable | None = None,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
         if name not in DATASETS and (info is None or loader is None):
@@ -192,6 +196,11 @@ class PaddedDataModule(L.LightningDataModule):
                 f"augment.shift={augment_shift!r} is not allowed: an integer in 0..{border} (the border)"
             )
         self.augment_shift = augment_shift
+        if class_names is not None and len(class_names) != self.info.num_classes:
+            raise ConfigError(
+                f"dataset.class_names has {len(class_names)} names: dataset {name} has {self.info.num_classes} classes"
+            )
+        self.class_names = list(class_names) if class_names is not None else None
         self.train_set = self.val_set = self.test_set = None
 
     # -- facts the model and the sensitivity measurement need -------------------------------------------------

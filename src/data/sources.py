@@ -73,22 +73,25 @@ def _mnist_file(raw: Path, name: str) -> Path | None:
     return None
 
 
-def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
-    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/MNIST/raw (files or .gz)."""
+def load_idx_dataset(
+    root: str | Path, download: bool, folder: str, torchvision_class: str
+) -> tuple[Arrays, Arrays]:
+    """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/`folder`/raw (the four IDX
+    files, or their .gz): torchvision's layout for MNIST and FashionMNIST, whose class downloads them when allowed."""
     root = Path(root)
     _require_dir(root)
-    raw = root / "MNIST" / "raw"
+    raw = root / folder / "raw"
     expected = f"{raw}/{{{','.join(MNIST_FILES)}}}[.gz]"
     if any(_mnist_file(raw, name) is None for name in MNIST_FILES):
         if not download:
-            raise _download_failed("MNIST", root, expected, None)
+            raise _download_failed(folder, root, expected, None)
         try:
-            from torchvision.datasets import MNIST
+            import torchvision.datasets
 
             for train in (True, False):
-                MNIST(root=str(root), train=train, download=True)
+                getattr(torchvision.datasets, torchvision_class)(root=str(root), train=train, download=True)
         except Exception as e:  # offline: URLError, socket errors, ...
-            raise _download_failed("MNIST", root, expected, e) from e
+            raise _download_failed(folder, root, expected, e) from e
     splits = []
     for prefix in ("train", "t10k"):
         images_path = _mnist_file(raw, f"{prefix}-images-idx3-ubyte")
@@ -99,9 +102,19 @@ def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
                 f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels"
             )
         if int(labels.max()) > 9:
-            raise DataError(f"{labels_path} holds label {int(labels.max())}: MNIST labels are 0-9")
+            raise DataError(f"{labels_path} holds label {int(labels.max())}: {folder} labels are 0-9")
         splits.append((images.unsqueeze(1).contiguous(), labels.long()))
     return splits[0], splits[1]
+
+
+def load_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
+    """MNIST from `root`/MNIST/raw (see load_idx_dataset)."""
+    return load_idx_dataset(root, download, "MNIST", "MNIST")
+
+
+def load_fashion_mnist(root: str | Path, download: bool) -> tuple[Arrays, Arrays]:
+    """Fashion-MNIST (Zalando; MNIST's format and size, 10 clothing classes) from `root`/FashionMNIST/raw."""
+    return load_idx_dataset(root, download, "FashionMNIST", "FashionMNIST")
 
 
 def read_cifar10_batch(path: Path) -> Arrays:
