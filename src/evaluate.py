@@ -43,11 +43,24 @@ def load_network(run: Path, summary: dict):
     net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
     ckpt = best_checkpoint(run, summary)
     try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = saved["state_dict"]
     except Exception as e:  # torch raises several types for a damaged zip/pickle
         raise DataError(f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
                         f"{run}/summary.json first) or restore the file") from e  # fmt: skip
+    hp = saved.get("hyper_parameters") or {}
+    for key, setting in (("lr", "lr"), ("train_accuracy_criterion", "stop_train_accuracy")):
+        if key in hp and setting in cfg and float(hp[key]) != float(cfg[setting]):
+            raise DataError(
+                f"{ckpt} was trained with {setting}={hp[key]}, but its run's summary says {cfg[setting]}: "
+                "these are not this run's weights"
+            )
     weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise DataError(
+            f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
+        )
     try:
         net.load_state_dict(weights)
     except RuntimeError as e:
@@ -108,7 +121,18 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     else:
         chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
         result = translation_sensitivity(net, chunks, num_classes=dm.num_classes, progress=True, **kwargs)
+    try:
+        degenerate = result.degenerate_layers()
+    except DataError as e:
+        raise DataError(f"{run}: {e}; nothing saved") from e
+    if degenerate:
+        print(f"warning: {run}: the response at {', '.join(degenerate)} does not change with any shift (a collapsed "
+              "network?): its cosine of 1 measures nothing; marked as degenerate", file=sys.stderr)  # fmt: skip
+    if not summary.get("meets_criterion", True):
+        print(f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
+              file=sys.stderr)  # fmt: skip
     result.meta |= {
+        "degenerate_layers": degenerate,
         "settings": settings.key(),
         "run": str(run),
         "split": "test",

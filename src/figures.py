@@ -260,9 +260,18 @@ def claims_for(spec: FigureSpec, radial: dict, output_layer: str, max_shift: int
     """{"claims": at the figure's output point, "claims_logits": the same at the logits (when measured and not
     the output point)}, each Holm-adjusted as one family. A pure function of the radial numbers, so a figure JSON
     can be re-scored without its runs (`redraw=true`)."""
-    out = {"claims": holm_adjust([evaluate_claim(c, radial, output_layer, max_shift) for c in spec.claims])}
+
+    def family(at: str) -> list[dict]:
+        measured = [c for c in spec.claims if all(side[1] in radial[at if side[0] == "output" else side[0]]["cosine"]
+                                                  for side in (c.a, c.b))]  # fmt: skip
+        skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
+                    "verdict": "skipped: a network it compares was not in the preset"}
+                   for c in spec.claims if c not in measured]  # fmt: skip
+        return holm_adjust([evaluate_claim(c, radial, at, max_shift) for c in measured]) + skipped
+
+    out = {"claims": family(output_layer)}
     if "fc" in radial and output_layer != "fc":  # the same claims at the logits, for comparison
-        out["claims_logits"] = holm_adjust([evaluate_claim(c, radial, "fc", max_shift) for c in spec.claims])
+        out["claims_logits"] = family("fc")
     return out
 
 
@@ -336,6 +345,12 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
 
     name, spec = numbers["name"], FIGURES[numbers["figure"]]
     note = numbers["provenance"] if provenance else ""
+    if numbers.get(
+        "degenerate"
+    ):  # never drawn silently: a constant response gives cosine 1 and measures nothing
+        note = f"WARNING: constant response (degenerate) at {'; '.join(numbers['degenerate'])}" + (
+            f"\n{note}" if note else ""
+        )
     s, out = numbers.get("max_shift", 10), numbers.get("output_layer", "softmax")
     written: list[Path] = []
     if spec.kind.startswith("radial"):
@@ -344,7 +359,9 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         letters = "ab" if len(layers) == 2 else ""
         panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.LAYER_TITLES[layer]}": radial[layer]["cosine"]
                   for i, layer in enumerate(layers)}  # fmt: skip
-        fig = plotting.radial_panels(panels, s, title=f"{spec.title}; band: ±1 std over seeds", note=note,
+        ns = sorted({len(seeds) for seeds in radial[layers[0]]["cosine"].values()})
+        n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
+        fig = plotting.radial_panels(panels, s, title=f"{spec.title}; {n_text}, band: ±1 std", note=note,
                                      corner_radii=corner_radii)  # fmt: skip
         written += save_figure(fig, fig_dir / name)
         if "depth" in numbers:  # figures with variants also show their invariance through depth

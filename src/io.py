@@ -81,3 +81,14 @@ def load_torch(path: str | Path) -> Any:
         raise DataError(
             f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
         ) from e
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

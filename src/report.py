@@ -116,6 +116,9 @@ def claims_table(fig: dict) -> str:
         for c in fig.get(key, []):
             if key == "claims_logits" and "output" not in (c["a"][0], c["b"][0]):
                 continue  # a claim about conv alone reads the same at any output point
+            if c.get("skipped"):
+                rows.append([c["claim"], "", "", "", "", "", c["verdict"], "", "", "", "", ""])
+                continue
             d = c["difference"]
             interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
             test = c.get("test", "paired t")

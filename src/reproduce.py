@@ -63,9 +63,24 @@ def next_lr(best: float, tried: list[float]) -> float | None:
     return round(best - LR_STEP, 6) if best - LR_STEP > 0 else round(best / 2, 6)
 
 
+HYDRA_LAUNCHERS = (
+    "basic",
+    "joblib",
+    "submitit_local",
+    "submitit_slurm",
+)  # Hydra's own, beside conf/hydra/launcher
+
+
+def launchers() -> list[str]:
+    """Every name `launcher=` takes: the project's conf/hydra/launcher/*.yaml and Hydra's installed launchers."""
+    return sorted({p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml")} | set(HYDRA_LAUNCHERS))
+
+
 def launcher_overrides(launcher: str | None) -> list[str]:
     """Hydra overrides for `launcher` (null: one job at a time, every core; on the 2-core CPU `make bench` found two
     one-thread jobs side by side no faster in total: 0.97-1.00x)."""
+    if launcher is not None and launcher not in launchers():
+        raise ConfigError(f"launcher={launcher!r} is not allowed: use null or one of {launchers()}")
     if launcher == "parallel":  # one single-thread job per core
         return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={os.cpu_count() or 1}", "threads=1"]
     return [f"hydra/launcher={launcher}"] if launcher else []
@@ -88,12 +103,36 @@ def train_sweep(
     jobs = len(kernels) * len(lrs) * len(cfg.preset.seeds)
     print(f"training {jobs} jobs (finished ones are skipped; each prints a 'done' line):", flush=True)
     print("+", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd)
-    if proc.returncode:  # other jobs still ran; the failures are listed, selection uses what completed
-        print(
-            "warning: some jobs failed (listed above); selection uses the runs that completed",
-            file=sys.stderr,
+    returncode = run_child(cmd)
+    if returncode in (130, 143):  # the sweep was stopped (Ctrl-C, SIGTERM): so is the pipeline
+        raise SystemExit(returncode)
+    if returncode and not cfg.allow_failed:
+        raise DataError(
+            f"training failed in {sweep_dir} (exit {returncode}; the failed jobs are listed above and in their "
+            "summary.json): fix them and run the same command again, or allow_failed=true to draw from the "
+            "runs that completed"
         )
+    if returncode:
+        print("warning: some jobs failed (listed above); allow_failed=true: drawing from the runs that completed",
+              file=sys.stderr)  # fmt: skip
+
+
+def run_child(cmd: list[str]) -> int:
+    """Run `cmd` and return its exit status; SIGTERM and SIGINT sent to this process are passed on to it (and we
+    wait for it to stop), so a cancelled reproduction never leaves a training sweep running behind it."""
+    import signal
+
+    proc = subprocess.Popen(cmd)
+
+    def forward(signum, frame):
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def choose_lr(
@@ -123,7 +162,8 @@ def selected_runs(
     cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = ()
 ) -> tuple[dict[int, list[dict]], list[dict]]:
     """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the best lr, excluded runs)."""
-    train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides)
+    if cfg.train:
+        train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides)
     seeds = list(cfg.preset.seeds)
     chosen = {}
     for k in kernels:
@@ -137,9 +177,76 @@ def selected_runs(
         eligible = sweep_runs(sweep_dir, seeds)[0]
         chosen[k] = [r for r in eligible if r["config"]["kernel"] == k and r["config"]["lr"] == best]
     excluded = [r for r in sweep_runs(sweep_dir, seeds)[1] if r.get("config", {}).get("kernel") in kernels]
+    chosen, foreign = refuse_foreign(cfg, experiment, chosen, overrides)
+    chosen, unpaired = common_seeds(chosen)
+    excluded += foreign + unpaired
     for r in excluded:
         print(f"excluded {r['run_dir']}: {r['reason']}", file=sys.stderr)
     return chosen, excluded
+
+
+def expected_config(cfg: DictConfig, experiment: str, overrides: list[str] = (), kernel: int | None = None,
+                    lr: float | None = None, seed: int | None = None) -> DictConfig:  # fmt: skip
+    """The training config a job of this preset gets (composed as src.train composes it); a refused or unknown
+    override is a ConfigError naming it, before any training."""
+    from hydra import compose
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    job = [f"experiment={experiment}", *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides]
+    job += [f"{k}={v}" for k, v in (("kernel", kernel), ("lr", lr), ("seed", seed)) if v is not None]
+    try:
+        return compose("train", overrides=job)
+    except (HydraException, OmegaConfBaseException) as e:
+        first = str(e).strip().splitlines()[0]
+        raise ConfigError(f"the training settings {job} are refused: {first}") from None
+
+
+def check_training_settings(cfg: DictConfig, experiment: str, kernels: list[int], overrides: list[str] = ()):
+    """Every network of the figure passes src.train's checks, before the first one trains."""
+    from src.train import check_config
+
+    for k in kernels:
+        for lr in cfg.preset.lrs:
+            check_config(expected_config(cfg, experiment, overrides, k, lr, cfg.preset.seeds[0]))
+
+
+def refuse_foreign(
+    cfg: DictConfig, experiment: str, chosen: dict[int, list[dict]], overrides: list[str] = ()
+) -> tuple[dict[int, list[dict]], list[dict]]:
+    """(runs whose settings are the preset's, refused runs with a `reason`): a run placed in the sweep folder by
+    another command (other dataset, padding, criterion or extra overrides) is never averaged into the figure."""
+    from src.runs import settings_differences
+
+    kept, refused = {}, []
+    for k, runs in chosen.items():
+        kept[k] = []
+        for r in runs:
+            c = r["config"]
+            want = expected_config(cfg, experiment, overrides, c["kernel"], c["lr"], c["seed"])
+            differ = settings_differences(c, OmegaConf.to_container(want, resolve=False))
+            if differ:
+                reason = f"settings differ from preset {cfg.preset.name}'s ({differ})"
+                print(f"refused {r['run_dir']}: {reason}", file=sys.stderr)
+                refused.append(r | {"reason": reason})
+            else:
+                kept[k].append(r)
+    return kept, refused
+
+
+def common_seeds(chosen: dict) -> tuple[dict, list[dict]]:
+    """Keep only the seeds every network has (claims pair seed i with seed i), sorted by seed; the others are
+    returned as excluded, each with its reason."""
+    if not chosen:
+        return chosen, []
+    seeds = set.intersection(*({r["config"]["seed"] for r in runs} for runs in chosen.values()))
+    kept = {k: sorted((r for r in runs if r["config"]["seed"] in seeds), key=lambda r: r["config"]["seed"])
+            for k, runs in chosen.items()}  # fmt: skip
+    dropped = [r | {"reason": f"seed {r['config']['seed']} is missing from another network of the figure (unpaired)"}
+               for runs in chosen.values() for r in runs if r["config"]["seed"] not in seeds]  # fmt: skip
+    for r in dropped:
+        print(f"left out {r['run_dir']}: {r['reason']}", file=sys.stderr)
+    return kept, dropped
 
 
 def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], depth: bool = False) -> dict[int, list]:
@@ -200,7 +307,8 @@ def figure_numbers(
         "experiment": spec.experiment,
         "preset": OmegaConf.to_container(cfg.preset),
         "output_layer": out,
-        "provenance": f"preset={cfg.preset.name} | {time.strftime('%Y-%m-%d')} | python -m src.reproduce figure={figure}",
+        "provenance": f"preset={cfg.preset.name} | {time.strftime('%Y-%m-%d')} | python -m src.reproduce figure={figure}"
+        + (f" extra_overrides={list(cfg.extra_overrides)}" if cfg.extra_overrides else ""),
         "max_shift": max_shift,
         "shifts_per_radius": shifts_per_radius(max_shift),
         "full_rings": f"radii 0..{max_shift}; larger radii are corner-only rings",
@@ -213,6 +321,9 @@ def figure_numbers(
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
     labelled = {(k if spec.variants else f"k={k}"): res for k, res in results.items()}
+    numbers["degenerate"] = sorted({f"{label} seed {r.meta.get('run', '?').rsplit('seed=', 1)[-1].split(',')[0]}: "
+                                    f"{layer}" for label, res in labelled.items() for r in res
+                                    for layer in r.meta.get("degenerate_layers", [])})  # fmt: skip
     k = (
         (spec.kernels or list(runs))[0] if not spec.variants else None
     )  # single-network figures: the spec's kernel
@@ -364,6 +475,11 @@ def main(cfg: DictConfig) -> None:
         spec = FIGURES[figure]
         kernels = spec.kernels or list(cfg.preset.kernels)
         sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.sweep
+        # every setting is checked now, not after an hour of training
+        launcher_overrides(cfg.launcher)
+        evaluate_config(cfg)
+        for overrides in spec.variants.values() or [[]]:
+            check_training_settings(cfg, spec.experiment, kernels, list(overrides))
         extra = {}
         if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
             runs, excluded = {}, []
@@ -383,6 +499,9 @@ def main(cfg: DictConfig) -> None:
     for path in written:
         print(f"wrote {path}")
     for c in numbers.get("claims", []):
+        if c.get("skipped"):
+            print(f"claim: {c['claim']}: {c['verdict']}")
+            continue
         d = c.get("difference") or c.get("class_mean_r")
         ci = f", 95 % CI [{d['low']:+.3f}, {d['high']:+.3f}]" if d["low"] is not None else ""
         holm_note = f"; Holm: {c['verdict_holm']}" if "verdict_holm" in c else ""

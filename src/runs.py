@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from src.errors import ConfigError, DataError, UserError
-from src.io import read_json, write_json
+from src.io import file_sha256, read_json, write_json
 
 SUMMARY = "summary.json"
 # Settings that may differ between two commands on the same run directory without changing what it computes.
@@ -77,14 +77,29 @@ def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]
 
 
 def best_checkpoint(run: Path, summary: dict) -> Path:
-    """The selected checkpoint: the summary's path, or (for a moved run directory) checkpoints/best-*.ckpt."""
-    ckpt = Path(summary.get("checkpoint") or "")
-    if ckpt.is_file():
-        return ckpt
-    found = sorted((run / "checkpoints").glob("best-*.ckpt"))
-    if not found:
-        raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
-    return found[-1]
+    """The run's selected checkpoint, always a file inside the run directory, checked against the summary.
+
+    The summary stores it relative to the run (older summaries: an absolute path, of which only the file name is
+    used, so a moved or archived run measures its own weights and never those now at its old path) and its sha256:
+    a file whose content differs is refused (another run's or a retrained network's weights).
+    """
+    stored = summary.get("checkpoint") or ""
+    if stored:
+        ckpt = run / stored if not Path(stored).is_absolute() else run / "checkpoints" / Path(stored).name
+    else:
+        found = sorted((run / "checkpoints").glob("best-*.ckpt"))
+        if not found:
+            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
+        ckpt = found[-1]
+    if not ckpt.is_file():
+        raise DataError(f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)")
+    expected = summary.get("checkpoint_sha256")
+    if expected and file_sha256(ckpt) != expected:
+        raise DataError(
+            f"{ckpt} is damaged or not the checkpoint its summary.json describes (sha256 differs): retrain "
+            "the run or restore its own checkpoint"
+        )
+    return ckpt
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -95,24 +110,34 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def settings_differences(old: dict, new: dict) -> str:
+    """'' if two configs compute the same run, else the differing keys ('key: old -> new, ...'). Keys present in
+    only one (an option added or moved since) and VOLATILE keys do not count; values under ${...} (paths resolved
+    at run time) are not compared."""
+    a, b = _flat(old), _flat(new)
+
+    def volatile(key: str) -> bool:
+        return any(key == v or key.startswith(f"{v}.") for v in VOLATILE)
+
+    def unresolved(v) -> bool:
+        return isinstance(v, str) and "${" in v
+
+    differ = sorted(k for k in a.keys() & b.keys()
+                    if not volatile(k) and a[k] != b[k] and not unresolved(a[k]) and not unresolved(b[k]))  # fmt: skip
+    shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in differ[:4])
+    return shown + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+
+
 def check_same_settings(run: Path, config: dict) -> None:
     """Refuse to reuse a run directory whose summary holds other settings (a resume would mix two experiments)."""
     if not (run / SUMMARY).is_file():
         return
     old = read_summary(run).get("config")
-    if not old:
+    if not isinstance(old, dict) or not old:
         return
-    a, b = _flat(old), _flat(config)
-
-    def volatile(key: str) -> bool:
-        return any(key == v or key.startswith(f"{v}.") for v in VOLATILE)
-
-    # keys present in both: an option added (or moved) since the run was trained is not a difference
-    differ = sorted(k for k in a.keys() & b.keys() if not volatile(k) and a[k] != b[k])
+    differ = settings_differences(old, config)
     if differ:
-        shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in differ[:4])
-        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
-        raise ConfigError(f"{run} holds a run with other settings ({shown}{more}): use another hydra.run.dir")
+        raise ConfigError(f"{run} holds a run with other settings ({differ}): use another hydra.run.dir")
 
 
 @contextmanager

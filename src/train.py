@@ -13,6 +13,8 @@ import os
 import signal
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -20,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
+from src.io import file_sha256
 from src.runs import (
     SUMMARY,
     best_checkpoint,
@@ -55,8 +58,13 @@ def check_config(cfg: DictConfig) -> None:
     lr = cfg.lr
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} is not allowed: the learning rate must be a finite number > 0")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= 2**32 - 1:
+        # outside this range Lightning (numpy) silently draws a random seed instead
+        raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer in 0..{2**32 - 1}")
+    if cfg.get("deterministic") not in (True, False, "warn"):
+        raise ConfigError(
+            f"deterministic={cfg.get('deterministic')!r} is not allowed: use true, false or warn"
+        )
     t = cfg.stop_train_accuracy
     if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1:
         raise ConfigError(
@@ -65,6 +73,13 @@ def check_config(cfg: DictConfig) -> None:
     _integer("max_epochs", cfg.max_epochs, 1)
     _integer("batch_size", cfg.batch_size, 1)
     _integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
+    _integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
+    _integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
+    norm = cfg.dataset.get("normalize")
+    if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
+        raise ConfigError(
+            f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
+        )
     _integer("threads", cfg.threads, 0, " (0: torch's default)")
     if "hidden" in cfg.model:
         _integer("model.hidden", cfg.model.hidden, 1)
@@ -87,11 +102,36 @@ def check_config(cfg: DictConfig) -> None:
     sens = cfg.get("callbacks", {}).get("sensitivity")
     if sens is not None:
         _integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
+        _integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
+    check_network(cfg, info, side)
     data_dir = Path(cfg.paths.data_dir).expanduser()
     if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
         raise ConfigError(
             f"paths.data_dir={data_dir} does not exist: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
+
+
+def check_network(cfg: DictConfig, info, side: int) -> None:
+    """Build the network once (milliseconds) so that a kernel too large for the image, a pool or head that does
+    not exist, or a model setting the model refuses is one line now rather than a traceback after data loading."""
+    from types import SimpleNamespace
+
+    from hydra.errors import InstantiationException
+
+    from src.data.datamodule import DatasetInfo
+    from src.models.build import build_model
+
+    info = DatasetInfo(**info) if isinstance(info, dict | DictConfig) else info
+    if info is None:
+        return
+    data = SimpleNamespace(info=info, image_size=side, num_classes=info.num_classes)
+    try:
+        build_model(cfg.model, data, cfg.kernel, cfg.padding)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise ConfigError(f"model settings are refused: {str(e).strip().splitlines()[0]}") from None
 
 
 def checkpoint_readable(run: Path, summary: dict) -> bool:
@@ -195,23 +235,30 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     write_summary(out, summary)
+    if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
+        trim_metrics(out / "metrics.csv", resumed_epoch(last))
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
-        # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
-        best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
-        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
-        # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
-        # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
-        full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
-    except (KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable, and said so
-        summary |= {"status": "interrupted", "error": type(e).__name__, "history": history.epochs}
+        with stop_on_signals():
+            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
+            # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
+            best_ckpt = selected_checkpoint(trainer)
+            epochs = list(
+                history.epochs
+            )  # test() restores callback states from the best checkpoint: keep ours
+            test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
+            # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
+            # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
+            full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
+    except (StopRequested, KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable
+        signum = e.signum if isinstance(e, StopRequested) else signal.SIGINT
+        if isinstance(e, SIGTERMException):
+            signum = signal.SIGTERM
+        summary |= {"status": "interrupted", "error": signal.Signals(signum).name, "history": history.epochs}
         write_summary(out, summary)
         _finish_wandb()
-        log.error(
-            f"{out}: interrupted ({type(e).__name__}); the same command resumes from checkpoints/last.ckpt"
-        )
-        raise SystemExit(128 + signal.SIGTERM if isinstance(e, SIGTERMException) else 130) from e
+        log.error(f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
+                  "checkpoints/last.ckpt (the last whole epoch)")  # fmt: skip
+        raise SystemExit(128 + signum) from e
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
         write_summary(out, summary)
@@ -221,21 +268,35 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         raise
     history.epochs = epochs
     best = history.best() or {}
+    meets = best.get("val/acc_eligible", -1) >= 0
+    if (
+        best_ckpt
+        and best.get("epoch") is not None
+        and f"best-{best['epoch']:03d}" not in Path(best_ckpt).name
+    ):
+        raise UserError(  # never report one epoch's accuracies beside another epoch's weights
+            f"{out}: the selected checkpoint {Path(best_ckpt).name} is not the selected epoch {best['epoch']}; "
+            f"delete {out}/summary.json and {out}/checkpoints to train again"
+        )
     summary |= {
         "status": "completed",
         "epochs": len(epochs),
         "stopped_by": "train_accuracy" if epochs and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
         else "max_epochs",
         # the selected epoch: best validation accuracy among the epochs whose running training accuracy (over
-        # the epoch's batches) reached the criterion; if none did, the first epoch, and meets_criterion is false
+        # the epoch's batches) reached the criterion; if none did, the best-validation epoch, and
+        # meets_criterion is false (src.reproduce excludes such runs, src.evaluate warns)
         "criterion": {"train_accuracy": cfg.stop_train_accuracy, "measured_as": "running accuracy of the epoch"},
-        "meets_criterion": best.get("val/acc_eligible", -1) >= 0,
+        "meets_criterion": meets,
         "best_epoch": best.get("epoch"),
         "train_acc": best.get("train/acc"),
         "train_acc_full": full_train_acc,
         "val_acc": best.get("val/acc"),
         "test_acc": test["test/acc"],
-        "checkpoint": best_ckpt,
+        # relative to the run directory, with its content hash: a moved or copied run still finds its own
+        # weights, and evaluation refuses weights that are not the ones this summary describes
+        "checkpoint": os.path.relpath(best_ckpt, out) if best_ckpt else "",
+        "checkpoint_sha256": file_sha256(Path(best_ckpt)) if best_ckpt else None,
         "wall_time_s": round(time.time() - start, 1),
         "finished_at": time.time(),
         "device": str(trainer.strategy.root_device),
@@ -248,9 +309,92 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
         f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
         f"test {summary['test_acc']:.4f}"
-        + ("" if summary["meets_criterion"] else f"; NO epoch reached train acc {cfg.stop_train_accuracy}")
+        + ("" if meets else f"; NO epoch reached train acc {cfg.stop_train_accuracy}")
     )
+    if not meets:
+        log.warning(
+            f"{out}: the training criterion (running train acc {cfg.stop_train_accuracy}) was NOT met in "
+            f"{len(epochs)} epochs: selected the best-validation epoch {summary['best_epoch']} instead; "
+            "src.reproduce excludes this run (raise max_epochs to train on)"
+        )
     return summary
+
+
+def selected_checkpoint(trainer) -> str:
+    """The selection checkpoint's file ("" when nothing was saved, e.g. debug=fast_dev_run)."""
+    monitored = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
+    return monitored[0].best_model_path if monitored else ""
+
+
+class StopRequested(Exception):
+    """SIGTERM or SIGINT arrived: stop at once (the next Python bytecode), resumable from the last whole epoch."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM (SLURM's pre-emption, `kill`) and SIGINT (Ctrl-C) raise StopRequested inside the block.
+
+    Lightning's own SIGTERM handling only stops at the end of an epoch (and then reports the run as finished), and
+    its Ctrl-C handling exits 1 without telling us; SLURM sends SIGKILL 30 s after SIGTERM. Lightning chains this
+    handler after its own when fit() starts.
+    """
+
+    def handler(signum, frame):
+        raise StopRequested(signum)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def resumed_epoch(last: Path) -> int:
+    """The epoch a resume from `last` starts with (its stored epoch + 1, as Lightning saves at an epoch's end)."""
+    import torch
+
+    return int(torch.load(last, map_location="cpu", weights_only=False).get("epoch", -1)) + 1
+
+
+def trim_metrics(path: Path, first_epoch: int) -> None:
+    """Keep the rows of metrics.csv from epochs before `first_epoch` (a dead run's later rows would be duplicated
+    when the resumed run logs them again); rows cut mid-write or unparseable are dropped, the header kept."""
+    import csv
+
+    if not path.is_file():
+        return
+    try:
+        with open(path, newline="", errors="replace") as f:
+            rows = list(csv.reader(f))
+    except (OSError, csv.Error):
+        rows = []
+    header = rows[0] if rows and "epoch" in rows[0] else None
+    kept = []
+    if header:
+        col = header.index("epoch")
+        for row in rows[1:]:
+            try:
+                if len(row) == len(header) and int(float(row[col])) < first_epoch:
+                    kept.append(row)
+            except ValueError:
+                continue
+    from src.io import atomic_write
+
+    def write(p: Path) -> None:
+        with open(p, "w", newline="") as f:
+            if header:
+                csv.writer(f).writerows([header, *kept])
+
+    if header is None:
+        log.warning(f"{path} is unreadable: starting it afresh")
+    atomic_write(path, write)
 
 
 def job_progress() -> str:

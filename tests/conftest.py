@@ -54,3 +54,22 @@ def train_cfg(tmp_path):
         return compose_config("train", base + list(overrides), tmp_path / "run")
 
     return make
+
+
+class SignalAt:
+    """A Lightning callback for tests: sends `signum` to this process when batch 0 of `epoch` starts (the moment
+    a scheduler's SIGTERM or a user's Ctrl-C lands in a real run), once."""
+
+    def __new__(cls, epoch: int, signum: int):
+        import lightning as L
+
+        class _SignalAt(L.Callback):
+            def __init__(self) -> None:
+                self.sent = False
+
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+                if trainer.current_epoch == epoch and batch_idx == 0 and not self.sent:
+                    self.sent = True
+                    os.kill(os.getpid(), signum)
+
+        return _SignalAt()

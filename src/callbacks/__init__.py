@@ -1,4 +1,4 @@
 from src.callbacks.sensitivity import SensitivityCallback
-from src.callbacks.training import EpochHistory, StopAtTrainAccuracy
+from src.callbacks.training import EpochHistory, RunCheckpoint, StopAtTrainAccuracy
 
-__all__ = ["EpochHistory", "SensitivityCallback", "StopAtTrainAccuracy"]
+__all__ = ["EpochHistory", "RunCheckpoint", "SensitivityCallback", "StopAtTrainAccuracy"]

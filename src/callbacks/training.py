@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class StopAtTrainAccuracy(L.Callback):
@@ -22,7 +24,7 @@ class StopAtTrainAccuracy(L.Callback):
 class EpochHistory(L.Callback):
     """Keeps one record per finished epoch: train/val loss and accuracy. Raises if the training loss is non-finite."""
 
-    KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_eligible")
+    KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_eligible", "val/selection")
 
     def __init__(self) -> None:
         self.epochs: list[dict] = []
@@ -42,7 +44,35 @@ class EpochHistory(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.epochs = list(state_dict["epochs"])
 
-    def best(self, monitor: str = "val/acc_eligible") -> dict | None:
-        """The first epoch with the highest `monitor` (the one ModelCheckpoint keeps: it replaces only on a gain)."""
+    def best(self, monitor: str = "val/selection") -> dict | None:
+        """The first epoch with the highest `monitor` (the one ModelCheckpoint keeps: it replaces only on a gain).
+        Histories from before `val/selection` existed fall back to `val/acc_eligible`."""
+        if monitor == "val/selection" and not any(monitor in e for e in self.epochs):
+            monitor = "val/acc_eligible"
         scored = [e for e in self.epochs if monitor in e]
         return max(scored, key=lambda e: e[monitor]) if scored else None
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint whose state survives a moved or copied run directory.
+
+    Lightning drops the best-score tracking when the checkpoint folder's path changed since the state was saved;
+    a resumed run then selects among its new epochs only and reports one epoch's validation accuracy beside another
+    epoch's weights. Here the stored paths are re-rooted at the current folder (same file names) instead.
+    """
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.abspath(old) != os.path.abspath(self.dirpath):
+
+            def moved(path: str) -> str:
+                return os.path.join(self.dirpath, os.path.basename(path)) if path else path
+
+            state_dict = dict(state_dict, dirpath=self.dirpath)
+            for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                if key in state_dict:
+                    state_dict[key] = moved(state_dict[key])
+            state_dict["best_k_models"] = {
+                moved(k): v for k, v in state_dict.get("best_k_models", {}).items()
+            }
+        super().load_state_dict(state_dict)

@@ -118,6 +118,17 @@ class SensitivityResult:
         """(R+1,) the paper's curve: the mean over classes of the per-class radial profiles."""
         return self.radial(layer, metric)[self.counts > 0].mean(0)
 
+    def degenerate_layers(self, tolerance: float = 1e-7) -> list[str]:
+        """Layers whose response does not change at any shift of any image (raw distance 0 everywhere): a
+        collapsed network (constant output) gives cosine exactly 1, which is no measurement of invariance.
+        Raises DataError when any map is non-finite (NaN weights or an overflow): such maps are never drawn."""
+        for layer, metrics in self.maps.items():
+            for metric, m in metrics.items():
+                if not torch.isfinite(m[self.counts > 0]).all():
+                    raise DataError(f"the {metric} maps at {layer} are not finite (NaN or infinite outputs)")
+        return [layer for layer, metrics in self.maps.items()
+                if "distance" in metrics and float(metrics["distance"][self.counts > 0].abs().max()) <= tolerance]  # fmt: skip
+
     def save(self, path: str | Path) -> Path:
         """Write atomically (torch format, plain tensors and dicts)."""
         return save_torch(path, {"format_version": FORMAT_VERSION} | self.__dict__)

@@ -1,0 +1,168 @@
+"""Off the happy path (issue 22): every result tied to its weights, resume without redoing work, signals that
+stop a run at once, bad settings refused before work. In-process, synthetic data: seconds each."""
+
+import csv
+import json
+import shutil
+import signal
+
+import pytest
+import torch
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from src.cli import CONF_DIR
+from src.errors import DataError
+from src.evaluate import evaluate_run
+from src.figures import FIGURES, claims_for
+from src.sensitivity import SensitivityResult
+from src.train import train
+from tests.conftest import compose_config
+
+BASE = ["dataset=synthetic", "logger=csv", "max_shift=2", "trainer.enable_progress_bar=false"]
+
+
+def _cfg(run, *extra):
+    return compose_config("train", [*BASE, *extra], run)
+
+
+def _summary(run) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def _metric_epochs(run) -> list[str]:
+    with open(run / "metrics.csv") as f:
+        return [row["epoch"] for row in csv.DictReader(f) if row.get("val/acc")]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
+def test_a_signal_stops_at_once_and_a_moved_run_resumes_without_mixing_epochs(tmp_path, sig, code):
+    run = tmp_path / "run"
+    stop = ["+callbacks.stop._target_=tests.conftest.SignalAt", "+callbacks.stop.epoch=1",
+            f"+callbacks.stop.signum={int(sig)}"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        train(_cfg(run, "max_epochs=3", "stop_train_accuracy=1.0", *stop))
+    assert exit_.value.code == code  # 128 + the signal, as a shell reports it
+    before = _summary(run)
+    assert before["status"] == "interrupted" and before["error"] == signal.Signals(sig).name
+    assert [e["epoch"] for e in before["history"]] == [0]  # stopped in epoch 1, not after training it
+    assert (
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0
+    )  # saved every epoch
+    with open(run / "metrics.csv", "a") as f:
+        f.write("0.5,0.4,1")  # a row cut mid-write by the kill
+
+    moved = tmp_path / "archive" / "moved"
+    shutil.copytree(run, moved)  # the interrupted run copied elsewhere and resumed there
+    after = train(_cfg(moved, "max_epochs=3", "stop_train_accuracy=1.0"))
+    assert after["status"] == "completed" and after["resumed_from"].endswith("last.ckpt")
+    epochs = [e["epoch"] for e in after["history"]]
+    assert epochs == [0, 1, 2] and after["history"][0] == before["history"][0]  # epoch 0 not retrained
+    best = max(after["history"], key=lambda e: e["val/acc"])  # criterion 1.0 is never met: best validation
+    assert after["best_epoch"] == best["epoch"] and after["val_acc"] == best["val/acc"]
+    assert after["checkpoint"] == f"checkpoints/best-{best['epoch']:03d}.ckpt"
+    assert sorted(_metric_epochs(moved)) == ["0", "1", "2"]  # each epoch once, the cut row gone
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two")
+    for seed in (0, 1):
+        train(compose_config("train", [*BASE, "max_epochs=1", f"seed={seed}"], root / f"s{seed}"))
+    return root
+
+
+def _ecfg(run):
+    return OmegaConf.merge(
+        compose_config("evaluate", [f"run_dir={run}", "max_shift=2"], run), {"force": True}
+    )
+
+
+def test_evaluation_measures_only_the_runs_own_weights(two_runs, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(two_runs / "s0", archive)
+    s = _summary(archive)
+    # an old-style summary with the absolute path of another run's checkpoint: the run's own file is used
+    other = two_runs / "s1" / s["checkpoint"]
+    (archive / "summary.json").write_text(json.dumps(s | {"checkpoint": str(other)}))
+    result = evaluate_run(archive, _ecfg(archive))
+    own = evaluate_run(two_runs / "s0", _ecfg(two_runs / "s0"))
+    assert torch.equal(result.maps["fc"]["cosine"], own.maps["fc"]["cosine"])
+    # the run's checkpoint replaced by another run's weights: refused, in one line
+    shutil.copy(other, archive / s["checkpoint"])
+    with pytest.raises(DataError, match="not the checkpoint its summary.json describes") as err:
+        evaluate_run(archive, _ecfg(archive))
+    assert "\n" not in str(err.value)
+
+
+def test_non_finite_weights_make_no_maps(two_runs, tmp_path):
+    run = tmp_path / "nan"
+    shutil.copytree(two_runs / "s0", run)
+    s = _summary(run)
+    ckpt = torch.load(run / s["checkpoint"], weights_only=False)
+    name = next(k for k in ckpt["state_dict"] if k.endswith("weight"))
+    ckpt["state_dict"][name].view(-1)[0] = float("nan")
+    torch.save(ckpt, run / s["checkpoint"])
+    (run / "summary.json").write_text(json.dumps(s | {"checkpoint_sha256": None}))
+    with pytest.raises(DataError, match="non-finite weights"):
+        evaluate_run(run, _ecfg(run))
+    assert not (run / "sensitivity.pt").exists()
+
+
+def test_degenerate_and_non_finite_maps_are_caught():
+    k, s = 2, 1
+    ones, zeros = torch.ones(k, 3, 3, dtype=torch.float64), torch.zeros(k, 3, 3, dtype=torch.float64)
+    layers = {"conv": {"cosine": ones * 0.5, "distance": ones}, "fc": {"cosine": ones, "distance": zeros}}
+    result = SensitivityResult(layers, ones, ones, torch.tensor([3, 3]), s)
+    assert result.degenerate_layers() == ["fc"]  # a constant response: cosine 1 measures nothing
+    layers["conv"]["cosine"] = ones * float("nan")
+    with pytest.raises(DataError, match="cosine maps at conv are not finite"):
+        result.degenerate_layers()
+
+
+def test_claims_whose_network_was_not_run_are_skipped_and_listed():
+    profile = [[1.0, 0.8, 0.6]] * 3
+    radial = {layer: {"cosine": {"k=3": profile, "k=5": profile}} for layer in ("conv", "softmax")}
+    claims = claims_for(FIGURES["2"], radial, "softmax", 2)["claims"]
+    skipped = [c for c in claims if c.get("skipped")]
+    assert {c["claim"] for c in skipped} >= {"smaller kernels, less sensitive conv output: k=3 > k=4"}
+    assert all("k=4" in c["a"][1] + c["b"][1] for c in skipped)
+    assert all("p_holm" in c for c in claims if not c.get("skipped"))  # Holm over the claims that ran
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("launcher=foo", "launcher='foo' is not allowed"),
+        ("extra_overrides=[kernle=3]", "are refused"),
+        ("extra_overrides=[kernel=30,padding=none]", "kernel"),
+        ("output_layer=bogus", "output_layer='bogus' is not measured"),
+    ],
+)
+def test_reproduce_refuses_bad_settings_before_training(tmp_path, override, message):
+    from src.reproduce import main
+
+    cfg = compose_config("reproduce", ["figure=2", f"outputs={tmp_path}", f"figures_dir={tmp_path}", override],
+                         tmp_path)  # fmt: skip
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"), pytest.raises(SystemExit) as e:
+        main.__wrapped__(cfg)  # the function under @hydra.main, with its one-line error handling
+    assert e.value.code == 2
+    assert not list(tmp_path.glob("exp1_mnist/*"))  # nothing trained
+
+
+def test_foreign_runs_in_a_sweep_folder_are_refused(tmp_path):
+    from src.reproduce import refuse_foreign
+
+    cfg = compose_config("reproduce", ["figure=2", "preset=quick"], tmp_path)
+    mine = {"config": {"kernel": 3, "lr": 0.001, "seed": 0, "padding": "same", "max_epochs": 10,
+                       "stop_train_accuracy": 0.99, "dataset": {"name": "mnist"}}, "run_dir": "a"}  # fmt: skip
+    foreign = {"config": mine["config"] | {"padding": "none", "seed": 7}, "run_dir": "b"}
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        kept, refused = refuse_foreign(cfg, "exp1_mnist", {3: [mine, foreign]})
+    assert kept == {3: [mine]} and [r["run_dir"] for r in refused] == ["b"]
+    assert "padding: 'none' -> 'same'" in refused[0]["reason"]
