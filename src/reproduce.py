@@ -193,8 +193,10 @@ def expected_config(cfg: DictConfig, experiment: str, overrides: list[str] = (),
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    job = [f"experiment={experiment}", *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides]
-    job += [f"{k}={v}" for k, v in (("kernel", kernel), ("lr", lr), ("seed", seed)) if v is not None]
+    # in train_sweep's order: a later override wins, so extra_overrides can replace the swept keys
+    job = [f"experiment={experiment}"]
+    job += [f"{k}={v}" for k, v in (("seed", seed), ("kernel", kernel), ("lr", lr)) if v is not None]
+    job += [*cfg.preset.train_overrides, *overrides, *cfg.extra_overrides]
     try:
         return compose("train", overrides=job)
     except (HydraException, OmegaConfBaseException) as e:

@@ -100,7 +100,7 @@ def test_evaluation_measures_only_the_runs_own_weights(two_runs, tmp_path):
 
 def test_non_finite_weights_make_no_maps(two_runs, tmp_path):
     run = tmp_path / "nan"
-    shutil.copytree(two_runs / "s0", run)
+    shutil.copytree(two_runs / "s0", run, ignore=shutil.ignore_patterns("sensitivity.pt"))
     s = _summary(run)
     ckpt = torch.load(run / s["checkpoint"], weights_only=False)
     name = next(k for k in ckpt["state_dict"] if k.endswith("weight"))
@@ -137,8 +137,8 @@ def test_claims_whose_network_was_not_run_are_skipped_and_listed():
     ("override", "message"),
     [
         ("launcher=foo", "launcher='foo' is not allowed"),
-        ("extra_overrides=[kernle=3]", "are refused"),
-        ("extra_overrides=[kernel=30,padding=none]", "kernel"),
+        ("extra_overrides=['kernle=3']", "are refused"),
+        ("extra_overrides=['kernel=30','padding=none']", "kernel"),
         ("output_layer=bogus", "output_layer='bogus' is not measured"),
     ],
 )
