@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from src.errors import DataError
 from src.io import atomic_write
 from src.sensitivity import SensitivityResult, pearson
 from src.sensitivity.stats import (
@@ -327,6 +328,28 @@ def radial_csv(radial: dict, max_shift: int) -> str:
                     for r, v in enumerate(prof):
                         w.writerow([layer, metric, label, i, r, counts[r], int(r <= max_shift), f"{v:.6g}"])
     return buf.getvalue()
+
+
+# What each kind of figure draws from its JSON (beside figure, name, max_shift): checked before a redraw.
+KIND_KEYS = {"radial_conv_output": "radial", "radial_output": "radial", "correlation": "correlation",
+             "feature_maps": "feature_maps", "extras": "class_maps", "depth": "depth",
+             "dimensionality": "dimensionality"}  # fmt: skip
+
+
+def check_numbers(numbers, path: Path, figure: str) -> None:
+    """A figure JSON that can be drawn as `figure`, or a one-line DataError naming the file and what is wrong."""
+    if not isinstance(numbers, dict) or not numbers:
+        raise DataError(
+            f"{path} is not a figure's numbers (a JSON object): rerun the figure without redraw=true"
+        )
+    if str(numbers.get("figure")) != figure:
+        raise DataError(f"{path} holds figure {numbers.get('figure')!r}, not {figure!r}")
+    key = KIND_KEYS[FIGURES[figure].kind]
+    if not isinstance(numbers.get(key), dict | list) or not numbers[key]:
+        raise DataError(f"{path} has no {key!r} numbers (got {numbers.get(key)!r}): rerun the figure")
+    for k in ("name", "max_shift"):
+        if k not in numbers:
+            raise DataError(f"{path} lacks {k!r}: rerun the figure")
 
 
 def save_figure(fig, path: Path) -> list[Path]:

@@ -64,6 +64,8 @@ def read_json(path: str | Path) -> Any:
         raise DataError(
             f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
         ) from e
+    except OSError as e:  # missing, a folder, unreadable
+        raise DataError(f"{path} cannot be read ({e.strerror or type(e).__name__})") from e
 
 
 def save_torch(path: str | Path, obj: Any) -> Path:

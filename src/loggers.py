@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -14,8 +15,12 @@ class _KeepingWriter(ExperimentWriter):
 
     def _check_log_dir_exists(self) -> None:
         if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = list(next(csv.reader(f), []))
+            try:
+                with open(self.metrics_file_path, newline="") as f:
+                    self.metrics_keys = list(next(csv.reader(f), []))
+            except (csv.Error, UnicodeDecodeError, OSError):  # damaged: kept aside, a new file starts
+                os.replace(self.metrics_file_path, f"{self.metrics_file_path}.damaged-{int(time.time())}")
+                self.metrics_keys = []
 
 
 class ResumableCSVLogger(CSVLogger):

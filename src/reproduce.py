@@ -450,7 +450,7 @@ def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
-    from src.figures import FIGURES, claims_for, draw
+    from src.figures import FIGURES, check_numbers, claims_for, draw
 
     figure = str(cfg.figure)
     if figure not in FIGURES:
@@ -467,6 +467,7 @@ def main(cfg: DictConfig) -> None:
         cfg.redraw
     ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
         numbers = read_json(fig_dir / f"{name}.json")
+        check_numbers(numbers, fig_dir / f"{name}.json", figure)
         written = []
         if "radial" in numbers and FIGURES[figure].claims:
             numbers |= claims_for(

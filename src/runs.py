@@ -17,6 +17,8 @@ from src.errors import ConfigError, DataError, UserError
 from src.io import file_sha256, read_json, write_json
 
 SUMMARY = "summary.json"
+# What a completed summary always holds; one without them is damaged (treated as unreadable, and retrained).
+COMPLETED_KEYS = ("config", "epochs", "best_epoch", "val_acc", "test_acc", "checkpoint", "meets_criterion")
 # Settings that may differ between two commands on the same run directory without changing what it computes.
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
@@ -26,9 +28,17 @@ VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path",
 def read_summary(run: Path) -> dict:
     """The run's summary.json, with its run_dir; a damaged file gives {"status": "unreadable", "error": ...}."""
     try:
-        return read_json(run / SUMMARY) | {"run_dir": str(run)}
+        data = read_json(run / SUMMARY)
     except UserError as e:
         return {"status": "unreadable", "error": str(e), "run_dir": str(run)}
+    if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
+        return {"status": "unreadable", "error": f"{run / SUMMARY} is not a run summary (a JSON object with its "
+                "config)", "run_dir": str(run)}  # fmt: skip
+    missing = [k for k in COMPLETED_KEYS if k not in data]
+    if data.get("status") == "completed" and missing:
+        return {"status": "unreadable", "run_dir": str(run),
+                "error": f"{run / SUMMARY} says completed but lacks {', '.join(missing)}: damaged"}  # fmt: skip
+    return data | {"run_dir": str(run)}
 
 
 def write_summary(run: Path, summary: dict) -> None:

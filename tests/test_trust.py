@@ -166,3 +166,52 @@ def test_foreign_runs_in_a_sweep_folder_are_refused(tmp_path):
         kept, refused = refuse_foreign(cfg, "exp1_mnist", {3: [mine, foreign]})
     assert kept == {3: [mine]} and [r["run_dir"] for r in refused] == ["b"]
     assert "padding: 'none' -> 'same'" in refused[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[]", "is not a run summary"), ('{"status": "completed", "config": {}}', "says completed but lacks"),
+     ('{"status": "compl', "corrupt or truncated")],
+    ids=["list", "completed_without_test_acc", "truncated"],
+)  # fmt: skip
+def test_damaged_summaries_are_one_line_and_evaluate_goes_on(two_runs, tmp_path, content, message):
+    from src.evaluate import main as evaluate_main
+    from src.runs import read_summary
+
+    folder = tmp_path / "runs"
+    shutil.copytree(two_runs / "s0", folder / "good", ignore=shutil.ignore_patterns("sensitivity.pt"))
+    (folder / "bad").mkdir()
+    (folder / "bad" / "summary.json").write_text(content)
+    damaged = read_summary(folder / "bad")
+    assert damaged["status"] == "unreadable" and message in damaged["error"] and "\n" not in damaged["error"]
+    cfg = compose_config("evaluate", [f"run_dir={folder}", "max_shift=2"], tmp_path)
+    with pytest.raises(SystemExit) as e:
+        evaluate_main.__wrapped__(cfg)
+    assert e.value.code == 2  # one run could not be evaluated, said in one line ...
+    assert (folder / "good" / "sensitivity.pt").is_file()  # ... and the other one was
+
+
+@pytest.mark.parametrize("content", ["{}", '{"figure": "2", "name": "fig2", "max_shift": 2, "radial": null}'])
+def test_a_damaged_figure_json_is_one_line(tmp_path, content):
+    from src.reproduce import main
+
+    (tmp_path / "fig2.json").write_text(content)
+    cfg = compose_config("reproduce", ["figure=2", "redraw=true", f"figures_dir={tmp_path}"], tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main.__wrapped__(cfg)
+    assert e.value.code == 2
+    (tmp_path / "fig2.json").unlink()
+    with pytest.raises(SystemExit):  # missing altogether
+        main.__wrapped__(cfg)
+
+
+def test_metrics_csv_of_random_bytes_is_set_aside(tmp_path):
+    from src.loggers import ResumableCSVLogger
+
+    (tmp_path / "metrics.csv").write_bytes(bytes(range(256)) * 4)
+    logger = ResumableCSVLogger(save_dir=str(tmp_path), name="", version="")
+    logger.log_metrics({"val/acc": 0.5}, step=0)
+    logger.save()
+    assert "val/acc" in (tmp_path / "metrics.csv").read_text() and list(
+        tmp_path.glob("metrics.csv.damaged-*")
+    )
