@@ -30,6 +30,9 @@ train: install  ## the default job: MNIST, Table 1 network, kernel 5, seed 0 (AR
 test: install  ## the whole test suite (CI runs exactly this)
 	$(BIN)/python -m pytest $(ARGS)
 
+test-fast: install  ## the suite without the tests marked slow (subprocesses, longer training)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

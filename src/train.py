@@ -174,6 +174,10 @@ def train(cfg: DictConfig) -> dict:
         raise ConfigError(f"hydra.run.dir={out} cannot be created ({e.strerror})") from e
     if not os.access(out, os.W_OK):
         raise ConfigError(f"hydra.run.dir={out} is not writable: choose another directory")
+    if (
+        ddp_worker()
+    ):  # a DDP process that Lightning started: rank 0 owns the run directory, its lock and summary
+        return _fit_and_test(cfg, out)
     check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
     if cfg.skip_completed and (done := completed_summary(out)):
         if checkpoint_readable(out, done):
@@ -184,6 +188,11 @@ def train(cfg: DictConfig) -> dict:
         (out / "checkpoints").rename(aside)
     with run_lock(out):
         return _fit_and_test(cfg, out)
+
+
+def ddp_worker() -> bool:
+    """True in the processes Lightning's DDP launcher starts beside rank 0 (they rerun this entry point)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
 
 
 def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
@@ -198,6 +207,11 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
 
     tidy_lightning_logging()
     start = time.time()
+
+    def save_summary(summary: dict) -> None:  # rank 0 alone writes the run's record
+        if not ddp_worker():
+            write_summary(out, summary)
+
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -234,7 +248,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "wandb_id": wandb_id,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    write_summary(out, summary)
+    save_summary(summary)
     if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
         trim_metrics(out / "metrics.csv", resumed_epoch(last))
     try:
@@ -254,14 +268,14 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         if isinstance(e, SIGTERMException):
             signum = signal.SIGTERM
         summary |= {"status": "interrupted", "error": signal.Signals(signum).name, "history": history.epochs}
-        write_summary(out, summary)
+        save_summary(summary)
         _finish_wandb()
         log.error(f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
                   "checkpoints/last.ckpt (the last whole epoch)")  # fmt: skip
         raise SystemExit(128 + signum) from e
     except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
-        write_summary(out, summary)
+        save_summary(summary)
         _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
@@ -302,7 +316,9 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "device": str(trainer.strategy.root_device),
         "history": epochs,
     }  # fmt: skip
-    write_summary(out, summary)
+    save_summary(summary)
+    if ddp_worker():
+        return summary
     _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
                   | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
     print(

@@ -215,3 +215,24 @@ def test_metrics_csv_of_random_bytes_is_set_aside(tmp_path):
     assert "val/acc" in (tmp_path / "metrics.csv").read_text() and list(
         tmp_path.glob("metrics.csv.damaged-*")
     )
+
+
+@pytest.mark.slow
+def test_ddp_training_on_two_cpu_processes(tmp_path):
+    """trainer=ddp as the README gives it: rank 1 reruns the entry point and must not fight rank 0 for the run."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "src.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+           "dataset=synthetic", "max_epochs=1", "logger=csv", "trainer.enable_progress_bar=false",
+           f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    s = _summary(tmp_path / "run")
+    assert (
+        s["status"] == "completed" and s["config"]["trainer"]["strategy"] == "ddp" and 0 < s["test_acc"] <= 1
+    )

@@ -82,7 +82,20 @@ class IndexBatches(Sampler[list[int]]):
             )
         else:
             order = torch.arange(self.n)
-        yield from order.split(self.batch_size)
+        rank, world = _rank_and_world()
+        for batch in order.split(self.batch_size):
+            # DDP: every process takes its share of each global batch, so a step sees the same batch_size images
+            # (and the same ones) as one process does; a rank whose share is empty gets none of this batch.
+            yield batch[rank::world] if world > 1 else batch
+
+
+def _rank_and_world() -> tuple[int, int]:
+    """(this process's rank, number of processes) under torch.distributed, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def random_translate(

@@ -47,7 +47,8 @@ class ClassifierModule(L.LightningModule):
         loss = F.cross_entropy(logits, y)
         acc(logits, y)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step)
+        # sync_dist: under DDP the epoch's loss is the mean over every process's share (a no-op on one process)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, sync_dist=True)
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
