@@ -39,6 +39,10 @@ warnings.filterwarnings("ignore", message="Experiment logs directory .* exists a
 warnings.filterwarnings(
     "ignore", message=r".*isinstance\(treespec, LeafSpec\)"
 )  # Lightning vs newer torch, harmless
+# Lightning hints that do not apply: SLURM's client is installed but this job was not started by srun (a login node,
+# or submitit's own job script); an epoch shorter than the logging interval (train/* are logged per epoch here)
+warnings.filterwarnings("ignore", message=r".*`srun` command is available on your system")
+warnings.filterwarnings("ignore", message=r".*smaller than the logging interval")
 
 
 def _integer(key: str, value, minimum: int, why: str = "") -> None:

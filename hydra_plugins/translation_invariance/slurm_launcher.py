@@ -1,0 +1,94 @@
+"""Hydra launchers for SLURM (via submitit) that behave as a sweep of this project should.
+
+- Finished jobs are not submitted again: a rerun of a 36-job sweep with one job left queues one job, not 36 jobs
+  that each hold an allocation to print "skipping".
+- A job cancelled (`scancel`), timed out or killed on the cluster is reported like any failed job (its run folder's
+  summary says what happened; src.sweep_report lists it and the sweep exits 1), instead of crashing the submitting
+  process with submitit's UncompletedJobError while the other jobs still run.
+
+conf/hydra/launcher/slurm.yaml (GPU nodes) and slurm_cpu.yaml (CPU-only nodes) select it; it lives here because
+Hydra instantiates launchers only from the `hydra_plugins` namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
+
+log = logging.getLogger(__name__)
+
+
+def job_dir(config, overrides: Sequence[str]) -> Path:
+    """The run folder Hydra gives the job with these overrides (sweep dir / override_dirname)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    c = config.hydra.job.config.override_dirname
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    name = get_overrides_dirname(parsed, list(c.exclude_keys), c.item_sep, c.kv_sep)
+    return Path(str(config.hydra.sweep.dir)) / name
+
+
+def finished(run: Path) -> bool:
+    """The run completed and its selected checkpoint is there and is the one its summary names."""
+    from src.errors import UserError
+    from src.runs import best_checkpoint, completed_summary
+
+    done = completed_summary(run)
+    if not done:
+        return False
+    try:
+        best_checkpoint(run, done)
+    except UserError:
+        return False
+    return True
+
+
+class _Tolerant:
+    """A submitit job whose results() never raises: a job that ended without a result (cancelled, timed out,
+    killed) becomes a completed Hydra return of None, logged, like a job whose training failed."""
+
+    def __init__(self, job, overrides: Sequence[str]) -> None:
+        self.job, self.overrides = job, list(overrides)
+
+    def results(self) -> list[JobReturn]:
+        try:
+            return self.job.results()
+        except Exception as e:  # submitit's UncompletedJobError, FailedJobError, ...
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log.error(
+                f"SLURM job {self.job.job_id} ({' '.join(self.overrides)}) ended without a result: {first}"
+            )
+            ret = JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED)
+            ret.return_value = None
+            return [ret]
+
+
+class SlurmLauncher(_SubmititSlurm):
+    """hydra-submitit-launcher's SLURM launcher, with finished jobs filtered out before submission and
+    uncompleted jobs reported instead of raised."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import submitit
+
+        todo = [o for o in job_overrides if not finished(job_dir(self.config, o))]
+        skipped = len(job_overrides) - len(todo)
+        if skipped:
+            log.info(f"{skipped} of {len(job_overrides)} jobs already completed: not submitted again")
+        if not todo:
+            return []
+        original = submitit.AutoExecutor.map_array
+
+        def map_array(executor, fn, *iterables):  # the plugin waits on each job's results() in turn
+            jobs = original(executor, fn, *iterables)
+            return [_Tolerant(job, overrides) for job, overrides in zip(jobs, iterables[0], strict=True)]
+
+        submitit.AutoExecutor.map_array = map_array  # only for this call: restored below
+        try:
+            return super().launch(todo, initial_job_idx)
+        finally:
+            submitit.AutoExecutor.map_array = original
