@@ -53,7 +53,7 @@ def test_sweep_rerun_cancel_and_resume_on_a_real_cluster(tmp_path):
     job = None
     for _ in range(300):  # wait until the job runs, then cancel it as a user would
         time.sleep(1)
-        q = subprocess.run(["squeue", "-h", "-o", "%i %T %Z"], capture_output=True, text=True).stdout.split(
+        q = subprocess.run(["squeue", "-h", "-o", "%i %T %o"], capture_output=True, text=True).stdout.split(
             "\n"
         )
         job = next((line.split()[0] for line in q if "RUNNING" in line and str(tmp_path / "c") in line), None)
