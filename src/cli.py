@@ -85,7 +85,33 @@ def run_cli(main: Callable, config_name: str) -> None:
     ):  # not Hydra's --cfg, -sc, --info...
         user_errors_exit(check_group_choices)(argv)
         user_errors_exit(check_known_keys)(config_name, argv)
+        user_errors_exit(check_output_writable)(config_name, argv)
     main()
+
+
+def check_output_writable(config_name: str, argv: list[str]) -> None:
+    """The folder a training's output goes to can be created and written, checked before Hydra creates it (Hydra's
+    own mkdir and log-file set-up would fail with a traceback): one line naming the path."""
+    if config_name != "train":
+        return
+    key = "hydra.sweep.dir" if "-m" in argv or "--multirun" in argv else "hydra.run.dir"
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(f"{key}=")]
+    target = Path(given[-1].strip("'\"") if given else "outputs").expanduser().absolute()
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ConfigError(f"{key}={target} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only_fs(existing) else "no write permission"
+        raise ConfigError(f"{key}={target} cannot be written: {existing} is not writable ({why})")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def check_known_keys(config_name: str, argv: list[str]) -> None:

@@ -139,7 +139,10 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
         "images": len(y),
         "device": str(device),
     }
-    result.save(out)
+    try:
+        result.save(out)  # atomic: a failed write leaves no partial file behind
+    except OSError as e:
+        raise DataError(f"{out} cannot be written ({e.strerror}): nothing saved") from e
     prof = {
         f"{layer}": [round(float(v), 3) for v in result.radial_mean(layer, "cosine")[::2]]
         for layer in result.layers

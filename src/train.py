@@ -8,6 +8,7 @@ Each job's run directory ends with:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from src.runs import (
 )
 
 log = logging.getLogger(__name__)
+DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)  # a write the file system refused
 # summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings(
@@ -194,6 +196,16 @@ def train(cfg: DictConfig) -> dict:
         return _fit_and_test(cfg, out)
 
 
+def command_line_overrides() -> list[str]:
+    """This job's overrides as Hydra parsed them (what .hydra/overrides.yaml would hold); [] outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
 def ddp_worker() -> bool:
     """True in the processes Lightning's DDP launcher starts beside rank 0 (they rerun this entry point)."""
     return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
@@ -251,6 +263,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "resumed_from": str(last) if last.is_file() else None,
         "wandb_id": wandb_id,
         "config": OmegaConf.to_container(cfg, resolve=True),
+        "overrides": command_line_overrides(),
     }
     save_summary(summary)
     if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
@@ -283,6 +296,9 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # full disk, read-only or forbidden: one line
+            raise UserError(f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
+                            "failed and the same command resumes from its last whole epoch") from e  # fmt: skip
         raise
     history.epochs = epochs
     best = history.best() or {}

@@ -236,3 +236,44 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
     assert (
         s["status"] == "completed" and s["config"]["trainer"]["strategy"] == "ddp" and 0 < s["test_acc"] <= 1
     )
+
+
+def test_an_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
+    import subprocess
+
+    from src.cli import check_output_writable
+    from src.errors import ConfigError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"hydra.run.dir=.*file/run cannot be created: .*file is a file"):
+        check_output_writable("train", [f"hydra.run.dir={tmp_path / 'file' / 'run'}"])
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        with pytest.raises(
+            ConfigError, match=r"hydra.sweep.dir=.*ro/s cannot be written: .*read-only file system"
+        ):
+            check_output_writable("train", ["-m", f"hydra.sweep.dir={ro / 's'}"])
+    finally:
+        subprocess.run(["umount", str(ro)])
+
+
+def test_a_full_disk_during_evaluation_is_one_line_and_leaves_nothing(two_runs, tmp_path, monkeypatch):
+    import errno
+
+    run = tmp_path / "full"
+    shutil.copytree(two_runs / "s0", run, ignore=shutil.ignore_patterns("sensitivity.pt"))
+
+    def no_space(self, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(SensitivityResult, "save", no_space)
+    with pytest.raises(
+        DataError, match="sensitivity.pt cannot be written .No space left on device.: nothing saved"
+    ):
+        evaluate_run(run, _ecfg(run))
+    assert not (run / "sensitivity.pt").exists()
