@@ -277,3 +277,30 @@ def test_a_full_disk_during_evaluation_is_one_line_and_leaves_nothing(two_runs, 
     ):
         evaluate_run(run, _ecfg(run))
     assert not (run / "sensitivity.pt").exists()
+
+
+def test_a_signal_to_reproduce_reaches_its_training_child(tmp_path):
+    """SIGTERM to src.reproduce is passed on to the `src.train -m` it started, which then stops too."""
+    import os
+    import sys
+    import threading
+    import time
+
+    from src.reproduce import run_child
+
+    flag = tmp_path / "child_got_sigterm"
+    child = ("import signal, sys, time, pathlib\n"
+             f"def bye(*a): pathlib.Path({str(flag)!r}).write_text('1'); sys.exit(143)\n"
+             "signal.signal(signal.SIGTERM, bye)\n"
+             f"pathlib.Path({str(tmp_path / 'started')!r}).write_text('1')\n"
+             "time.sleep(60)\n")  # fmt: skip
+
+    def send():
+        while not (tmp_path / "started").exists():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # to us, the parent
+
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Thread(target=send, daemon=True).start()
+    assert run_child([sys.executable, "-c", child]) == 143 and flag.exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # our forwarding handler is gone again
