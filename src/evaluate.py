@@ -271,6 +271,9 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"autocast={cfg.autocast!r} is not allowed: a torch dtype such as bfloat16, or null"
         )
+    from src.hardware import check_bf16
+
+    check_bf16("autocast", cfg.autocast, "cuda" if torch.cuda.is_available() else "cpu")
     if not cfg.layers:
         raise ConfigError("layers=[] is not allowed: name at least one layer, e.g. [conv,softmax]")
 

@@ -319,6 +319,7 @@ def figure_numbers(
         "statistics": "claims: paired differences over seeds of the r = 1..S mean cosine; directional claims by 95 % "
         "t intervals, 'no effect' claims by TOST against their margin; p_holm / verdict_holm: Holm across the "
         "figure's claims at one measuring point; per-radius results are exploratory (no correction)",
+        "precision": figure_precision(runs, results),
         "accuracy": accuracy_table(runs),
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
@@ -348,6 +349,23 @@ def figure_numbers(
     if depth:
         numbers["depth"] = depth_numbers({name: res for name, res in depth.items()}, max_shift)
     return numbers
+
+
+def figure_precision(runs: dict, results: dict) -> dict:
+    """{"training": ..., "maps": ...}: the one arithmetic of every network of a figure; a figure never mixes
+    precisions (ConfigError naming them)."""
+    training = {
+        str(r["config"].get("trainer", {}).get("precision", "32-true")) for rs in runs.values() for r in rs
+    }
+    maps = {
+        str((r.meta.get("settings") or {}).get("autocast") or "fp32") for rs in results.values() for r in rs
+    }
+    for what, found in (("training", training), ("maps", maps)):
+        if len(found) > 1:
+            raise ConfigError(
+                f"the networks of this figure mix {what} precisions {sorted(found)}: a figure uses one"
+            )
+    return {"training": next(iter(training), None), "maps": next(iter(maps), None)}
 
 
 FIG3_SHIFT = (4, 4)  # (dx, dy), pixels: large enough to see, small enough to keep the digit inside the image

@@ -110,6 +110,11 @@ def check_config(cfg: DictConfig) -> None:
         _integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
         _integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
     check_network(cfg, info, side)
+    from src.hardware import check_bf16, compute_device
+
+    check_bf16(
+        "trainer.precision", cfg.trainer.get("precision"), compute_device(cfg.trainer.get("accelerator"))
+    )
     data_dir = Path(cfg.paths.data_dir).expanduser()
     if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
         raise ConfigError(
@@ -334,6 +339,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "wall_time_s": round(time.time() - start, 1),
         "finished_at": time.time(),
         "device": str(trainer.strategy.root_device),
+        "precision": str(trainer.precision),  # 32-true, or bf16-mixed where the hardware has bf16
         "history": epochs,
     }  # fmt: skip
     save_summary(summary)

@@ -304,3 +304,38 @@ def test_a_signal_to_reproduce_reaches_its_training_child(tmp_path):
     threading.Thread(target=send, daemon=True).start()
     assert run_child([sys.executable, "-c", child]) == 143 and flag.exists()
     assert signal.getsignal(signal.SIGTERM) is before  # our forwarding handler is gone again
+
+
+def test_bf16_is_refused_in_one_line_where_the_hardware_lacks_it(tmp_path, monkeypatch):
+    import src.hardware
+    from src.errors import ConfigError
+    from src.evaluate import check_evaluate_config
+    from src.train import check_config
+
+    monkeypatch.setattr(src.hardware, "bf16_supported", lambda device: False)  # a CPU without AVX-512 BF16
+    cfg = compose_config("train", ["dataset=synthetic", "trainer.precision=bf16-mixed"], tmp_path)
+    with pytest.raises(
+        ConfigError, match="trainer.precision=bf16-mixed is not allowed here: this CPU has no"
+    ):
+        check_config(cfg)
+    ecfg = compose_config("evaluate", [f"run_dir={tmp_path}", "autocast=bfloat16"], tmp_path)
+    with pytest.raises(ConfigError, match="autocast=bfloat16 is not allowed here"):
+        check_evaluate_config(ecfg)
+    monkeypatch.setattr(src.hardware, "bf16_supported", lambda device: True)  # a CPU or GPU with bf16
+    check_config(cfg)
+    check_evaluate_config(ecfg)
+
+
+def test_a_figure_never_mixes_precisions():
+    from src.errors import ConfigError
+    from src.reproduce import figure_precision
+
+    def run(p):
+        return {"config": {"trainer": {"precision": p}}}
+
+    assert figure_precision({3: [run("32-true")], 5: [run("32-true")]}, {}) == {
+        "training": "32-true",
+        "maps": None,
+    }
+    with pytest.raises(ConfigError, match="mix training precisions"):
+        figure_precision({3: [run("32-true")], 5: [run("bf16-mixed")]}, {})
