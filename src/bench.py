@@ -63,6 +63,39 @@ def roofline(net, shape, seconds: float) -> tuple[float, str, dict]:
     return table[best], best, table
 
 
+def gemm_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 1.0) -> float:
+    """GFLOP/s of an n x n x n matrix product in `dtype` (2 n^3 flops): the machine's practical peak."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(n, n, generator=g).to(dtype) for _ in range(2))
+    elapsed, calls = _timeit(lambda: a @ b, seconds)
+    return 2 * n**3 * calls / elapsed / 1e9
+
+
+def forward_flops(net, shape: tuple[int, int, int]) -> int:
+    """Floating-point operations of one image's forward pass (torch's FLOP counter: convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        net.eval()(torch.rand(1, *shape))
+    return counter.get_total_flops()
+
+
+def physical_limit(net, shape, roof: float, seconds: float) -> None:
+    """Print the fp32 and bf16 GEMM peaks, the forward's FLOP rate at the roofline and its ratio to the peak."""
+    from src.hardware import bf16_supported
+
+    fp32, bf16 = gemm_rate(torch.float32, seconds=seconds), gemm_rate(torch.bfloat16, seconds=seconds)
+    native = "native" if bf16_supported("cpu") else "NOT native on this CPU: emulated"
+    flops = forward_flops(net, shape)
+    rate = roof * flops / 1e9
+    print(
+        f"GEMM 2048^3: fp32 {fp32:6.0f} GFLOP/s, bf16 {bf16:6.0f} GFLOP/s ({bf16 / fp32:4.2f}x; bf16 {native})"
+    )
+    print(f"forward: {flops / 1e6:.2f} MFLOP per image; at the roofline {rate:6.1f} GFLOP/s = {rate / fp32:4.2f} of the "
+          "fp32 GEMM peak")  # fmt: skip
+
+
 def engine_throughput(net, shape, images: int, **kwargs) -> float:
     """Shifted images/s of translation_sensitivity (441 shifts + the unshifted forward per image)."""
     from src.sensitivity import translation_sensitivity
@@ -91,9 +124,10 @@ def _train_data(n: int):
 
 
 def bare_training_throughput(
-    steps: int, batch: int = 128, channels_last: bool = False, compiled: bool = False
+    steps: int, batch: int = 128, channels_last: bool = False, compiled: bool = False, bf16: bool = False
 ) -> float:
-    """A plain PyTorch loop: shuffled index batches from in-memory tensors, Adam, cross-entropy."""
+    """A plain PyTorch loop: shuffled index batches from in-memory tensors, Adam, cross-entropy (bf16: the
+    forward and loss under bf16 autocast, as Lightning's bf16-mixed does)."""
     from src.models import build_network
 
     torch.manual_seed(0)
@@ -112,7 +146,8 @@ def bare_training_throughput(
         x, y = data[idx]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = torch.nn.functional.cross_entropy(net(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -351,6 +386,11 @@ def main() -> None:
             print(f"{name}: engine, chunk {chunk:5d}: {engine:8.0f} shifted images/s, ratio to roofline "
                   f"{engine / roof:5.2f}{mark}")  # fmt: skip
         if family == "mnist":
+            physical_limit(net, shape, roof, args.seconds)
+            bf16_engine = engine_throughput(net, shape, images, autocast_dtype=torch.bfloat16)
+            fp32_engine = engine_throughput(net, shape, images)
+            print(f"{name}: engine bf16 autocast {bf16_engine:8.0f} vs fp32 {fp32_engine:8.0f} shifted images/s "
+                  f"({bf16_engine / fp32_engine:4.2f}x, side by side)")  # fmt: skip
             naive = naive_throughput(net, shape, 2)
             print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
     if args.compile:
@@ -360,6 +400,10 @@ def main() -> None:
               f"({compiled / eager:4.2f}x; compiling is not timed)")  # fmt: skip
     if args.skip_training:
         return
+    fp32_train = bare_training_throughput(args.train_steps, channels_last=True)
+    bf16_train = bare_training_throughput(args.train_steps, channels_last=True, bf16=True)
+    print(f"training (channels_last, bare loop): bf16 autocast {bf16_train:7.0f} vs fp32 {fp32_train:7.0f} images/s "
+          f"({bf16_train / fp32_train:4.2f}x, side by side)")  # fmt: skip
     for fmt, cl in (("contiguous", False), ("channels_last", True)):
         bare = bare_training_throughput(args.train_steps, channels_last=cl)
         light = lightning_training_throughput(args.train_steps, channels_last=cl)

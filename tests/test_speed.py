@@ -66,3 +66,12 @@ def test_training_profile_accounts_for_the_step():
     assert sum(p["phases"].values()) == pytest.approx(p["step_ms"], rel=0.05)
     assert p["ops"]["convolution backward"] > 0 and p["ops"]["convolution forward"] > 0
     assert p["ops"].get("other ops", 0.0) < 0.5 * sum(p["ops"].values())  # the groups name most of the time
+
+
+def test_bench_counts_the_forward_flops_and_times_a_gemm():
+    """`make bench`'s physical limit: 8.56 MFLOP per forward of the Table 1 k=5 network (conv + FC layers)."""
+    from src.bench import forward_flops, gemm_rate
+
+    net = build_network("mnist", 1, 40, 5, "same")
+    assert forward_flops(net, (1, 40, 40)) == pytest.approx(8.56e6, rel=0.005)
+    assert gemm_rate(torch.float32, n=128, seconds=0.05) > 0.1  # GFLOP/s
