@@ -168,6 +168,39 @@ def depth_table(fig: dict) -> str:
     return table(["network", "n", *[POINT.get(la, la) for la in layers]], rows)
 
 
+def across_datasets_table(mnist: dict, fashion: dict) -> str:
+    """The paper's explanation tested: is the same network more invariant at its output on the harder dataset?
+    Fashion-MNIST minus MNIST class-mean cosine, Welch 95 % interval over seeds, per radius and over r = 1-10."""
+    from src.sensitivity.stats import welch_difference
+
+    s = min(mnist["max_shift"], fashion["max_shift"])
+    rows = []
+    for layer in ("softmax", "fc", "conv"):
+        if layer not in mnist["radial"] or layer not in fashion["radial"]:
+            continue
+        for label, f_seeds in fashion["radial"][layer]["cosine"].items():
+            m_seeds = mnist["radial"][layer]["cosine"].get(label)
+            if not m_seeds:
+                continue
+            cells = []
+            for r in [*RADII[:5], None]:
+                pick = (lambda p: sum(p[1 : s + 1]) / s) if r is None else (lambda p, r=r: p[r])
+                d = welch_difference([pick(p) for p in f_seeds], [pick(p) for p in m_seeds])
+                cells.append(
+                    f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
+                )
+            rows.append(
+                [
+                    POINT.get(layer, layer),
+                    label.removeprefix("k="),
+                    f"{len(f_seeds)} / {len(m_seeds)}",
+                    *cells,
+                ]
+            )
+    header = ["point", "k", "n (Fashion / MNIST)", *[f"r={r}" for r in RADII[:5]], "r = 1-10"]
+    return table(header, rows)
+
+
 def _fig(name: str) -> Callable[[Path], dict]:
     return lambda d: read_json(d / f"{name}.json")
 
@@ -182,6 +215,13 @@ TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "fig5_claims": (["fig5"], claims_table),
     "levers_claims": (["levers"], claims_table),
     "depth": (["depth"], depth_table),
+    "fashion_accuracy": (
+        ["fashion4", "fashion6"],
+        lambda f4, f6: accuracy_table({"fashion4": f4, "fashion6": f6}),
+    ),
+    "fashion4_claims": (["fashion4"], claims_table),
+    "fashion6_claims": (["fashion6"], claims_table),
+    "fashion_vs_mnist": (["fig2", "fashion4"], across_datasets_table),
 }
 
 

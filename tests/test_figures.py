@@ -147,3 +147,14 @@ def test_depth_numbers_and_figure(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a censored radius is drawn as "never", not dropped as an empty mean
         assert [p.name for p in draw(numbers, tmp_path)] == ["depth.png", "depth.pdf"]
+
+
+def test_welch_difference_on_a_case_known_by_hand():
+    from src.sensitivity.stats import welch_difference
+
+    # a = 1..5, b = 2, 4, .., 10: difference -3, se = sqrt(2.5/5 + 10/5) = 1.581, df = 2.5^2 / (0.25/4 + 4/4) = 5.88
+    d = welch_difference([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    assert d["mean"] == pytest.approx(-3.0) and d["df"] == pytest.approx(5.882, abs=1e-3)
+    half = t_quantile(0.975, 6.25 / 1.0625) * math.sqrt(2.5)
+    assert d["low"] == pytest.approx(-3 - half, abs=1e-6) and d["high"] == pytest.approx(-3 + half, abs=1e-6)
+    assert 0.10 < d["p"] < 0.12

@@ -109,6 +109,19 @@ def equivalence_verdict(diffs: Sequence[float], margin: float) -> tuple[str, dic
     return f"unresolved at n={n}", test
 
 
+def welch_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+    """mean(a) - mean(b) of two independent samples (other networks, other seeds) with Welch's t interval (no equal
+    variances assumed): {"mean", "low", "high", "p" (two-sided), "df", "n_a", "n_b"}; None fields below 2 each."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = {"mean": float(a.mean() - b.mean()), "low": None, "high": None, "p": None, "df": None,
+           "n_a": int(a.size), "n_b": int(b.size)}  # fmt: skip
+    if a.size < 2 or b.size < 2:
+        return out
+    test = stats.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(level)
+    return out | {"low": float(ci.low), "high": float(ci.high), "p": float(test.pvalue), "df": float(test.df)}
+
+
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values (same order; None stays None and is not counted): the i-th smallest of m
     is multiplied by (m - i), made monotone, capped at 1. Controls the family-wise error rate across the family."""
