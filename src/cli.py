@@ -76,6 +76,9 @@ def run_cli(main: Callable, config_name: str) -> None:
     `--help` lists only the config groups this entry point composes (Hydra's own help lists every folder of conf/).
     """
     keep_freed_memory()
+    os.environ.setdefault(
+        "WANDB_SILENT", "true"
+    )  # W&B's banners and run summaries off (WANDB_SILENT=false: on)
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         print(entry_point_help(config_name))
         return

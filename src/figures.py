@@ -356,7 +356,9 @@ def save_figure(fig, path: Path) -> list[Path]:
     """PNG and PDF, each written atomically."""
     import matplotlib.pyplot as plt
 
-    out = [atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(p, format=ext))
+    # no creation date in the PDF: a redraw of unchanged numbers leaves the files (and git) unchanged
+    out = [atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(
+               p, format=ext, metadata={"CreationDate": None} if ext == "pdf" else None))
            for ext in ("png", "pdf")]  # fmt: skip
     plt.close(fig)
     return out

@@ -7,6 +7,7 @@ import os
 import time
 
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
@@ -32,3 +33,14 @@ class ResumableCSVLogger(CSVLogger):
             os.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _KeepingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class WandbLogger(_LightningWandbLogger):
+    """Lightning's WandbLogger without the `anonymous` argument it always passes to wandb.init (which then warns
+    "The anonymous setting has no effect" on every run); `tags` given as one string is one tag, not its letters."""
+
+    def __init__(self, *args, tags=None, **kwargs) -> None:
+        if isinstance(tags, str):
+            tags = [tags]
+        super().__init__(*args, tags=tags, **kwargs)
+        self._wandb_init.pop("anonymous", None)

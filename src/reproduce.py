@@ -484,8 +484,12 @@ def main(cfg: DictConfig) -> None:
     if (
         cfg.redraw
     ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
-        numbers = read_json(fig_dir / f"{name}.json")
-        check_numbers(numbers, fig_dir / f"{name}.json", figure)
+        # the JSON in figures_dir, else the committed one (so a redraw can write into a new, empty folder)
+        source = fig_dir / f"{name}.json"
+        if not source.is_file() and (CONF_DIR.parent / "figures" / f"{name}.json").is_file():
+            source = CONF_DIR.parent / "figures" / f"{name}.json"
+        numbers = read_json(source)
+        check_numbers(numbers, source, figure)
         written = []
         if "radial" in numbers and FIGURES[figure].claims:
             numbers |= claims_for(

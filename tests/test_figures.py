@@ -158,3 +158,15 @@ def test_welch_difference_on_a_case_known_by_hand():
     half = t_quantile(0.975, 6.25 / 1.0625) * math.sqrt(2.5)
     assert d["low"] == pytest.approx(-3 - half, abs=1e-6) and d["high"] == pytest.approx(-3 + half, abs=1e-6)
     assert 0.10 < d["p"] < 0.12
+
+
+def test_redraw_into_an_empty_folder_is_byte_identical_twice(tmp_path):
+    from src.reproduce import main
+    from tests.conftest import compose_config
+
+    cfg = compose_config("reproduce", ["figure=5", "redraw=true", f"figures_dir={tmp_path}"], tmp_path)
+    main.__wrapped__(cfg)  # reads the committed figures/fig5.json
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"fig5.png", "fig5.pdf", "fig5.json"} <= set(first)
+    main.__wrapped__(cfg)  # again, now from the copy it wrote
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first  # no dates: git stays clean
