@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -255,7 +256,9 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    # no progress bar where nobody watches one (SLURM job logs, nohup, pipes): it would fill the log file
+    bar = {} if sys.stdout.isatty() else {"enable_progress_bar": False}
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
     last = Path(cfg.ckpt_path) if cfg.ckpt_path else resume_point(out / "checkpoints" / "last.ckpt")
     if cfg.ckpt_path and not last.is_file():
         raise ConfigError(f"ckpt_path={last} is not a file: give a Lightning checkpoint (.ckpt)")

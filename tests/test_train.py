@@ -46,6 +46,15 @@ def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
             "callbacks.sensitivity.images_per_class=0 is not allowed",
         ),
         ("paths.data_dir=/does/not/exist", "paths.data_dir=/does/not/exist does not exist"),
+        # settings that used to pass the checks and fail later, or silently change the run
+        ("seed=-1", "seed=-1 is not allowed: the seed must be an integer in 0..4294967295"),
+        ("seed=5000000000", "seed=5000000000 is not allowed"),
+        ("dataset.num_workers=-1", "dataset.num_workers=-1 is not allowed"),
+        ("callbacks.sensitivity.every_n_epochs=0", "callbacks.sensitivity.every_n_epochs=0 is not allowed"),
+        ("deterministic=maybe", "deterministic='maybe' is not allowed: use true, false or warn"),
+        ("dataset.border=-1", "dataset.border=-1 is not allowed"),
+        ("kernel=30", "kernel=30 is not in the paper's tables"),
+        ("model.pool=avgg", "model.pool='avgg' is not allowed"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, override, message):

@@ -339,3 +339,18 @@ def test_a_figure_never_mixes_precisions():
     }
     with pytest.raises(ConfigError, match="mix training precisions"):
         figure_precision({3: [run("32-true")], 5: [run("bf16-mixed")]}, {})
+
+
+def test_failed_training_stops_the_figure_pipeline_unless_allowed(tmp_path, monkeypatch):
+    import src.reproduce
+
+    cfg = compose_config("reproduce", ["figure=2"], tmp_path)
+    monkeypatch.setattr(src.reproduce, "run_child", lambda cmd: 1)  # some training jobs failed
+    with pytest.raises(DataError, match="training failed in .* allow_failed=true"):
+        src.reproduce.train_sweep(cfg, "exp1_mnist", [3], [0.001], tmp_path)
+    cfg.allow_failed = True
+    src.reproduce.train_sweep(cfg, "exp1_mnist", [3], [0.001], tmp_path)  # a warning, and on
+    monkeypatch.setattr(src.reproduce, "run_child", lambda cmd: 143)  # the sweep was stopped by SIGTERM
+    with pytest.raises(SystemExit) as e:
+        src.reproduce.train_sweep(cfg, "exp1_mnist", [3], [0.001], tmp_path)
+    assert e.value.code == 143
