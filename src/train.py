@@ -455,12 +455,13 @@ def job_progress() -> str:
 
 
 def wandb_run_id(run_dir: Path) -> str:
-    """The W&B run id of a run directory: the one in its summary.json, else derived from its absolute path."""
-    import hashlib
+    """The W&B run id of a run directory: the one in its summary.json (a resumed run continues its W&B run), else a
+    new random one (an id derived from the path would be reused by a new run in the same folder after a clean)."""
+    import secrets
 
     if (run_dir / SUMMARY).is_file() and (known := read_summary(run_dir).get("wandb_id")):
         return known
-    return hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    return secrets.token_hex(8)
 
 
 def _finish_wandb(summary: dict | None = None) -> None:
