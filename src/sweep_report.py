@@ -20,20 +20,50 @@ RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_ac
 
 
 def results_table(sweep_dir: str | Path) -> str:
-    """CSV text, one row per job below sweep_dir: its swept keys (from the job directory's name), then
-    RESULT_COLUMNS from its summary.json."""
+    """CSV text, one row per job below sweep_dir: its swept keys (from the job directory's name), RESULT_COLUMNS
+    from its summary.json (floats to 4 significant digits), and the headline sensitivity (mean cosine over
+    r = 1..S per measuring point, from the test-set maps if evaluated, else the selected epoch's callback maps)."""
     rows = []
     for s in sweep_summaries(sweep_dir):
         job = Path(s["run_dir"]).name
         # job directories are named key=value,key=value; a value may be a list with commas inside brackets
         keys = dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", job) if "=" in kv)
-        rows.append(keys | {c: s.get(c) for c in RESULT_COLUMNS} | {"job": job})
-    swept = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS) - {"job"})
+        values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
+        rows.append(keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": job})
+    sens = sorted({k for r in rows for k in r if k.startswith("cos_")}) + (["maps_from"] if rows else [])
+    swept = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS) - {"job", "maps_from"} - set(sens))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, "job"], lineterminator="\n")
+    writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, *sens, "job"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def _rounded(value):
+    """Floats to 4 significant digits for the table (0.3691999912261963 -> 0.3692); anything else as it is."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def headline_sensitivity(run: Path, summary: dict) -> dict:
+    """{"cos_<point>": mean cosine over r = 1..S at each measuring point, "maps_from": "test" (src.evaluate's
+    sensitivity.pt) or "val subset, epoch E" (the callback's maps of the selected epoch)}; {} if neither exists."""
+    from src.errors import UserError
+    from src.sensitivity import SensitivityResult
+    from src.sensitivity.stats import full_ring_mean
+
+    epoch = summary.get("best_epoch")
+    sources = [(run / "sensitivity.pt", "test")]
+    if epoch is not None:
+        sources.append((run / "sensitivity_epochs" / f"epoch={epoch:03d}.pt", f"val subset, epoch {epoch}"))
+    for path, label in sources:
+        if path.is_file():
+            try:
+                res = SensitivityResult.load(path)
+            except UserError:
+                continue
+            return {f"cos_{layer}": round(full_ring_mean(res.radial_mean(layer, "cosine"), res.max_shift), 4)
+                    for layer in res.layers} | {"maps_from": label}  # fmt: skip
+    return {}
 
 
 def sweep_job_names(config: DictConfig) -> set[str] | None:
