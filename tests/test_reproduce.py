@@ -66,7 +66,8 @@ def test_widening_trains_only_rates_it_considers(accuracy_by_lr, trained, select
 
 def _summary(path, **kw):
     path.mkdir(parents=True)
-    s = {"status": "completed", "epochs": 4, "meets_criterion": True, "val_acc": 0.99,
+    s = {"status": "completed", "epochs": 4, "meets_criterion": True, "val_acc": 0.99, "test_acc": 0.99,
+         "best_epoch": 3, "checkpoint": "checkpoints/best-003.ckpt",
          "criterion": {"train_accuracy": 0.995}, "config": {"kernel": 5, "lr": 0.001, "seed": 0}} | kw  # fmt: skip
     (path / "summary.json").write_text(json.dumps(s))
 

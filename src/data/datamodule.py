@@ -55,16 +55,25 @@ class TensorBatches(Dataset):
 
 
 class IndexBatches(Sampler[list[int]]):
-    """Batches of indices: shuffled per epoch from (seed, epoch), or in order.
+    """Batches of indices: shuffled per epoch from (seed, epoch), or in order; with shard_by_rank, under DDP each
+    process gets its share of every batch.
 
     Checkpoints hold no RNG state, so a seeded permutation per epoch is what makes a run resumed at an epoch boundary
     see exactly the batches of an uninterrupted run. The epoch comes from `epoch_source()` (the trainer's epoch;
     Lightning's own `set_epoch` call comes too late on a resumed run) or else from `set_epoch`.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch_source=None) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        epoch_source=None,
+        shard_by_rank: bool = False,
+    ) -> None:
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
-        self.epoch_source = epoch_source
+        self.epoch_source, self.shard_by_rank = epoch_source, shard_by_rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -82,7 +91,7 @@ class IndexBatches(Sampler[list[int]]):
             )
         else:
             order = torch.arange(self.n)
-        rank, world = _rank_and_world()
+        rank, world = _rank_and_world() if self.shard_by_rank else (0, 1)
         for batch in order.split(self.batch_size):
             # DDP: every process takes its share of each global batch, so a step sees the same batch_size images
             # (and the same ones) as one process does; a rank whose share is empty gets none of this batch.
@@ -279,7 +288,9 @@ class PaddedDataModule(L.LightningDataModule):
     def _loader(self, ds: TensorBatches, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
             ds,
-            sampler=IndexBatches(len(ds), batch_size, shuffle, self.shuffle_seed, self._trainer_epoch),
+            sampler=IndexBatches(
+                len(ds), batch_size, shuffle, self.shuffle_seed, self._trainer_epoch, shard_by_rank=True
+            ),  # fmt: skip
             batch_size=None,  # the sampler yields whole batches of indices
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
