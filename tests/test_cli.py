@@ -20,6 +20,7 @@ def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -38,6 +39,7 @@ def test_bad_input_gives_one_line_error(tmp_path, override, message):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     proc = run(
         "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=1",
@@ -90,6 +92,7 @@ def test_help_lists_only_the_groups_of_its_entry_point():
     )
 
 
+@pytest.mark.slow
 def test_tab_completion_of_the_script_form(tmp_path):
     """Hydra's bash completion needs `python src/train.py` (it reads the script's path from the command line)."""
     line = "python src/train.py dataset="

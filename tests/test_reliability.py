@@ -29,6 +29,7 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
     job = ["dataset=synthetic", "max_epochs=3", "stop_train_accuracy=1.0", *QUIET]
@@ -98,6 +99,7 @@ def test_corrupt_summary_counts_as_missing(tmp_path):
     assert any("corrupt or truncated" in f for f in failed)
 
 
+@pytest.mark.slow
 def test_sweep_goes_on_after_a_failed_job_reports_it_and_resumes(tmp_path):
     cmd, kw = cli(
         "-m", "dataset=synthetic", "lr=0.001,1e30", "max_epochs=1", *QUIET, "hydra.sweep.dir=s", cwd=tmp_path
@@ -115,6 +117,7 @@ def test_sweep_goes_on_after_a_failed_job_reports_it_and_resumes(tmp_path):
     assert summary(good)["finished_at"] == before and "skipping" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["parallel", "slurm_local"])
 def test_launchers_run_two_jobs(tmp_path, launcher):
     cmd, kw = cli(
@@ -132,6 +135,7 @@ def test_launchers_run_two_jobs(tmp_path, launcher):
         )
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_sweep_with_a_non_zero_exit_and_an_interrupted_job(tmp_path):
     cmd, kw = cli("-m", "dataset=synthetic", "seed=0,1", "max_epochs=30", "stop_train_accuracy=1.0", *QUIET,
                   "hydra.sweep.dir=s", cwd=tmp_path)  # fmt: skip

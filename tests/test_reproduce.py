@@ -108,6 +108,7 @@ TINY = hydra_list(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("figure", ["4", "6"])
 def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
     rng = np.random.default_rng(0)
@@ -132,6 +133,7 @@ def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
     assert len(rows) == 1 + len(numbers["radial"]) * 3 * 3 * 5  # layers x metrics x kernels x radii, one seed
 
 
+@pytest.mark.slow
 def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     import nbformat
     from nbclient import NotebookClient
@@ -162,6 +164,7 @@ def test_figure_with_no_results_is_a_clear_error():
         select_lr([_run(5, 0.001, 0, 0.9)], 3)
 
 
+@pytest.mark.slow
 def test_levers_figure_end_to_end_on_synthetic_digits(tmp_path):
     """Baseline, augmented, anti-aliased and GAP networks, one override each, through the same pipeline."""
     tiny = hydra_list(

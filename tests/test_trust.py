@@ -36,6 +36,7 @@ def _metric_epochs(run) -> list[str]:
         return [row["epoch"] for row in csv.DictReader(f) if row.get("val/acc")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
 )
