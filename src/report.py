@@ -231,9 +231,7 @@ def render_table(name: str, figures_dir: Path) -> str:
     sources, make = TABLES[name]
     missing = [s for s in sources if not (figures_dir / f"{s}.json").is_file()]
     if missing:
-        return (
-            f"*({', '.join(f'{figures_dir.name}/{s}.json' for s in missing)} not found: run its figure first)*\n"
-        )
+        return f"*({', '.join(f'{figures_dir.name}/{s}.json' for s in missing)} not found: run its figure first)*\n"
     return make(*[read_json(figures_dir / f"{s}.json") for s in sources])
 
 
