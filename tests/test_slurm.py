@@ -49,21 +49,23 @@ def test_sweep_rerun_cancel_and_resume_on_a_real_cluster(tmp_path):
         and "2 of 2 jobs already completed: not submitted again" in again.stdout + again.stderr
     )
 
-    proc = _sweep(tmp_path, "c", "max_epochs=3", "kernel=3", popen=True)
+    job_args = ("max_epochs=6", "stop_train_accuracy=1.0", "kernel=3")  # 6 whole epochs: time to cancel it
+    proc = _sweep(tmp_path, "c", *job_args, popen=True)
     job = None
-    for _ in range(300):  # wait until the job runs, then cancel it as a user would
-        time.sleep(1)
+    for _ in range(600):  # wait until the job has finished an epoch, then cancel it as a user would
+        time.sleep(0.5)
         q = subprocess.run(["squeue", "-h", "-o", "%i %T %o"], capture_output=True, text=True).stdout.split(
             "\n"
         )
-        job = next((line.split()[0] for line in q if "RUNNING" in line and str(tmp_path / "c") in line), None)
-        if job:
+        job = job or next(
+            (line.split()[0] for line in q if "RUNNING" in line and str(tmp_path / "c") in line), None
+        )
+        if job and list((tmp_path / "c").glob("*/checkpoints/last.ckpt")):
             break
     assert job, "the job never started"
-    time.sleep(8)  # into training
     subprocess.run(["scancel", job], check=True)
     out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 1 and "Traceback" not in out  # reported like any failed job, not a crash
+    assert proc.returncode == 1 and "Traceback" not in out, out[-2000:]  # reported like any failed job
     assert "ended without a result" in out and "FAILED" in out
-    resumed = _sweep(tmp_path, "c", "max_epochs=3", "kernel=3")
+    resumed = _sweep(tmp_path, "c", *job_args)
     assert resumed.returncode == 0 and "1 completed, 0 failed" in resumed.stdout, resumed.stdout[-2000:]
