@@ -51,7 +51,7 @@ $(addprefix fig,$(FIGS)): fig%: install  ## make fig2 PRESET=quick|paper: train 
 figures: $(addprefix fig,$(FIGS))  ## every figure (CIFAR-10 ones need the CIFAR-10 files in $$DATA_DIR)
 
 wandb-sync: install  ## upload every offline W&B run below outputs/ (after `wandb login`)
-	find outputs -type d -name 'offline-run-*' -exec $(BIN)/wandb sync {} +
+	PATH=$(BIN):$$PATH $(BIN)/python -m src.wandb_log outputs  # one `wandb sync` per run: its folders append in order
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

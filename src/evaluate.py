@@ -154,38 +154,38 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
 
 
 def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> None:
-    """Add the test-set radial profiles (one chart per layer and metric) and class-mean cosine maps to the run's
-    own W&B run (resumed by its id), plus their radii-1..S means to its summary."""
+    """Add the test-set results to the run's own W&B run (continued by its id, in the training's group and name): the
+    long-format table `radial_test`, one chart per profile, the class-mean cosine maps, and the radii-1..S means in
+    the summary (`test_sens_mean/<layer>/<metric>`). Logged one step past the last step any earlier offline folder
+    of the run holds, so the folders sync as one run (src/wandb_log.py)."""
     import wandb
 
-    from src.plotting import map_to_rgb
+    from src import wandb_log
     from src.sensitivity.stats import full_ring_mean
 
-    logger = summary["config"]["logger"]["wandb"]
-    payload, means = {}, {}
-    for layer in result.layers:
-        for m in ("cosine", "euclidean"):
-            prof = result.radial_mean(layer, m)
-            radii = list(range(len(prof)))
-            payload[f"test_radial/{layer}/{m}"] = wandb.plot.line_series(
-                xs=radii,
-                ys=[prof.tolist()],
-                keys=["test set"],
-                title=f"test set: {layer} {m}",
-                xname="radius (px)",
+    config = summary["config"]
+    logger = config["logger"]["wandb"]
+    curves = wandb_log.profiles(result)
+    images = int(result.counts.sum())
+    keys = wandb_log.run_keys(config)
+    payload = (
+        {
+            "radial_test": wandb_log.radial_table(
+                wandb_log.radial_rows(curves, keys, "test", summary.get("best_epoch"))
             )
-            means[f"test_sens_mean/{layer}/{m}"] = full_ring_mean(prof, result.max_shift)
-        cmap = result.class_mean(layer, "cosine").numpy()
-        lo = min(0.0, float(cmap.min()))
-        payload[f"test_maps/{layer}"] = wandb.Image(
-            map_to_rgb(cmap, lo, 1.0), caption=f"{layer} cosine, test set"
-        )
+        }
+        | wandb_log.radial_charts({"test set": curves}, "test_radial")
+        | wandb_log.map_images(result, "test_maps", f"test set, {images} images")
+    )
+    means = {f"test_sens_mean/{k}": full_ring_mean(c, result.max_shift) for k, c in curves.items()}
+    step = wandb_log.next_step(run, summary["wandb_id"])
     with wandb.init(
         id=summary["wandb_id"], resume="allow", project=logger.get("project"), dir=str(run),
         mode="offline" if logger.get("offline", True) else "online", job_type="evaluate",
+        name=logger.get("name") or config.get("run_name"), group=logger.get("group"), tags=logger.get("tags"),
     ) as wrun:  # fmt: skip
-        wrun.log(payload)
-        wrun.summary.update(means | {"test_images": int(result.counts.sum())})
+        wrun.log(payload | {"epoch": summary.get("best_epoch")}, step=step)
+        wrun.summary.update(means | {"test_images": images})
 
 
 class ShardedSensitivity(L.LightningModule):

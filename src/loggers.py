@@ -1,14 +1,19 @@
-"""A CSV logger whose metrics.csv survives a resume (Lightning's deletes the file when a run directory is reused)."""
+"""Lightning's loggers, adjusted: a CSV logger whose metrics.csv survives a resume (Lightning's deletes the file when a
+run directory is reused), and a W&B logger with explicit steps and only the selected checkpoint as an artifact."""
 
 from __future__ import annotations
 
 import csv
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.utilities import rank_zero_only
 
 
 class _KeepingWriter(ExperimentWriter):
@@ -36,11 +41,62 @@ class ResumableCSVLogger(CSVLogger):
 
 
 class WandbLogger(_LightningWandbLogger):
-    """Lightning's WandbLogger without the `anonymous` argument it always passes to wandb.init (which then warns
-    "The anonymous setting has no effect" on every run); `tags` given as one string is one tag, not its letters."""
+    """Lightning's WandbLogger, with three changes:
 
-    def __init__(self, *args, tags=None, **kwargs) -> None:
+    - every row is logged at an explicit W&B step, the trainer's global step (never below the last one logged), so a
+      resumed run's new offline folder continues its steps and syncs as an append (src/wandb_log.py), and the
+      epoch-end metrics, tables and images of one step share one row;
+    - `log_model=true` logs only the selected checkpoint (the ModelCheckpoint with a monitor), not checkpoints/last.ckpt
+      (a resume point, not a result);
+    - no `anonymous` argument to wandb.init (it warned "The anonymous setting has no effect" on every run), and `tags`
+      given as one string is one tag, not its letters.
+    """
+
+    def __init__(self, *args, tags=None, log_model: bool = False, **kwargs) -> None:
         if isinstance(tags, str):
             tags = [tags]
-        super().__init__(*args, tags=tags, **kwargs)
+        # Lightning refuses log_model offline (it assumes an upload); offline, W&B keeps the artifact for the sync
+        super().__init__(*args, tags=tags, log_model=False, **kwargs)
         self._wandb_init.pop("anonymous", None)
+        self._last_step = 0
+        self._log_selected = bool(log_model)
+        self._selection: ModelCheckpoint | None = None
+        self._logged_checkpoint = ""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        if step is None:
+            step = self._last_step
+        if all(k.startswith("test/") or k == "epoch" for k in metrics):
+            # the test after fit shares the last epoch's step, but Lightning labels it with the number of epochs
+            # run (one past the last): that "epoch" would relabel the last epoch's row
+            metrics.pop("epoch", None)
+        self._last_step = max(self._last_step, int(step))
+        self.experiment.log(metrics | {"trainer/global_step": step}, step=self._last_step)
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        if (
+            self._log_selected and checkpoint_callback.monitor is not None
+        ):  # last.ckpt: resuming, not a result
+            self._selection = checkpoint_callback
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """After a successful fit: the selected checkpoint as artifact `model-<run id>` (aliases best, latest)."""
+        import wandb
+
+        cb = self._selection
+        if status != "success" or cb is None or self._experiment is None or not cb.best_model_path:
+            return
+        if cb.best_model_path == self._logged_checkpoint:
+            return
+        score = cb.best_model_score
+        artifact = wandb.Artifact(
+            name=f"model-{self.experiment.id}", type="model",
+            metadata={"file": os.path.basename(cb.best_model_path), "monitor": cb.monitor,
+                      "score": None if score is None else float(score)},
+        )  # fmt: skip
+        artifact.add_file(cb.best_model_path, name="model.ckpt")
+        self.experiment.log_artifact(artifact, aliases=["best", "latest"])
+        self._logged_checkpoint = cb.best_model_path

@@ -279,3 +279,24 @@ def _note(fig: plt.Figure, note: str) -> None:
     """The provenance line (preset, date, command) under the figure; empty: none."""
     if note:
         fig.text(0.99, 0.0, note, ha="right", va="top", fontsize=6, color="gray")
+
+
+def map_with_colorbar(
+    values: np.ndarray, max_shift: int, vmin: float, vmax: float, title: str = ""
+) -> np.ndarray:
+    """One (2S+1, 2S+1) map drawn with axes in px and a colour bar on [vmin, vmax], as a uint8 RGB array (H, W, 3):
+    what W&B shows, on a scale fixed by the caller so that images of different epochs and runs compare."""
+    s = max_shift
+    fig, ax = plt.subplots(figsize=(3.0, 2.5), dpi=100)
+    im = ax.imshow(values, extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=vmin, vmax=vmax, cmap="magma")
+    ax.set_xlabel("dx (px)", fontsize=7)
+    ax.set_ylabel("dy (px)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    if title:
+        ax.set_title(title, fontsize=7)
+    fig.colorbar(im, ax=ax).ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return rgb

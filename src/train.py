@@ -222,7 +222,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     import torch
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from src.callbacks import EpochHistory
+    from src.callbacks import EpochHistory, SensitivityCallback
     from src.cli import tidy_lightning_logging
     from src.models import ClassifierModule
     from src.models.build import build_model
@@ -253,6 +253,8 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
+            if not cfg.logger.wandb.get("group"):  # one W&B group per sweep folder: a sweep's runs compare
+                cfg.logger.wandb.group = wandb_group(cfg.task_name, out)
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -339,6 +341,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         # weights, and evaluation refuses weights that are not the ones this summary describes
         "checkpoint": os.path.relpath(best_ckpt, out) if best_ckpt else "",
         "checkpoint_sha256": file_sha256(Path(best_ckpt)) if best_ckpt else None,
+        "global_step": trainer.global_step,  # optimizer steps done; a later evaluation logs to W&B after them
         "wall_time_s": round(time.time() - start, 1),
         "finished_at": time.time(),
         "device": str(trainer.strategy.root_device),
@@ -348,8 +351,15 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     save_summary(summary)
     if ddp_worker():
         return summary
-    _finish_wandb({f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "val_acc", "test_acc")}
-                  | {"best/meets_criterion": summary["meets_criterion"]})  # fmt: skip
+    # The W&B summary describes the selected epoch: its accuracies and its sensitivity (sens_mean/* would otherwise
+    # hold the last epoch's values)
+    selected = {
+        f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "train_acc_full", "val_acc", "test_acc")
+    }
+    for cb in callbacks:
+        if isinstance(cb, SensitivityCallback) and summary["best_epoch"] is not None:
+            selected |= cb.summary_at(summary["best_epoch"])
+    _finish_wandb(selected | {"best/meets_criterion": summary["meets_criterion"]})
     print(
         f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
         f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
@@ -462,6 +472,12 @@ def wandb_run_id(run_dir: Path) -> str:
     if (run_dir / SUMMARY).is_file() and (known := read_summary(run_dir).get("wandb_id")):
         return known
     return secrets.token_hex(8)
+
+
+def wandb_group(task_name: str, run_dir: Path) -> str:
+    """<task_name>/<the folder that holds the run>: exp1_mnist/seeds3 for a figure's sweep, train/<date> for a
+    multirun, train/runs for single runs."""
+    return f"{task_name}/{Path(run_dir).parent.name}"
 
 
 def _finish_wandb(summary: dict | None = None) -> None:

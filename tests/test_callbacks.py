@@ -1,12 +1,14 @@
 """Callbacks alone, with hand-made results: no trainer, milliseconds each."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from src.callbacks import SensitivityCallback
 from src.plotting import map_to_rgb
 from src.sensitivity import SensitivityResult
+from src.wandb_log import RADIAL_COLUMNS
 
 
 def _result(epoch: int, s: int = 2) -> SensitivityResult:
@@ -33,14 +35,24 @@ def test_wandb_payload_overlays_every_epoch_and_logs_visible_maps():
         res = _result(epoch)
         cb.curves.append({"epoch": epoch} | {f"{la}/cosine": res.radial_mean(la, "cosine").tolist()
                                              for la in ("conv", "softmax")} | {"accuracy": [1.0, 0.5, 0.2]})  # fmt: skip
-    payload = cb.wandb_payload(res)
+    config = {"run_name": "mnist-k5", "dataset": {"name": "mnist"}, "padding": "same", "kernel": 5, "seed": 1}
+    payload = cb.wandb_payload(res, config, "epoch 2, 6 val images")
     chart = payload["sens_radial/conv/cosine"]
     assert sorted({row[1] for row in chart.table.data}) == ["epoch 0", "epoch 1", "epoch 2"]
+    table = payload["radial_val"]  # long format: a W&B user groups and filters it in the UI
+    assert table.columns == list(RADIAL_COLUMNS)
+    rows = [dict(zip(table.columns, row)) for row in table.data]
+    assert len(rows) == sum(len(v) for c in cb.curves for k, v in c.items() if k != "epoch")  # one per radius
+    conv = [r for r in rows if r["epoch"] == 1 and r["layer"] == "conv" and r["metric"] == "cosine"]
+    assert [r["value"] for r in conv] == pytest.approx(cb.curves[1]["conv/cosine"], abs=1e-6)
+    assert {(r["dataset"], r["kernel"], r["seed"], r["split"]) for r in rows} == {("mnist", 5, 1, "val")}
+    assert {r["layer"] for r in rows if r["metric"] == "accuracy"} == {"output"}
     image = payload["sens_maps/softmax"]
     assert isinstance(image, wandb.Image)
     with Image.open(image._path) as png:  # the PNG file wandb will upload
         pixels = np.asarray(png)
     assert pixels.ndim == 3 and pixels.max() > pixels.min()  # not the all-black image of a float map
+    assert "colour 0 to 1" in image._caption  # the fixed scale of a non-negative measuring point
     state = cb.state_dict()
     fresh = SensitivityCallback()
     fresh.load_state_dict(state)
@@ -105,3 +117,19 @@ def test_epoch_history_selects_the_first_best_eligible_epoch():
     bad = {"train/loss": torch.tensor(float("nan"))}
     with pytest.raises(FloatingPointError, match="diverged"):
         h.on_train_epoch_end(SimpleNamespace(callback_metrics=bad, current_epoch=4), None)
+
+
+def test_cosine_maps_share_one_colour_scale_per_measuring_point():
+    from src.wandb_log import cosine_range
+
+    assert cosine_range("fc") == (-1.0, 1.0)  # logits point anywhere
+    assert cosine_range("conv") == cosine_range("softmax") == (0.0, 1.0)  # after a ReLU or a softmax: >= 0
+    low, high = _result(0), _result(1)
+    low.maps["conv"]["cosine"] = low.maps["conv"]["cosine"] * 0.5  # a darker map must look darker, not rescaled
+    from src.wandb_log import map_images
+
+    def mean_pixel(res):
+        with Image.open(map_images(res, "m", "x")["m/conv"]._path) as png:
+            return np.asarray(png, dtype=float).mean()
+
+    assert mean_pixel(low) < mean_pixel(high)

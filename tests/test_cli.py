@@ -42,8 +42,8 @@ def test_bad_input_gives_one_line_error(tmp_path, override, message):
 @pytest.mark.slow
 def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     proc = run(
-        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=1",
-        "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
+        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=2",
+        "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=5", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
@@ -51,10 +51,12 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     )  # progress i/N
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     names = [p.parent.name for p in summaries]
-    assert names == [f"dataset=synthetic,kernel={k},max_epochs=1,seed=0" for k in (3, 4, 5)]
+    assert names == [
+        f"dataset=synthetic,kernel={k},max_epochs=2,seed=0,trainer.log_every_n_steps=5" for k in (3, 4, 5)
+    ]
     for p in summaries:
         s = json.loads(p.read_text())
-        assert s["status"] == "completed" and s["epochs"] == 1
+        assert s["status"] == "completed" and s["epochs"] == 2
         assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
     runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
     assert len(runs) == 3  # each job finished its own W&B run
@@ -65,9 +67,46 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
     assert len(list((job / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
+    check_offline_wandb_records(job, wandb_id)
     table = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
-    assert table[0].startswith("dataset,kernel,max_epochs,seed,status,meets_criterion,epochs,")
+    assert table[0].startswith(
+        "dataset,kernel,max_epochs,seed,trainer.log_every_n_steps,status,meets_criterion,epochs,"
+    )
     assert [row.split(",")[1] for row in table[1:]] == ["3", "4", "5"]  # one row per job, its swept kernel
+
+
+def check_offline_wandb_records(job, wandb_id: str) -> None:
+    """What W&B will show, read back from the offline run files of a training and its later evaluation."""
+    from src.wandb_log import history, offline_folders, read_records
+
+    train_folder, eval_folder = offline_folders(job, wandb_id)
+
+    def records(folder, kind):
+        return [
+            getattr(r, kind)
+            for p in folder.glob("*.wandb")
+            for r in read_records(p)
+            if r.WhichOneof("record_type") == kind
+        ]
+
+    train_run, eval_run = records(train_folder, "run")[0], records(eval_folder, "run")[0]
+    assert (train_run.run_group, train_run.job_type) == ("train/sweep", "train")  # one group per sweep folder
+    assert (eval_run.run_group, eval_run.job_type) == ("train/sweep", "evaluate")
+    assert eval_run.display_name == train_run.display_name == "synthetic-k3-same-lr0.001-s0"
+    rows = history(train_folder)
+    epochs = [r for r in rows if "radial_val/_type" in r]  # media are stored as flat keys: <key>/<field>
+    assert [r["epoch"] for r in epochs] == [0, 1]  # tables and maps in the epoch's own row, labelled
+    assert all("val/acc" in r and r["sens_maps/conv/_type"] == "image-file" for r in epochs)
+    assert (
+        epochs[0]["radial_val/ncols"] == 11 and epochs[1]["radial_val/nrows"] > epochs[0]["radial_val/nrows"]
+    )
+    assert any("train/loss_step" in r for r in rows)  # the loss within epochs
+    steps = [r["_step"] for r in rows]
+    later = history(eval_folder)
+    assert steps == sorted(steps) and later[0]["_step"] > steps[-1]  # the continuation appends after training
+    assert later[0]["radial_test/_type"] == "table-file" and "test_maps/fc/_type" in later[0]
+    models = [a for a in records(train_folder, "artifact") if a.type == "model"]
+    assert [m.name for m in models] == [f"model-{wandb_id}"]  # the selected checkpoint only, not last.ckpt
 
 
 def test_evaluate_without_run_dir_is_one_line(tmp_path):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
+from src import wandb_log
 from src.data import balanced_subset
 from src.sensitivity import SensitivityResult, translation_sensitivity
 from src.sensitivity.stats import full_ring_mean
-
-LOGGED_METRICS = ("cosine", "euclidean")  # per layer; accuracy is logged once
 
 
 class SensitivityCallback(L.Callback):
@@ -20,8 +20,9 @@ class SensitivityCallback(L.Callback):
 
     Writes `<run>/sensitivity_epochs/epoch=EEE.pt` (a SensitivityResult) so invariance can be plotted over training;
     logs `sens_mean/<layer>/<metric>` (the class-mean radial profile averaged over radii 1..S) to every logger, the
-    profiles per radius as `sens/<layer>/<metric>/rRR` columns of metrics.csv, and to W&B one chart per profile with
-    every epoch overlaid plus the class-mean cosine maps as colour images.
+    profiles per radius as `sens/<layer>/<metric>/rRR` columns of metrics.csv, and to W&B what src/wandb_log.py
+    builds (a long-format table, one chart per profile with every epoch overlaid, the class-mean cosine maps), at the
+    trainer's step with the epoch.
 
     Args:
         images_per_class: subset size per class; the default 3 (30 MNIST images, 13,230 shifted images) adds
@@ -75,52 +76,47 @@ class SensitivityCallback(L.Callback):
             raise FloatingPointError(f"non-finite layer outputs at epoch {epoch}: the network diverged")
         if trainer.is_global_zero and trainer.default_root_dir:
             result.save(Path(trainer.default_root_dir) / self.dirname / f"epoch={epoch:03d}.pt")
-        curves = {
-            f"{layer}/{m}": result.radial_mean(layer, m) for layer in self.layers for m in LOGGED_METRICS
-        }
-        curves["accuracy"] = result.radial_mean(None, "accuracy")
+        curves = wandb_log.profiles(result)
         self.curves = [
             c for c in self.curves if c["epoch"] != epoch
         ]  # a resumed epoch replaces its old curves
-        self.curves.append({"epoch": epoch} | {k: c.tolist() for k, c in curves.items()})
+        self.curves.append({"epoch": epoch} | curves)
         # One summary number per curve goes to every logger (a dashboard's default panels); the per-radius values go
-        # to metrics.csv only, and W&B gets them as one chart per curve with every epoch overlaid.
-        summary = {f"sens_mean/{k}": full_ring_mean(c, self.max_shift) for k, c in curves.items()}
-        pl_module.log_dict(summary, on_epoch=True)
-        scalars = {f"sens/{k}/r{r:02d}": float(v) for k, c in curves.items() for r, v in enumerate(c)}
+        # to metrics.csv, and to W&B as a long-format table, one chart per curve with every epoch overlaid, and maps.
+        pl_module.log_dict(self.summary_at(epoch), on_epoch=True)
+        if not trainer.is_global_zero:
+            return
         for logger in trainer.loggers:
-            if isinstance(logger, CSVLogger) and trainer.is_global_zero:
+            if isinstance(logger, CSVLogger):
+                scalars = {f"sens/{k}/r{r:02d}": float(v) for k, c in curves.items() for r, v in enumerate(c)}
                 logger.log_metrics(scalars | {"epoch": epoch}, step=trainer.global_step)
-            if isinstance(logger, WandbLogger) and trainer.is_global_zero:
-                logger.experiment.log(
-                    self.wandb_payload(result) | {"trainer/global_step": trainer.global_step}
-                )
+            if isinstance(logger, WandbLogger):
+                what = f"epoch {epoch}, {len(y)} val images"
+                logger.log_metrics(self.wandb_payload(result, dict(logger.experiment.config), what) | {"epoch": epoch},
+                                   step=trainer.global_step)  # fmt: skip
 
-    def wandb_payload(self, result: SensitivityResult) -> dict:
-        """W&B charts: per curve, the radial profiles of every epoch so far as one overlaid line chart; per layer, the
-        class-mean cosine map of this epoch as a colour image."""
-        import wandb
+    def summary_at(self, epoch: int) -> dict[str, float]:
+        """{"sens_mean/<layer>/<metric>": class-mean profile averaged over radii 1..S} of an epoch measured here."""
+        curves = next(c for c in self.curves if c["epoch"] == epoch)
+        return {
+            f"sens_mean/{k}": full_ring_mean(c, self.max_shift) for k, c in curves.items() if k != "epoch"
+        }
 
-        from src.plotting import map_to_rgb
-
-        radii = list(range(len(self.curves[-1]["accuracy"])))
-        keys = [k for k in self.curves[-1] if k != "epoch"]
-        plots = {
-            f"sens_radial/{k}": wandb.plot.line_series(
-                xs=radii, ys=[c[k] for c in self.curves], keys=[f"epoch {c['epoch']}" for c in self.curves],
-                title=f"{k}: radial profile per epoch", xname="radius (px)",
-            )
-            for k in keys
-        }  # fmt: skip
-        images = {}
-        for layer in self.layers:
-            m = result.class_mean(layer, "cosine").numpy()
-            lo = min(0.0, float(m.min()))  # cosines of logits can be negative
-            images[f"sens_maps/{layer}"] = wandb.Image(
-                map_to_rgb(m, lo, 1.0), caption=f"epoch {result.meta.get('epoch')}: {layer} cosine, class mean, "
-                f"x: dx, y: dy, colour {lo:.2f} (dark) to 1 (bright)",
-            )  # fmt: skip
-        return plots | images
+    def wandb_payload(self, result: SensitivityResult, config: Mapping, what: str) -> dict:
+        """This epoch's W&B payload: the long-format table of every epoch so far (`radial_val`), one chart per curve
+        with every epoch overlaid (`sens_radial/*`), and the class-mean cosine maps (`sens_maps/*`)."""
+        keys = wandb_log.run_keys(config)
+        rows = [row for c in self.curves for row in wandb_log.radial_rows(
+            {k: v for k, v in c.items() if k != "epoch"}, keys, "val", c["epoch"])]  # fmt: skip
+        charts = wandb_log.radial_charts(
+            {f"epoch {c['epoch']}": {k: v for k, v in c.items() if k != "epoch"} for c in self.curves},
+            "sens_radial",
+        )
+        return (
+            {"radial_val": wandb_log.radial_table(rows)}
+            | charts
+            | wandb_log.map_images(result, "sens_maps", what)
+        )
 
     def state_dict(self) -> dict:
         return {"curves": self.curves}

@@ -50,6 +50,8 @@ class ClassifierModule(L.LightningModule):
         # sync_dist: under DDP the epoch's loss is the mean over every process's share (a no-op on one process)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, sync_dist=True)
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        if on_step:  # the loss curve within epochs (every trainer.log_every_n_steps steps)
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

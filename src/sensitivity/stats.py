@@ -177,6 +177,6 @@ def shifts_per_radius(max_shift: int) -> list[int]:
     return torch.bincount(radius_grid(max_shift).flatten()).tolist()
 
 
-def full_ring_mean(profile: torch.Tensor, max_shift: int, start: int = 1) -> float:
+def full_ring_mean(profile: torch.Tensor | Sequence[float], max_shift: int, start: int = 1) -> float:
     """Mean of a radial profile (R+1,) over radii start..S, whose rings lie wholly inside the map."""
-    return float(profile[start : max_shift + 1].double().mean())
+    return float(torch.as_tensor(profile, dtype=torch.float64)[start : max_shift + 1].mean())
