@@ -22,8 +22,6 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from src.sensitivity import SensitivityResult
 
 LOGGED_METRICS = ("cosine", "euclidean")  # per measuring point; the shifted images' accuracy is logged once

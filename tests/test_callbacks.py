@@ -41,7 +41,7 @@ def test_wandb_payload_overlays_every_epoch_and_logs_visible_maps():
     assert sorted({row[1] for row in chart.table.data}) == ["epoch 0", "epoch 1", "epoch 2"]
     table = payload["radial_val"]  # long format: a W&B user groups and filters it in the UI
     assert table.columns == list(RADIAL_COLUMNS)
-    rows = [dict(zip(table.columns, row)) for row in table.data]
+    rows = [dict(zip(table.columns, row, strict=True)) for row in table.data]
     assert len(rows) == sum(len(v) for c in cb.curves for k, v in c.items() if k != "epoch")  # one per radius
     conv = [r for r in rows if r["epoch"] == 1 and r["layer"] == "conv" and r["metric"] == "cosine"]
     assert [r["value"] for r in conv] == pytest.approx(cb.curves[1]["conv/cosine"], abs=1e-6)
