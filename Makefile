@@ -14,7 +14,7 @@ export WANDB_SILENT ?= true
 PRESET ?= quick
 FIGS := 1 2 3 4 5 6 fashion4 fashion6 fashion_extras extras dims depth levers
 
-.PHONY: install train test test-fast lint bench evaluate report clean figures wandb-sync $(addprefix fig,$(FIGS))
+.PHONY: install train test test-fast lint bench evaluate report clean figures wandb-sync compare $(addprefix fig,$(FIGS))
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,9 @@ $(addprefix fig,$(FIGS)): fig%: install  ## make fig2 PRESET=quick|paper: train 
 	$(BIN)/python -m src.reproduce figure=$* preset=$(PRESET) $(ARGS)
 
 figures: $(addprefix fig,$(FIGS))  ## every figure (CIFAR-10 ones need the CIFAR-10 files in $$DATA_DIR)
+
+compare: install  ## group runs by config keys: make compare RUNS=outputs/exp1_mnist/seeds3 BY=kernel
+	$(BIN)/python -m src.compare runs=$(RUNS) by=[$(or $(BY),kernel)] $(ARGS)
 
 wandb-sync: install  ## upload every offline W&B run below outputs/ (after `wandb login`)
 	PATH=$(BIN):$$PATH $(BIN)/python -m src.wandb_log outputs  # one `wandb sync` per run: its folders append in order

@@ -125,7 +125,9 @@ def test_cosine_maps_share_one_colour_scale_per_measuring_point():
     assert cosine_range("fc") == (-1.0, 1.0)  # logits point anywhere
     assert cosine_range("conv") == cosine_range("softmax") == (0.0, 1.0)  # after a ReLU or a softmax: >= 0
     low, high = _result(0), _result(1)
-    low.maps["conv"]["cosine"] = low.maps["conv"]["cosine"] * 0.5  # a darker map must look darker, not rescaled
+    low.maps["conv"]["cosine"] = (
+        low.maps["conv"]["cosine"] * 0.5
+    )  # a darker map must look darker, not rescaled
     from src.wandb_log import map_images
 
     def mean_pixel(res):

@@ -154,7 +154,7 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     finally:
         del os.environ["SWEEP_DIR"]
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "2 evaluated runs" in text
+    assert "2 completed runs, 2 evaluated runs" in text and "kernel=3:" in text
 
 
 def test_figure_with_no_results_is_a_clear_error():

@@ -1,0 +1,262 @@
+"""Compare runs grouped by any config keys: `python -m src.compare runs=<folder> by=[kernel]`.
+
+Every completed run below `runs` is loaded (summary.json, metrics.csv, and sensitivity.pt once `src.evaluate` ran)
+and grouped by the values of the `by` keys (dotted config keys: dataset.name, padding, kernel, lr, model.pool,
+augment.name, ...). The runs of one group must agree on every other setting that changes what is computed (all
+keys but the seed and the bookkeeping ones of `src.runs.VOLATILE`): a group that would average two datasets or two
+learning rates is refused in one line naming the key and its values, never averaged.
+
+Writes `<out>/compare.csv` (one row per group: n, the run folders, accuracies as mean and std, and at each measuring
+point the test-set mean `metric` over radii 1..S as mean and 95 % t interval over the group's runs) and
+`<out>/compare.png` (validation accuracy per epoch, the per-epoch sensitivity on the validation subset, the test-set
+radial profiles with 95 % intervals, and one class-mean map per group).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from src.cli import run_cli, user_errors_exit
+from src.errors import ConfigError
+from src.runs import VOLATILE, _flat, completed_summary, find_runs
+
+# Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
+# a run lives and how it logs are src.runs.VOLATILE.
+NOT_COMPARED = ("seed", "dataset.shuffle_seed")
+
+
+@dataclass
+class Run:
+    dir: Path
+    summary: dict
+    settings: dict  # flat config: "dataset.name" -> "mnist"
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def result(self):
+        """The test-set SensitivityResult (None before `src.evaluate`)."""
+        from src.sensitivity import SensitivityResult
+
+        path = self.dir / "sensitivity.pt"
+        return SensitivityResult.load(path) if path.is_file() else None
+
+    def epoch_metrics(self) -> list[dict]:
+        """metrics.csv rows that carry an epoch-level value (val/acc or sens_mean/*), as floats."""
+        path = self.dir / "metrics.csv"
+        if not path.is_file():
+            return []
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+
+
+def _compared(key: str) -> bool:
+    return not any(key == v or key.startswith(f"{v}.") for v in (*VOLATILE, *NOT_COMPARED))
+
+
+def load_runs(root: str | Path) -> tuple[list[Run], list[Path]]:
+    """(completed runs, skipped run folders: not completed or damaged) at or below `root`."""
+    runs, skipped = [], []
+    for d in find_runs(root):
+        summary = completed_summary(d)
+        if summary is None:
+            skipped.append(d)
+        else:
+            runs.append(Run(d, summary, _flat(summary["config"])))
+    return runs, skipped
+
+
+def group_runs(runs: Sequence[Run], by: Sequence[str]) -> dict[tuple, list[Run]]:
+    """{values of the `by` keys: runs}, in sorted order. Raises ConfigError for an unknown key, or for a group whose
+    runs differ in a setting outside `by` (naming the key and its values)."""
+    if not runs:
+        raise ConfigError("no completed runs to compare")
+    known = set().union(*(r.settings for r in runs))
+    unknown = [k for k in by if k not in known]
+    if unknown:
+        candidates = sorted(k for k in known if _compared(k))
+        raise ConfigError(
+            f"by={unknown} is not a config key of these runs: use dotted keys such as {candidates[:12]}"
+        )
+    groups: dict[tuple, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(tuple(r.settings.get(k) for k in by), []).append(r)
+    for key, members in groups.items():
+        for setting in sorted(known):
+            if setting in by or not _compared(setting):
+                continue
+            values = {repr(m.settings.get(setting)) for m in members}
+            if len(values) > 1:
+                label = ", ".join(f"{k}={v}" for k, v in zip(by, key, strict=True))
+                raise ConfigError(
+                    f"the runs of group {label} differ in {setting} ({', '.join(sorted(values))}): add it to by= "
+                    f"or compare a folder that holds one {setting}; nothing averaged"
+                )
+    return dict(sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])))
+
+
+def group_label(by: Sequence[str], key: tuple) -> str:
+    """ "dataset=mnist, kernel=5" for by=[dataset.name, kernel]: the last part of each key (the group for .name)."""
+
+    def short(k: str) -> str:
+        return k.removesuffix(".name").rsplit(".", 1)[-1]
+
+    return ", ".join(f"{short(k)}={v}" for k, v in zip(by, key, strict=True))
+
+
+def comparison_rows(
+    groups: Mapping[tuple, list[Run]], by: Sequence[str], metric: str = "cosine"
+) -> list[dict]:
+    """One row per group: the `by` values, n, run folders, accuracies (mean, std), and per measuring point the test
+    set's mean `metric` over radii 1..S (mean, 95 % interval; empty before `src.evaluate`)."""
+    from src.sensitivity.stats import full_ring_mean, mean_ci
+
+    rows = []
+    for key, members in groups.items():
+        row: dict = dict(zip(by, key, strict=True)) | {"n": len(members)}
+        row["meet_criterion"] = sum(bool(m.summary.get("meets_criterion")) for m in members)
+        for acc in ("train_acc_full", "val_acc", "test_acc"):
+            values = [m.summary[acc] for m in members if m.summary.get(acc) is not None]
+            if values:
+                ci = mean_ci(values)
+                row |= {f"{acc}_mean": round(ci["mean"], 4), f"{acc}_std": _round(ci["std"])}
+        results = [res for m in members if (res := m.result()) is not None]
+        row["evaluated"] = len(results)
+        for layer in results[0].layers if results else []:
+            ci = mean_ci([full_ring_mean(r.radial_mean(layer, metric), r.max_shift) for r in results])
+            row |= {f"{metric}_{layer}_mean": round(ci["mean"], 4), f"{metric}_{layer}_low": _round(ci["low"]),
+                    f"{metric}_{layer}_high": _round(ci["high"])}  # fmt: skip
+        row["runs"] = " ".join(m.name for m in members)
+        rows.append(row)
+    return rows
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def comparison_figure(
+    groups: Mapping[tuple, list[Run]], by: Sequence[str], layer: str, metric: str = "cosine"
+):
+    """Top row: validation accuracy per epoch (one line per run), the per-epoch sensitivity at `layer` (validation
+    subset, mean `metric` over radii 1..S), the test-set radial profile at `layer` (group mean, 95 % band). Bottom row:
+    each group's class-mean `metric` map at `layer` on the test set (mean over its runs), on one colour scale."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from src.sensitivity.stats import mean_ci
+    from src.wandb_log import cosine_range
+
+    n = len(groups)
+    fig = plt.figure(figsize=(max(11, 2.4 * n), 7))
+    grid = fig.add_gridspec(2, max(3, n))
+    top = [fig.add_subplot(grid[0, i * max(3, n) // 3 : (i + 1) * max(3, n) // 3]) for i in range(3)]
+    colours = plt.get_cmap("tab10")
+    maps = {}
+    for i, (key, members) in enumerate(groups.items()):
+        label, colour = f"{group_label(by, key)} (n={len(members)})", colours(i % 10)
+        for j, m in enumerate(members):
+            rows = m.epoch_metrics()
+            val = [(r["epoch"], r["val/acc"]) for r in rows if "val/acc" in r]
+            sens = [
+                (r["epoch"], r[f"sens_mean/{layer}/{metric}"])
+                for r in rows
+                if f"sens_mean/{layer}/{metric}" in r
+            ]
+            for ax, points in ((top[0], val), (top[1], sens)):
+                if points:
+                    ax.plot(
+                        *zip(*points, strict=True),
+                        color=colour,
+                        alpha=0.7,
+                        lw=1,
+                        label=label if j == 0 else None,
+                    )
+        results = [res for m in members if (res := m.result()) is not None]
+        if results and layer in results[0].maps:
+            profiles = np.array([r.radial_mean(layer, metric).numpy() for r in results])
+            radii = np.arange(profiles.shape[1])
+            cis = [mean_ci(profiles[:, k]) for k in radii]
+            mean = np.array([c["mean"] for c in cis])
+            top[2].plot(radii, mean, color=colour, label=f"{label}, {len(results)} evaluated")
+            if len(results) > 1:
+                top[2].fill_between(
+                    radii, [c["low"] for c in cis], [c["high"] for c in cis], color=colour, alpha=0.2
+                )
+            maps[f"{group_label(by, key)} ({len(results)} evaluated)"] = np.mean(
+                [r.class_mean(layer, metric).numpy() for r in results], axis=0
+            )
+            max_shift = results[0].max_shift
+    titles = ("validation accuracy per epoch", f"{layer} {metric} per epoch (val subset, r = 1-S mean)",
+              f"{layer} {metric}, test set (mean, 95 % interval)")  # fmt: skip
+    for ax, title, xlabel in zip(top, titles, ("epoch", "epoch", "radius (px)"), strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    lo, hi = cosine_range(layer) if metric == "cosine" else (0.0, 1.0)
+    for i, (label, m) in enumerate(maps.items()):
+        ax = fig.add_subplot(grid[1, i])
+        s = max_shift
+        im = ax.imshow(m, extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("dx (px)", fontsize=7)
+        ax.set_ylabel("dy (px)", fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    if not maps:
+        fig.text(0.5, 0.25, "no test-set maps yet: run `python -m src.evaluate run_dir=...`", ha="center")
+    fig.tight_layout()
+    return fig
+
+
+def check_compare_config(cfg: DictConfig) -> list[str]:
+    """`by` as a list (one key given as a scalar is one item); one-line errors for a missing folder or metric."""
+    if not cfg.runs:
+        raise ConfigError("runs is required: python -m src.compare runs=<a folder of runs> by=[kernel]")
+    by = [cfg.by] if isinstance(cfg.by, str) else list(cfg.by or [])
+    if not by or not all(isinstance(k, str) and k for k in by):
+        raise ConfigError(
+            f"by={cfg.by!r} is not allowed: give config keys, e.g. by=[kernel] or by=[dataset.name,kernel]"
+        )
+    if cfg.metric not in ("cosine", "euclidean"):
+        raise ConfigError(f"metric={cfg.metric!r} is not allowed: use cosine or euclidean")
+    return by
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    by = check_compare_config(cfg)
+    runs, skipped = load_runs(cfg.runs)
+    groups = group_runs(runs, by)
+    out = Path(cfg.out or Path(cfg.runs) / "compare")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = comparison_rows(groups, by, cfg.metric)
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "compare.csv", index=False)
+    fig = comparison_figure(groups, by, cfg.layer, cfg.metric)
+    fig.savefig(out / "compare.png", dpi=120)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.drop(columns="runs").to_string(index=False))
+    for row in rows:
+        print(f"{group_label(by, tuple(row[k] for k in by))}: {row['runs']}")
+    if skipped:
+        print(
+            f"skipped {len(skipped)} runs not completed: {' '.join(p.name for p in skipped)}", file=sys.stderr
+        )
+    print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'}")
+
+
+if __name__ == "__main__":
+    run_cli(main, "compare")

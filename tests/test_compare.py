@@ -1,0 +1,89 @@
+"""The comparison view on hand-made runs: grouping, refusal to average runs that differ, the table and figure."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from src.compare import comparison_figure, comparison_rows, group_runs, load_runs
+from src.errors import ConfigError
+from src.runs import write_summary
+from src.sensitivity import SensitivityResult
+
+
+def _result(level: float, s: int = 3) -> SensitivityResult:
+    r = torch.tensor(
+        [[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64
+    )
+    maps = (1 - level * r).expand(2, -1, -1).clone()
+    layers = {name: {"cosine": maps, "euclidean": maps} for name in ("conv", "softmax")}
+    return SensitivityResult(layers, maps, maps, torch.full((2,), 4), s)
+
+
+def _run(root, name, *, kernel=5, seed=0, dataset="mnist", lr=0.001, level=None, val=0.99):
+    d = root / name
+    config = {"kernel": kernel, "seed": seed, "lr": lr, "padding": "same", "dataset": {"name": dataset, "shuffle_seed": seed},
+              "paths": {"output_dir": str(d)}, "run_name": name}  # fmt: skip
+    write_summary(d, {"status": "completed", "config": config, "epochs": 2, "best_epoch": 1, "val_acc": val,
+                      "test_acc": val, "train_acc_full": 1.0, "checkpoint": "", "meets_criterion": True})  # fmt: skip
+    (d / "metrics.csv").write_text(f"epoch,val/acc,sens_mean/softmax/cosine\n0,0.9,0.5\n1,{val},0.6\n")
+    if level is not None:
+        _result(level).save(d / "sensitivity.pt")
+    return d
+
+
+def test_groups_average_over_seeds_only(tmp_path):
+    for k, level in ((3, 0.1), (5, 0.05)):
+        for seed in (0, 1, 2):
+            _run(
+                tmp_path,
+                f"k{k}s{seed}",
+                kernel=k,
+                seed=seed,
+                level=level + 0.01 * seed,
+                val=0.98 + 0.001 * seed,
+            )
+    (tmp_path / "unfinished").mkdir()
+    write_summary(tmp_path / "unfinished", {"status": "running", "config": {}})
+    runs, skipped = load_runs(tmp_path)
+    assert [p.name for p in skipped] == ["unfinished"]
+    groups = group_runs(runs, ["kernel"])
+    assert list(groups) == [(3,), (5,)] and all(len(g) == 3 for g in groups.values())
+    rows = comparison_rows(groups, ["kernel"])
+    assert rows[0]["runs"] == "k3s0 k3s1 k3s2"  # every run a number comes from is named
+    assert rows[0]["n"] == rows[0]["evaluated"] == 3 and rows[0]["val_acc_mean"] == pytest.approx(0.981)
+    # r = 1..3 mean cosine of 1 - level * r over the 2-D rings, averaged over the seeds' levels 0.10, 0.11, 0.12
+    expected = [float(_result(lv).radial_mean("conv", "cosine")[1:4].mean()) for lv in (0.10, 0.11, 0.12)]
+    assert rows[0]["cosine_conv_mean"] == pytest.approx(sum(expected) / 3, abs=1e-4)
+    assert rows[0]["cosine_conv_low"] < rows[0]["cosine_conv_mean"] < rows[0]["cosine_conv_high"]
+    assert rows[1]["cosine_conv_mean"] > rows[0]["cosine_conv_mean"]  # the flatter maps are more invariant
+    pd.DataFrame(rows)  # one table, as the CLI writes it
+    fig = comparison_figure(groups, ["kernel"], "softmax")
+    assert len(fig.axes) >= 5  # three panels and a map (with colour bar) per group
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "kernel=3 (n=3)",
+        "kernel=5 (n=3)",
+    ]
+
+
+def test_a_group_that_mixes_settings_is_refused_not_averaged(tmp_path):
+    _run(tmp_path, "a", dataset="mnist", seed=0)
+    _run(tmp_path, "b", dataset="fashion_mnist", seed=1)
+    runs, _ = load_runs(tmp_path)
+    with pytest.raises(ConfigError, match=r"differ in dataset.name \('fashion_mnist', 'mnist'\)"):
+        group_runs(runs, ["kernel"])
+    assert len(group_runs(runs, ["dataset.name", "kernel"])) == 2  # grouped by it: two groups
+    with pytest.raises(ConfigError, match=r"by=\['kernal'\] is not a config key"):
+        group_runs(runs, ["kernal"])
+
+
+def test_compare_cli_accepts_one_key_as_a_scalar(tmp_path):
+    from omegaconf import OmegaConf
+
+    from src.compare import check_compare_config
+
+    cfg = OmegaConf.create({"runs": str(tmp_path), "by": "kernel", "layer": "softmax", "metric": "cosine"})
+    assert check_compare_config(cfg) == ["kernel"]
+    with pytest.raises(ConfigError, match="metric='pearson' is not allowed"):
+        check_compare_config(OmegaConf.merge(cfg, {"metric": "pearson"}))
