@@ -171,6 +171,21 @@ FIGURES: dict[str, FigureSpec] = {
 DEPTH_OUTPUT = "sensitivity_all.pt"  # the depth figure's maps: layers=all, beside the paper's sensitivity.pt
 
 
+def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict[str, str]:
+    """{"k=5": "1x1", ...}: the last conv block's map size of the no-padding networks (Experiment 2: exp2_*), from the
+    dataset's image size plus the paper's 6-px border; {} for padded networks, whose maps keep one size."""
+    from src.data.datamodule import DATASETS
+    from src.models.cnn import feature_map_sizes
+
+    if not experiment.startswith("exp2_"):
+        return {}
+    name = {"fashion": "fashion_mnist"}.get(
+        experiment.removeprefix("exp2_"), experiment.removeprefix("exp2_")
+    )
+    side = DATASETS[name][0].raw_size + 2 * 6
+    return {f"k={k}": f"{(n := feature_map_sizes(side, k, 'none')[-1])}x{n}" for k in kernels}
+
+
 def depth_numbers(results: dict[str, list[SensitivityResult]], max_shift: int) -> dict:
     """label -> {"layers": [...], "mean_cosine": per seed, per layer (r = 1..S), "radius_below_half": per seed,
     per layer (the first radius whose class-mean cosine is below 0.5; null if none up to S)}."""
@@ -382,8 +397,15 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         radial = numbers["radial"]
         layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [out]
         letters = "ab" if len(layers) == 2 else ""
-        panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.LAYER_TITLES[layer]}": radial[layer]["cosine"]
-                  for i, layer in enumerate(layers)}  # fmt: skip
+        sizes = final_map_sizes(
+            spec.experiment
+        )  # no padding: the label says the final map size (Experiment 2)
+
+        def labelled(curves: dict) -> dict:
+            return {f"{k} (final map {sizes[k]})" if k in sizes else k: v for k, v in curves.items()}
+
+        panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.LAYER_TITLES[layer]}":
+                  labelled(radial[layer]["cosine"]) for i, layer in enumerate(layers)}  # fmt: skip
         ns = sorted({len(seeds) for seeds in radial[layers[0]]["cosine"].values()})
         n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
         fig = plotting.radial_panels(panels, s, title=f"{spec.title}; {n_text}, band: ±1 std", note=note,
@@ -393,30 +415,43 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             fig = plotting.depth_figure(numbers["depth"], s, title=f"{spec.title}: through depth", note=note)
             written += save_figure(fig, fig_dir / f"{name}_depth")
         if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
-            fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: radial["fc"]["cosine"]}, s,
-                                         title=f"{spec.title}, logits; band: ±1 std over seeds", note=note,
+            fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: labelled(radial["fc"]["cosine"])}, s,
+                                         title=f"Not a figure of the paper: the logits of these networks\n"
+                                         f"{spec.title}; band: ±1 std over seeds", note=note,
                                          corner_radii=corner_radii)  # fmt: skip
             written += save_figure(fig, fig_dir / f"{name}_logits")
     elif spec.kind == "correlation":
         corr = numbers["correlation"]
         n = len(next(iter(corr["per_class"].values())))
         title = f"{spec.title}: per-class Pearson r at {corr['layer']} (mean ± 1 std over {n} seeds)"
-        written += save_figure(plotting.correlation_figure(corr["per_class"], title, note), fig_dir / name)
+        # "-distance" read as a hyphen: the legend says negated
+        shown = {k.replace("-distance", "negated distance"): v for k, v in corr["per_class"].items()}
+        written += save_figure(plotting.correlation_figure(shown, title, note), fig_dir / name)
     elif spec.kind == "feature_maps":
         fm = numbers["feature_maps"]
         fig = plotting.feature_map_figure(fm["image"], fm["shifted"], fm["maps"], fm["maps_shifted"], fm["shift"],
                                           title=spec.title, note=note)  # fmt: skip
         written += save_figure(fig, fig_dir / name)
     elif spec.kind == "extras":
+        from src.wandb_log import cosine_range
+
+        per_class = numbers.get("images_per_class") or []
+        images = f", {per_class[0]} test images per class" if per_class and len(set(per_class)) == 1 else ""
         for layer, maps in numbers["class_maps"].items():
-            fig = plotting.class_maps_figure(maps, s, title=f"Per-class cosine maps, {plotting.LAYER_TITLES[layer]}"
-                                             f" ({numbers['class_maps_run']})", note=note,
-                                             class_names=numbers.get("class_names"))  # fmt: skip
+            fig = plotting.class_maps_figure(
+                maps, s, title=f"Per-class cosine maps, {plotting.LAYER_TITLES[layer]}\n{spec.title}, "
+                f"{numbers['class_maps_run']}{images}", note=note, class_names=numbers.get("class_names"),
+                vrange=cosine_range(layer),  # one colour scale per measuring point: conv and softmax compare
+            )  # fmt: skip
             written += save_figure(fig, fig_dir / f"class_maps_{layer}")
         ep = numbers["epochs"]
+        subset = f"{ep['images']} validation images" if ep.get("images") else "fixed validation subset"
         for layer, profiles in ep["profiles"].items():
-            fig = plotting.epochs_figure(profiles, ep["epochs"], s, "cosine similarity (class mean)",
-                                         title=f"{plotting.LAYER_TITLES[layer]} over training", note=note)  # fmt: skip
+            fig = plotting.epochs_figure(
+                profiles, ep["epochs"], s, "cosine similarity (class mean)", note=note,
+                title=f"{plotting.LAYER_TITLES[layer]} over training\n{spec.title}, {numbers['class_maps_run']}, "
+                f"{subset}", selected=ep.get("selected_epoch"),
+            )  # fmt: skip
             written += save_figure(fig, fig_dir / f"epochs_{layer}")
     elif spec.kind == "depth":
         fig = plotting.depth_figure(
@@ -425,6 +460,9 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         written += save_figure(fig, fig_dir / name)
     elif spec.kind == "dimensionality":
         for part, profiles in numbers["dimensionality"].items():
-            fig = plotting.dimensionality_figure(profiles, s, title=f"{spec.title}: {part}", note=note)
+            fig = plotting.dimensionality_figure(
+                profiles, s, note=note, title=f"{spec.title}: {part}\nD = values per vector, reduced by average-"
+                "pooling each channel to s x s (D = channels x s x s); same images, same shifts",
+            )  # fmt: skip
             written += save_figure(fig, fig_dir / f"{name}_{part.split()[0]}")
     return written

@@ -20,6 +20,11 @@ LAYER_TITLES = {
     "softmax": "network output (softmax of the final FC layer)",
     "fc": "final FC layer, logits (before softmax)",
 }
+# §4.3.1 of the paper, on every figure that compares measuring points of different sizes
+DEPTH_CAVEAT = (
+    "caveat (§4.3.1): the points' vectors differ in dimension (1,600 input pixels to 10 outputs), and "
+    "dimension alone moves cosine values"
+)
 METRIC_LABELS = {
     "cosine": "cosine similarity",
     "euclidean": "Euclidean similarity",
@@ -123,7 +128,13 @@ def feature_map_figure(
     image, shifted: (H, W) or (H, W, C); maps, maps_shifted: (3, h, w), one colour scale for all six maps.
     """
     fig, axes = plt.subplots(2, 4, figsize=(8.4, 4.4), layout="constrained")
-    rows = [("input", image, maps), (f"shifted by (dx, dy) = {tuple(shift)}", shifted, maps_shifted)]
+    cell = (
+        np.asarray(image).shape[0] / np.asarray(maps).shape[-1]
+    )  # input pixels per map cell (8 for 40 -> 5)
+    moved = f"{shift[0] / cell:g}, {shift[1] / cell:g}"
+    rows = [("input", image, maps),
+            (f"shifted by (dx, dy) = {tuple(shift)} px\n= ({moved}) cells of the {np.asarray(maps).shape[-1]}x"
+             f"{np.asarray(maps).shape[-1]} maps", shifted, maps_shifted)]  # fmt: skip
     vmax = float(max(np.max(maps), np.max(maps_shifted)))
     for r, (name, img, fmap) in enumerate(rows):
         axes[r, 0].imshow(np.asarray(img), cmap="gray")
@@ -149,15 +160,17 @@ def class_maps_figure(
     title: str = "",
     note: str = "",
     class_names: Sequence[str] | None = None,
+    vrange: tuple[float, float] | None = None,
 ) -> plt.Figure:
     """Per-class translation-sensitivity maps (K, 2S+1, 2S+1) as a grid of heatmaps; x: dx, y: dy (pixels); panels
-    titled by class_names (the dataset's, e.g. Fashion-MNIST's) or "class c"."""
+    titled by class_names (the dataset's, e.g. Fashion-MNIST's) or "class c". `vrange`: the colour range (the
+    measuring point's fixed range, so figures of different points compare); None: the maps' own min and max."""
     maps = np.asarray(maps, dtype=float)
     s, cols = max_shift, 5
     rows = int(np.ceil(len(maps) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1.0, 2.2 * rows + 0.5), squeeze=False,
                              sharex=True, sharey=True, layout="constrained")  # fmt: skip
-    lo, hi = np.nanmin(maps), np.nanmax(maps)
+    lo, hi = vrange if vrange is not None else (np.nanmin(maps), np.nanmax(maps))
     ticks = [-s, 0, s]
     for c, ax in enumerate(axes.flat):
         ax.grid(False)
@@ -182,14 +195,18 @@ def class_maps_figure(
 
 def epochs_figure(
     profiles: Sequence[Sequence[float]], epochs: Sequence[int], max_shift: int, ylabel: str, title: str = "",
-    note: str = "",
+    note: str = "", selected: int | None = None,
 ) -> plt.Figure:  # fmt: skip
-    """The class-mean radial profile after each epoch (from the epoch-end callback), coloured by epoch."""
+    """The class-mean radial profile after each epoch (from the epoch-end callback), coloured by epoch; the
+    `selected` epoch (the checkpoint the other figures measure) drawn thick and black."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
     cmap = plt.get_cmap("viridis")
     for i, (prof, epoch) in enumerate(zip(profiles, epochs, strict=True)):
         prof = np.asarray(prof, dtype=float)[: max_shift + 1]
-        ax.plot(prof, color=cmap(i / max(1, len(profiles) - 1)), label=f"epoch {epoch}")
+        if epoch == selected:
+            ax.plot(prof, color="black", lw=2.2, label=f"epoch {epoch} (selected)", zorder=3)
+        else:
+            ax.plot(prof, color=cmap(i / max(1, len(profiles) - 1)), label=f"epoch {epoch}")
     ax.set_xlabel("shift radius (pixels)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -254,10 +271,12 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
             np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
         )
     axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
-    axes[1].set_ylabel(f"first radius with cosine < 0.5 (px)\nhollow: some seed never, up to r = {max_shift}")
-    for ax in axes:
-        ax.legend(fontsize=7)
-        ax.set_xlabel("measuring point (input to output)")
+    axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
+    axes[1].text(0.98, 0.03, f"hollow: some seed never falls below 0.5 up to r = {max_shift}", fontsize=7,
+                 ha="right", transform=axes[1].transAxes)  # fmt: skip
+    fig.supxlabel(f"measuring point (input to output)\n{DEPTH_CAVEAT}", fontsize=8)
+    # one legend beside both panels: inside either panel it covered the input and block1 markers
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     _note(fig, note)

@@ -368,7 +368,9 @@ def figure_precision(runs: dict, results: dict) -> dict:
     return {"training": next(iter(training), None), "maps": next(iter(maps), None)}
 
 
-FIG3_SHIFT = (4, 4)  # (dx, dy), pixels: large enough to see, small enough to keep the digit inside the image
+# (dx, dy), pixels: one cell of the 5x5 maps (three 2x2 pools: 8 input px per cell), so the maps move by whole cells;
+# the digit (inside the central 20x20 of its 28x28 image, plus the 6 px border) stays inside the 40x40 input
+FIG3_SHIFT = (8, 8)
 
 
 def feature_maps(run: dict) -> dict:
@@ -413,6 +415,8 @@ def extras_numbers(run: dict, result, out: str) -> dict:
         "epochs": {
             "run": run["run_dir"],
             "subset": "epoch-end callback: fixed class-balanced validation subset",
+            "images": per_epoch[0].meta.get("images") if per_epoch else None,
+            "selected_epoch": run.get("best_epoch"),
             "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
             "profiles": {
                 layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers

@@ -170,3 +170,24 @@ def test_redraw_into_an_empty_folder_is_byte_identical_twice(tmp_path):
     assert {"fig5.png", "fig5.pdf", "fig5.json"} <= set(first)
     main.__wrapped__(cfg)  # again, now from the copy it wrote
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first  # no dates: git stays clean
+
+
+def test_no_padding_figures_name_the_final_map_size():
+    from src.figures import final_map_sizes
+    from src.models.cnn import build_network
+
+    sizes = final_map_sizes("exp2_mnist")
+    assert sizes == {"k=3": "3x3", "k=4": "2x2", "k=5": "1x1"}  # the paper's Table 3
+    for k in (3, 4, 5):  # the label agrees with the network itself
+        net = build_network("mnist", 1, 40, k, "none")
+        side = net.conv(net.block2(net.block1(torch.zeros(1, 1, 40, 40)))).shape[-1]
+        assert sizes[f"k={k}"] == f"{side}x{side}"
+    assert final_map_sizes("exp1_mnist") == {}  # padded networks keep one size: no label
+
+
+def test_epochs_figure_marks_the_selected_epoch():
+    from src.plotting import epochs_figure
+
+    fig = epochs_figure([[1.0, 0.5], [1.0, 0.6], [1.0, 0.7]], [0, 1, 2], 1, "cosine", selected=1)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["epoch 0", "epoch 1 (selected)", "epoch 2"]
