@@ -274,6 +274,8 @@ def check_evaluate_config(cfg: DictConfig) -> None:
     from src.hardware import check_bf16
 
     check_bf16("autocast", cfg.autocast, "cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(cfg.layers, str):  # layers=conv: one layer, not the letters of its name
+        cfg.layers = [cfg.layers]
     if not cfg.layers:
         raise ConfigError("layers=[] is not allowed: name at least one layer, e.g. [conv,softmax]")
 
@@ -282,14 +284,15 @@ def check_evaluate_config(cfg: DictConfig) -> None:
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
     check_evaluate_config(cfg)
-    runs, failed = find_runs(cfg.run_dir), []
+    runs, failed, done = find_runs(cfg.run_dir), [], 0
     for i, run in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {run}", flush=True)
         try:
-            evaluate_run(run, cfg)
+            done += evaluate_run(run, cfg) is not None
         except UserError as e:  # one damaged run must not stop the others
             print(f"error: {e}", file=sys.stderr)
             failed.append(run)
+    print(f"{done} evaluated, {len(runs) - done - len(failed)} skipped, {len(failed)} failed")
     if failed:
         raise DataError(f"{len(failed)} of {len(runs)} runs could not be evaluated (listed above)")
 

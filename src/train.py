@@ -138,12 +138,20 @@ def check_network(cfg: DictConfig, info, side: int) -> None:
         return
     data = SimpleNamespace(info=info, image_size=side, num_classes=info.num_classes)
     try:
-        build_model(cfg.model, data, cfg.kernel, cfg.padding)
+        net = build_model(cfg.model, data, cfg.kernel, cfg.padding)
     except InstantiationException as e:
         cause = e.__cause__
         if isinstance(cause, UserError):
             raise cause from None
         raise ConfigError(f"model settings are refused: {str(e).strip().splitlines()[0]}") from None
+    sens = cfg.get("callbacks", {}).get("sensitivity")
+    if sens is not None:  # a mistyped measuring point fails now, not after the first epoch
+        from src.sensitivity.maps import check_layers
+
+        layers = sens.get("layers", [])
+        check_layers(
+            net, [layers] if isinstance(layers, str) else list(layers), "callbacks.sensitivity.layers"
+        )
 
 
 def checkpoint_readable(run: Path, summary: dict) -> bool:

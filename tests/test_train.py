@@ -55,6 +55,8 @@ def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
         ("dataset.border=-1", "dataset.border=-1 is not allowed"),
         ("kernel=30", "kernel=30 is not in the paper's tables"),
         ("model.pool=avgg", "model.pool='avgg' is not allowed"),
+        ("callbacks.sensitivity.layers=[conv,sofmax]", "callbacks.sensitivity.layers=['sofmax'] not found"),
+        ("callbacks.sensitivity.layers=sofmax", "callbacks.sensitivity.layers=['sofmax'] not found"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, override, message):

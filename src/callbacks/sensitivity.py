@@ -40,7 +40,10 @@ class SensitivityCallback(L.Callback):
         subset_seed: int = 0,
         dirname: str = "sensitivity_epochs",
     ) -> None:
-        self.images_per_class, self.layers, self.max_shift = images_per_class, tuple(layers), max_shift
+        layers = (
+            (layers,) if isinstance(layers, str) else tuple(layers)
+        )  # layers=conv: one point, not 4 letters
+        self.images_per_class, self.layers, self.max_shift = images_per_class, layers, max_shift
         self.every_n_epochs, self.batch_size, self.subset_seed, self.dirname = (
             every_n_epochs,
             batch_size,

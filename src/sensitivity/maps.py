@@ -50,6 +50,18 @@ def measuring_points(model: nn.Module, layers: Sequence[str] | str) -> list[str]
     return [INPUT, *stages, SOFTMAX]
 
 
+def check_layers(model: nn.Module, layers: Sequence[str] | str, key: str = "layers") -> list[str]:
+    """measuring_points(model, layers), or a one-line ConfigError naming `key` when a name is not a point of the
+    model: run before any training or measuring, so a typo costs milliseconds, not an epoch."""
+    layers = measuring_points(model, layers)
+    modules = dict(model.named_modules())
+    missing = [name for name in layers if name not in modules and name not in POINTS]
+    if missing:
+        named = [*POINTS, *(n for n in modules if n)]
+        raise ConfigError(f"{key}={missing} not found in the model: available {named[:20]}")
+    return layers
+
+
 class SensitivitySums(Metric):
     """Per-class, per-shift sums of metric values and sample counts; `compute()` gives the mean maps.
 
@@ -221,12 +233,8 @@ def accumulate_sensitivity(
 ) -> None:
     """Add every (image, shift) pair of `batches` into `sums` (no cross-process sync: shards call this alone)."""
     device = _model_device(model)
-    layers = measuring_points(model, layers)
+    layers = check_layers(model, layers)
     modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules and name not in POINTS]
-    if missing:
-        named = [n for n in modules if n]
-        raise ConfigError(f"layers={missing} not found in the model: available {named[:20]}")
     sums.to(device)
     captured: dict[str, torch.Tensor] = {}
 
