@@ -253,3 +253,21 @@ def test_a_new_dataset_from_config_alone(tmp_path):
     dm = hydra.utils.instantiate(cfg.dataset)
     dm.setup()
     assert dm.name == "sevenseg" and len(dm.test_set) == 100 and dm.image_size == 40
+
+
+def test_a_dataset_on_a_white_background_pads_and_shifts_with_white():
+    """Inverted digits: the border and the pixels a shift vacates are the background (1), not a black frame."""
+    from src.data.synthetic import load_synthetic_digits
+    from src.sensitivity.shifts import shift_images
+
+    def inverted(data_dir, download):
+        (tx, ty), (vx, vy) = load_synthetic_digits(data_dir, download, (600, 200))
+        return (255 - tx, ty), (255 - vx, vy)
+
+    info = {"family": "mnist", "in_channels": 1, "raw_size": 28, "num_classes": 10, "background": 1.0}
+    dm = PaddedDataModule("mnist_inverted", info=info, loader=inverted, val_size=100)
+    dm.setup()
+    x = dm.test_set.images[:4]
+    assert torch.all(x[:, :, :6, :] == 1.0) and dm.fill_value == [1.0]
+    shifted = shift_images(x, 6, 0, dm.fill_value)
+    assert torch.all(shifted[:, :, :, :12] == 1.0)  # 6 px of border + 6 px vacated: all background

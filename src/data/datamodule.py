@@ -1,9 +1,10 @@
 """LightningDataModule serving zero-padded images as in-memory tensors.
 
-Every image is scaled to [0, 1] and zero-padded by `border` pixels (6 in the paper: MNIST 28 -> 40,
-CIFAR-10 32 -> 44), so translation-sensitivity maps can shift content by up to `border` pixels without cutting it.
-The padding value is the same fill value that shifts use later (`fill_value`): 0, or (0 - mean) / std per channel
-when `normalize` is set, because normalisation is applied after padding.
+Every image is scaled to [0, 1] and padded by `border` pixels (6 in the paper: MNIST 28 -> 40, CIFAR-10 32 -> 44)
+with the dataset's background value (`DatasetInfo.background`: 0, the paper's zero padding, for every built-in), so
+translation-sensitivity maps can shift content by up to `border` pixels without cutting it. The padding value is the
+same fill value that shifts use later (`fill_value`): the background, or (background - mean) / std per channel when
+`normalize` is set, because normalisation is applied after padding.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class DatasetInfo:
     in_channels: int
     raw_size: int  # side of the unpadded image, pixels
     num_classes: int
+    # the images' background, as a pixel value in [0, 1]: the paper's zero padding and the pixels a shift vacates
+    # take this value, so a shift moves the object over its own background (white for inverted digits)
+    background: float = 0.0
 
 
 # The built-in datasets: facts, and a loader (data_dir, download) -> ((train_x, train_y), (test_x, test_y)) with
@@ -126,9 +130,9 @@ def random_translate(
         None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
 
 
-def pad_images(images: torch.Tensor, border: int) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 (N, C, H + 2 border, W + 2 border) in [0, 1], zero border."""
-    return F.pad(images.float().div_(255.0), (border, border, border, border), value=0.0)
+def pad_images(images: torch.Tensor, border: int, value: float = 0.0) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 (N, C, H + 2 border, W + 2 border) in [0, 1], with a border of `value`."""
+    return F.pad(images.float().div_(255.0), (border, border, border, border), value=value)
 
 
 def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, seed: int = 0) -> torch.Tensor:
@@ -237,9 +241,10 @@ class PaddedDataModule(L.LightningDataModule):
     @property
     def fill_value(self) -> list[float]:
         """Per-channel value of the padding (and of pixels vacated by shifts)."""
+        bg = self.info.background
         if not self.normalize:
-            return [0.0] * self.info.in_channels
-        return [(0.0 - m) / s for m, s in zip(self.normalize["mean"], self.normalize["std"], strict=True)]
+            return [bg] * self.info.in_channels
+        return [(bg - m) / s for m, s in zip(self.normalize["mean"], self.normalize["std"], strict=True)]
 
     # -- loading ---------------------------------------------------------------------------------------------
     def _raw(self):
@@ -248,7 +253,7 @@ class PaddedDataModule(L.LightningDataModule):
         return self.loader(self.data_dir, self.download)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
-        x = pad_images(images, self.border)
+        x = pad_images(images, self.border, self.info.background)
         if self.normalize:
             mean = torch.tensor(self.normalize["mean"]).view(1, -1, 1, 1)
             std = torch.tensor(self.normalize["std"]).view(1, -1, 1, 1)
