@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from src.sensitivity.metrics import METRICS  # noqa: E402
+
 LAYER_TITLES = {
     "conv": "final convolutional layer output",
     "softmax": "network output (softmax of the final FC layer)",
@@ -25,12 +27,7 @@ DEPTH_CAVEAT = (
     "caveat (§4.3.1): the points' vectors differ in dimension (1,600 input pixels to 10 outputs), and "
     "dimension alone moves cosine values"
 )
-METRIC_LABELS = {
-    "cosine": "cosine similarity",
-    "euclidean": "Euclidean similarity",
-    "distance": "Euclidean distance",
-    "accuracy": "accuracy",
-}
+METRIC_LABELS = {name: m.label for name, m in METRICS.items()} | {"accuracy": "accuracy"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 plt.rcParams.update({"figure.dpi": 120, "savefig.bbox": "tight", "axes.grid": True, "grid.alpha": 0.3})

@@ -23,8 +23,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from src.sensitivity import SensitivityResult
+from src.sensitivity.metrics import SHOWN_METRICS
 
-LOGGED_METRICS = ("cosine", "euclidean")  # per measuring point; the shifted images' accuracy is logged once
+LOGGED_METRICS = (
+    SHOWN_METRICS  # per measuring point, from the metric table; the shifted images' accuracy once
+)
 RADIAL_COLUMNS = (
     "run",
     "dataset",

@@ -6,6 +6,7 @@ a, b: (n, D) flattened activations. All functions return (n,) float tensors.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -32,13 +33,30 @@ def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).norm(dim=1)
 
 
-# name -> function of two (n, D) batches giving (n,) values. A new metric is one function and one entry here: the
-# engine, the saved results, the reference loop and the figures' JSON pick it up by name.
-SIMILARITY_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "cosine": cosine,
-    "euclidean": euclidean,
-    "distance": distance,
+@dataclass(frozen=True)
+class Metric:
+    """A comparison of a response with its shifted copy: the function of two (n, D) batches giving (n,) values, the
+    label figures print, its direction (True: larger = more similar, i.e. more invariant) and its value range
+    (None: unbounded). Figures and W&B show the bounded similarities; claims need the direction."""
+
+    function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    label: str
+    larger_is_similar: bool
+    value_range: tuple[float, float] | None
+
+
+# The metric table. A new metric is one function and one entry here: the engine, the saved results, the reference
+# loop, the figures' labels and the W&B payload pick it up by name.
+METRICS: dict[str, Metric] = {
+    "cosine": Metric(cosine, "cosine similarity", True, (-1.0, 1.0)),
+    "euclidean": Metric(euclidean, "Euclidean similarity", True, (0.0, 1.0)),
+    "distance": Metric(distance, "Euclidean distance", False, None),
 }
+SIMILARITY_FUNCTIONS = {name: m.function for name, m in METRICS.items()}
+# the bounded similarities: what the epoch-end callback and src.evaluate log (a raw distance has no common scale)
+SHOWN_METRICS = tuple(
+    name for name, m in METRICS.items() if m.larger_is_similar and m.value_range is not None
+)
 SIMILARITIES = tuple(SIMILARITY_FUNCTIONS)  # per layer, in this order in the engine's accumulator
 
 

@@ -1,0 +1,31 @@
+"""The metric table: every entry's facts hold for its own function, and everyone reads the table."""
+
+import pytest
+import torch
+
+from src.sensitivity.metrics import METRICS, SHOWN_METRICS
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_each_metric_has_its_direction_and_range(name):
+    metric = METRICS[name]
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(64, 20, generator=g)
+    near, far = a + 0.01 * torch.rand(64, 20, generator=g), torch.rand(64, 20, generator=g)
+    closer = metric.function(a, near).mean() > metric.function(a, far).mean()
+    assert closer == metric.larger_is_similar  # the direction claims and figures rely on
+    values = torch.cat([metric.function(a, near), metric.function(a, far), metric.function(a, -a)])
+    if metric.value_range is not None:
+        lo, hi = metric.value_range
+        assert values.min() >= lo - 1e-6 and values.max() <= hi + 1e-6
+    assert metric.label
+
+
+def test_figures_and_wandb_read_the_table():
+    from src.plotting import METRIC_LABELS
+    from src.wandb_log import LOGGED_METRICS
+
+    assert all(METRIC_LABELS[n] == m.label for n, m in METRICS.items())
+    assert (
+        LOGGED_METRICS == SHOWN_METRICS == ("cosine", "euclidean")
+    )  # bounded similarities, not the raw distance
