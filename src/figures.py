@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from src.errors import DataError
-from src.io import atomic_write
+from src.files import atomic_write
 from src.sensitivity import SensitivityResult, pearson
 from src.sensitivity.stats import (
     ALPHA,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from src.errors import UserError
-from src.io import atomic_write, read_json
+from src.files import atomic_write, read_json
 
 REPORT = Path("docs/REPRODUCTION.md")
 FIGURES_DIR = Path("figures")

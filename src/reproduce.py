@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.cli import CONF_DIR, run_cli, user_errors_exit
 from src.errors import ConfigError, DataError
-from src.io import atomic_write, read_json, write_json
+from src.files import atomic_write, read_json, write_json
 from src.runs import eligible_and_excluded, sweep_summaries
 
 LR_STEP = 0.001  # the paper's step when a sweep is widened

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from src.errors import ConfigError, DataError, UserError
-from src.io import file_sha256, read_json, write_json
+from src.files import file_sha256, read_json, write_json
 
 SUMMARY = "summary.json"
 # What a completed summary always holds; one without them is damaged (treated as unreadable, and retrained).

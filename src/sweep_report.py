@@ -12,7 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.io import atomic_write
+from src.files import atomic_write
 from src.runs import sweep_summaries
 
 RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_acc", "train_acc_full", "val_acc",

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
-from src.io import file_sha256
+from src.files import file_sha256
 from src.runs import (
     SUMMARY,
     best_checkpoint,
@@ -448,7 +448,7 @@ def trim_metrics(path: Path, first_epoch: int) -> None:
                     kept.append(row)
             except ValueError:
                 continue
-    from src.io import atomic_write
+    from src.files import atomic_write
 
     def write(p: Path) -> None:
         with open(p, "w", newline="") as f:

@@ -84,7 +84,7 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
 
 def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
     from src.evaluate import load_network, sharded_sensitivity
-    from src.io import read_json
+    from src.files import read_json
     from src.sensitivity import translation_sensitivity
 
     net, dm = load_network(trained_run, read_json(trained_run / "summary.json"))

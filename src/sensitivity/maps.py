@@ -22,7 +22,7 @@ from torch import nn
 from torchmetrics import Metric
 
 from src.errors import ConfigError, DataError
-from src.io import load_torch, save_torch
+from src.files import load_torch, save_torch
 from src.sensitivity.metrics import DECISIONS, SIMILARITIES, similarities
 from src.sensitivity.radial import radial_profile
 from src.sensitivity.shifts import Fill, check_max_shift, shifted_windows

@@ -2,7 +2,7 @@ import json
 import os
 import stat
 
-from src.io import write_json
+from src.files import write_json
 
 
 def test_result_files_are_strict_json_readable_like_any_user_file(tmp_path):
