@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from src.checks import integer, is_integer
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
 from src.runs import best_checkpoint, find_runs, read_summary
@@ -259,11 +260,9 @@ def check_evaluate_config(cfg: DictConfig) -> None:
             "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
         )
     for key, minimum in (("max_shift", 0), ("batch_size", 1), ("devices", 1)):
-        v = cfg[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise ConfigError(f"{key}={v!r} is not allowed: must be an integer >= {minimum}")
+        integer(key, cfg[key], minimum)
     n = cfg.images_per_class
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+    if n is not None and (not is_integer(n) or n < 1):
         raise ConfigError(
             f"images_per_class={n!r} is not allowed: an integer >= 1, or null for the whole test set"
         )

@@ -379,20 +379,17 @@ def feature_maps(run: dict) -> dict:
 
     from src.evaluate import load_network
     from src.sensitivity import shift_images
+    from src.sensitivity.maps import capturing
 
     net, dm = load_network(Path(run["run_dir"]), run)
     dm.setup("test")
     x = dm.test_set.images[:1]
     xs = shift_images(x, *FIG3_SHIFT, fill=dm.fill_value)
-    out = {}
-    handle = net.conv.register_forward_hook(lambda m, i, o: out.__setitem__("conv", o))
-    net.eval()
-    with torch.inference_mode():
+    with capturing(net, ["conv"]) as out, torch.inference_mode():
         net(x)
         base = out["conv"][0, :3]
         net(xs)
         shifted = out["conv"][0, :3]
-    handle.remove()
 
     def image(t):  # (C, H, W) -> (H, W) or (H, W, C) for imshow
         return t.permute(1, 2, 0).squeeze(-1).tolist()

@@ -22,6 +22,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from src.checks import integer, is_integer, is_number
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
 from src.files import file_sha256
@@ -48,24 +49,18 @@ warnings.filterwarnings("ignore", message=r".*`srun` command is available on you
 warnings.filterwarnings("ignore", message=r".*smaller than the logging interval")
 
 
-def _integer(key: str, value, minimum: int, why: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value!r} is not allowed: must be an integer >= {minimum}{why}")
-
-
 def check_config(cfg: DictConfig) -> None:
     """Reject settings the pipeline cannot use before anything runs, each with a one-line message naming it."""
-    import math
 
     from src.models.cnn import PADDINGS
 
-    _integer("kernel", cfg.kernel, 1, " (the paper uses 3, 4, 5)")
+    integer("kernel", cfg.kernel, 1, " (the paper uses 3, 4, 5)")
     if cfg.padding not in PADDINGS:
         raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
     lr = cfg.lr
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
+    if not is_number(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} is not allowed: the learning rate must be a finite number > 0")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= 2**32 - 1:
+    if not is_integer(cfg.seed) or not 0 <= cfg.seed <= 2**32 - 1:
         # outside this range Lightning (numpy) silently draws a random seed instead
         raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer in 0..{2**32 - 1}")
     if cfg.get("deterministic") not in (True, False, "warn"):
@@ -73,26 +68,26 @@ def check_config(cfg: DictConfig) -> None:
             f"deterministic={cfg.get('deterministic')!r} is not allowed: use true, false or warn"
         )
     t = cfg.stop_train_accuracy
-    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1:
+    if not is_number(t) or not 0 < t <= 1:
         raise ConfigError(
             f"stop_train_accuracy={t!r} is not allowed: a training accuracy in (0, 1], e.g. 0.99"
         )
-    _integer("max_epochs", cfg.max_epochs, 1)
-    _integer("batch_size", cfg.batch_size, 1)
-    _integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
-    _integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
-    _integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
+    integer("max_epochs", cfg.max_epochs, 1)
+    integer("batch_size", cfg.batch_size, 1)
+    integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
+    integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
+    integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
     norm = cfg.dataset.get("normalize")
     if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
         raise ConfigError(
             f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
         )
-    _integer("threads", cfg.threads, 0, " (0: torch's default)")
+    integer("threads", cfg.threads, 0, " (0: torch's default)")
     if "hidden" in cfg.model:
-        _integer("model.hidden", cfg.model.hidden, 1)
+        integer("model.hidden", cfg.model.hidden, 1)
     if cfg.model.get("channels") is not None:
         chans = list(cfg.model.channels)
-        if len(chans) != 3 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in chans):
+        if len(chans) != 3 or any(not is_integer(c) or c < 1 for c in chans):
             raise ConfigError(
                 f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
             )
@@ -101,15 +96,15 @@ def check_config(cfg: DictConfig) -> None:
     info = cfg.dataset.get("info") or DATASETS.get(cfg.dataset.name, [None])[0]
     raw = info["raw_size"] if isinstance(info, dict | DictConfig) else getattr(info, "raw_size", 28)
     side = raw + 2 * cfg.dataset.border
-    _integer("max_shift", cfg.max_shift, 0)
+    integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:
         raise ConfigError(
             f"max_shift={cfg.max_shift} is not allowed for {side}x{side} images: use 0..{(side - 1) // 2}"
         )
     sens = cfg.get("callbacks", {}).get("sensitivity")
     if sens is not None:
-        _integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
-        _integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
+        integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
+        integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
     check_network(cfg, info, side)
     from src.hardware import check_bf16, compute_device
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from src.checks import is_integer
 from src.data.sources import load_cifar10, load_fashion_mnist, load_mnist
 from src.data.synthetic import load_synthetic_digits
 from src.errors import ConfigError
@@ -213,11 +214,7 @@ class PaddedDataModule(L.LightningDataModule):
             keep_on_device,
         )
         self.shuffle_seed, self.overfit_images = shuffle_seed, overfit_images
-        if (
-            isinstance(augment_shift, bool)
-            or not isinstance(augment_shift, int)
-            or not 0 <= augment_shift <= border
-        ):
+        if not is_integer(augment_shift) or not 0 <= augment_shift <= border:
             raise ConfigError(
                 f"augment.shift={augment_shift!r} is not allowed: an integer in 0..{border} (the border)"
             )

@@ -15,6 +15,7 @@ import warnings
 import torch
 from torch import nn
 
+from src.checks import is_integer
 from src.errors import ConfigError
 
 PADDINGS = ("same", "none")
@@ -140,7 +141,7 @@ class StandardCNN(nn.Module):
     @staticmethod
     def _check(kernel, padding) -> None:
         """The one check of kernel and padding (src.train's check_config repeats it only to fail before any work)."""
-        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1:
+        if not is_integer(kernel) or kernel < 1:
             raise ConfigError(
                 f"kernel={kernel!r} is not allowed: must be an integer >= 1 (the paper uses 3, 4, 5)"
             )

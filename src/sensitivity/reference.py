@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from src.sensitivity.maps import INPUT, POINTS, SOFTMAX, measuring_points
+from src.sensitivity.maps import INPUT, SOFTMAX, capturing, measuring_points
 from src.sensitivity.metrics import SIMILARITIES, similarities
 from src.sensitivity.shifts import Fill, shift_images
 
@@ -28,13 +28,6 @@ def naive_translation_sensitivity(
 ) -> dict[str, torch.Tensor]:
     """{"<layer>/<metric>": (K, 2S+1, 2S+1), "accuracy": ..., "consistency": ...} as per-class means (float64)."""
     layers = measuring_points(model, layers)
-    modules = dict(model.named_modules())
-    captured = {}
-    handles = [
-        modules[n].register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o.flatten(1)))
-        for n in layers
-        if n not in POINTS
-    ]
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         captured[INPUT] = x.flatten(1)
@@ -42,13 +35,11 @@ def naive_translation_sensitivity(
         captured[SOFTMAX] = logits.softmax(1)
         return logits
 
-    was_training = model.training
-    model.eval()
     side = 2 * max_shift + 1
     keys = [f"{n}/{m}" for n in layers for m in SIMILARITIES] + ["accuracy", "consistency"]
     sums = {k: torch.zeros(num_classes, side, side, dtype=torch.float64) for k in keys}
     counts = torch.zeros(num_classes, dtype=torch.float64)
-    try:
+    with capturing(model, layers, flatten=True) as captured:
         for x, y in zip(images, labels, strict=True):
             x, c = x[None], int(y)
             base_pred = forward(x).argmax(1)
@@ -63,8 +54,4 @@ def naive_translation_sensitivity(
                             sums[f"{n}/{m}"][at] += float(v)
                     sums["accuracy"][at] += float(pred == c)
                     sums["consistency"][at] += float(pred == base_pred)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
     return {k: v / counts.clamp_min(1)[:, None, None] for k, v in sums.items()}

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from src.checks import is_integer
 from src.errors import ConfigError
 
 Fill = float | Sequence[float]
@@ -27,7 +28,7 @@ def _fill_tensor(fill: Fill, images: torch.Tensor) -> torch.Tensor:
 def check_max_shift(max_shift: int, height: int, width: int) -> None:
     """A map of side 2S+1 must fit in the image: 0 <= S <= (min(H, W) - 1) // 2."""
     limit = (min(height, width) - 1) // 2
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift <= limit:
+    if not is_integer(max_shift) or not 0 <= max_shift <= limit:
         raise ConfigError(
             f"max_shift={max_shift!r} is not allowed for {height}x{width} images: use an integer in 0..{limit}"
         )
