@@ -404,7 +404,7 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         def labelled(curves: dict) -> dict:
             return {f"{k} (final map {sizes[k]})" if k in sizes else k: v for k, v in curves.items()}
 
-        panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.LAYER_TITLES[layer]}":
+        panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.layer_title(layer)}":
                   labelled(radial[layer]["cosine"]) for i, layer in enumerate(layers)}  # fmt: skip
         ns = sorted({len(seeds) for seeds in radial[layers[0]]["cosine"].values()})
         n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
@@ -415,7 +415,7 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
             fig = plotting.depth_figure(numbers["depth"], s, title=f"{spec.title}: through depth", note=note)
             written += save_figure(fig, fig_dir / f"{name}_depth")
         if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
-            fig = plotting.radial_panels({plotting.LAYER_TITLES["fc"]: labelled(radial["fc"]["cosine"])}, s,
+            fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"]["cosine"])}, s,
                                          title=f"Not a figure of the paper: the logits of these networks\n"
                                          f"{spec.title}; band: ±1 std over seeds", note=note,
                                          corner_radii=corner_radii)  # fmt: skip
@@ -439,7 +439,7 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         images = f", {per_class[0]} test images per class" if per_class and len(set(per_class)) == 1 else ""
         for layer, maps in numbers["class_maps"].items():
             fig = plotting.class_maps_figure(
-                maps, s, title=f"Per-class cosine maps, {plotting.LAYER_TITLES[layer]}\n{spec.title}, "
+                maps, s, title=f"Per-class cosine maps, {plotting.layer_title(layer)}\n{spec.title}, "
                 f"{numbers['class_maps_run']}{images}", note=note, class_names=numbers.get("class_names"),
                 vrange=cosine_range(layer),  # one colour scale per measuring point: conv and softmax compare
             )  # fmt: skip
@@ -449,7 +449,7 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         for layer, profiles in ep["profiles"].items():
             fig = plotting.epochs_figure(
                 profiles, ep["epochs"], s, "cosine similarity (class mean)", note=note,
-                title=f"{plotting.LAYER_TITLES[layer]} over training\n{spec.title}, {numbers['class_maps_run']}, "
+                title=f"{plotting.layer_title(layer)} over training\n{spec.title}, {numbers['class_maps_run']}, "
                 f"{subset}", selected=ep.get("selected_epoch"),
             )  # fmt: skip
             written += save_figure(fig, fig_dir / f"epochs_{layer}")

@@ -15,13 +15,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from src.models.cnn import POINT_TITLES  # noqa: E402
 from src.sensitivity.metrics import METRICS  # noqa: E402
 
-LAYER_TITLES = {
-    "conv": "final convolutional layer output",
-    "softmax": "network output (softmax of the final FC layer)",
-    "fc": "final FC layer, logits (before softmax)",
-}
+
+def layer_title(layer: str) -> str:
+    """A figure's name for a measuring point (src.models.cnn.POINT_TITLES), or the point's own name."""
+    return POINT_TITLES.get(layer, layer)
+
+
 # §4.3.1 of the paper, on every figure that compares measuring points of different sizes
 DEPTH_CAVEAT = (
     "caveat (§4.3.1): the points' vectors differ in dimension (1,600 input pixels to 10 outputs), and "

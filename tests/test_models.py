@@ -154,3 +154,15 @@ def test_torchvision_model_has_the_measuring_points():
     assert torch.allclose(res.maps["fc"]["cosine"][:2, 1, 1], torch.ones(2, dtype=torch.float64), atol=1e-6)
     with pytest.raises(ConfigError, match="not a torchvision classification model"):
         TorchvisionClassifier("mnist", 1, 40, 5, "same", name="resnet_nope")
+
+
+def test_every_measuring_point_of_the_network_has_a_title():
+    """Figures title points from POINT_TITLES: every stage the depth figure measures is named there."""
+    from src.models.cnn import POINT_TITLES, build_network
+    from src.plotting import layer_title
+    from src.sensitivity.maps import measuring_points
+
+    for head in ("fc", "gap"):
+        net = build_network("mnist", 1, 40, 5, "same", head=head)
+        assert all(p in POINT_TITLES for p in measuring_points(net, "all"))
+    assert layer_title("block3") == "block3"  # an unknown point is drawn under its own name, never a KeyError

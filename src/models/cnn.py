@@ -48,6 +48,19 @@ def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, in
     return table[kernel]
 
 
+# The measuring points of StandardCNN: name in named_modules() (plus the engine's "input" and "softmax") -> what a
+# figure calls it. The engine hooks these names, the callback and src.evaluate measure them, figures title them.
+POINT_TITLES: dict[str, str] = {
+    "input": "network input (padded image)",
+    "block1": "first conv block output",
+    "block2": "second conv block output",
+    "conv": "final convolutional layer output",
+    "flatten": "flattened final conv output",
+    "hidden": "FC 500 hidden layer output",
+    "fc": "final FC layer, logits (before softmax)",
+    "softmax": "network output (softmax of the final FC layer)",
+}
+
 POOLS = ("max", "blur")
 HEADS = ("fc", "gap")
 
