@@ -166,3 +166,16 @@ def test_every_measuring_point_of_the_network_has_a_title():
         net = build_network("mnist", 1, 40, 5, "same", head=head)
         assert all(p in POINT_TITLES for p in measuring_points(net, "all"))
     assert layer_title("block3") == "block3"  # an unknown point is drawn under its own name, never a KeyError
+
+
+@pytest.mark.parametrize("name", sorted(__import__("src.models.cnn", fromlist=["POOLS"]).POOLS))
+def test_every_pool_of_the_table_computes_conv_relu_pool(name):
+    """Whatever order a block uses, it computes the paper's conv -> ReLU -> pool, and halves the map."""
+    from src.models.cnn import POOLS, conv_block
+
+    torch.manual_seed(0)
+    block = conv_block(2, 4, 3, "same", pool=name)
+    x = torch.randn(2, 2, 11, 11)
+    reference = POOLS[name].make(4)(torch.relu(block[0](x)))
+    assert torch.allclose(block(x), reference, atol=1e-6)
+    assert block(x).shape[-2:] == (5, 5)
