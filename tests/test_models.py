@@ -137,8 +137,8 @@ def test_model_options_keep_the_tables_sizes(pool, head):
         assert net(torch.rand(2, 1, 40, 40)).shape == (2, 10)
         side = feature_map_sizes(40, kernel, padding)[-1]
         assert net.conv(net.block2(net.block1(torch.rand(1, 1, 40, 40)))).shape[-1] == side
-    with pytest.raises(ConfigError, match="model.pool='avg' is not allowed"):
-        build_network("mnist", 1, 40, 5, "same", pool="avg")
+    with pytest.raises(ConfigError, match="model.pool='no-such-pool' is not allowed"):
+        build_network("mnist", 1, 40, 5, "same", pool="no-such-pool")
 
 
 def test_torchvision_model_has_the_measuring_points():

@@ -26,6 +26,5 @@ def test_figures_and_wandb_read_the_table():
     from src.wandb_log import LOGGED_METRICS
 
     assert all(METRIC_LABELS[n] == m.label for n, m in METRICS.items())
-    assert (
-        LOGGED_METRICS == SHOWN_METRICS == ("cosine", "euclidean")
-    )  # bounded similarities, not the raw distance
+    bounded = tuple(n for n, m in METRICS.items() if m.larger_is_similar and m.value_range is not None)
+    assert LOGGED_METRICS == SHOWN_METRICS == bounded and "distance" not in bounded  # not the raw distance
