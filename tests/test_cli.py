@@ -109,6 +109,7 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
     assert [m.name for m in models] == [f"model-{wandb_id}"]  # the selected checkpoint only, not last.ckpt
 
 
+@pytest.mark.slow
 def test_evaluate_without_run_dir_is_one_line(tmp_path):
     proc = run("-m", "src.evaluate", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

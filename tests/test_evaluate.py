@@ -38,6 +38,7 @@ def test_callback_writes_one_result_per_epoch_and_logs_radii(trained_run):
     assert radii == [f"sens/conv/cosine/r{r:02d}" for r in range(7)]  # S=4: radii 0..6
 
 
+@pytest.mark.slow
 def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
     cfg = eval_cfg(trained_run)
     res = evaluate_run(trained_run, cfg)
@@ -82,6 +83,7 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
         evaluate_run(other, eval_cfg(other, force=True))
 
 
+@pytest.mark.slow
 def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
     from src.evaluate import load_network, sharded_sensitivity
     from src.files import read_json

@@ -61,6 +61,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
     assert epochs == {"0", "1", "2"}
 
 
+@pytest.mark.slow
 def test_same_seed_same_results(train_cfg, tmp_path):
     runs = []
     for name in ("a", "b"):

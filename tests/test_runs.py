@@ -41,6 +41,7 @@ def test_a_run_directory_in_use_is_refused(tmp_path):
         train(_cfg(tmp_path / "busy"))
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_one_line_for_evaluate_and_retrained_by_train(done_run, tmp_path):
     run = tmp_path / "copy"
     shutil.copytree(done_run, run)

@@ -29,6 +29,7 @@ def test_sensitivity_bf16_stays_close_to_fp32():
     assert 0 < diff <= 0.05  # bf16 keeps ~3 significant digits: close, not equal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fast", [["channels_last=true"], ["channels_last=false", "trainer.precision=bf16-mixed"]]
 )

@@ -66,6 +66,7 @@ def test_bad_settings_are_refused(tmp_path, override, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_short_training_run_writes_its_summary(train_cfg):
     cfg = train_cfg("max_epochs=2", "kernel=4", "stop_train_accuracy=1.0")
     summary = train(cfg)
@@ -93,6 +94,7 @@ def test_short_training_run_writes_its_summary(train_cfg):
     assert train(cfg)["wall_time_s"] == summary["wall_time_s"]
 
 
+@pytest.mark.slow
 def test_training_stops_at_the_accuracy_threshold(train_cfg):
     summary = train(train_cfg("max_epochs=5", "stop_train_accuracy=0.3"))
     assert summary["epochs"] == 1 and summary["stopped_by"] == "train_accuracy"
@@ -102,6 +104,7 @@ def test_training_stops_at_the_accuracy_threshold(train_cfg):
     )  # the selected weights on the whole training set, eval mode
 
 
+@pytest.mark.slow
 def test_selected_checkpoint_is_the_best_eligible_epoch(train_cfg):
     """Epochs below the criterion are never selected, even with a higher validation accuracy."""
     summary = train(train_cfg("max_epochs=3", "stop_train_accuracy=0.5"))

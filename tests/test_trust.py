@@ -82,6 +82,7 @@ def _ecfg(run):
     )
 
 
+@pytest.mark.slow
 def test_evaluation_measures_only_the_runs_own_weights(two_runs, tmp_path):
     archive = tmp_path / "archive"
     shutil.copytree(two_runs / "s0", archive)
@@ -169,6 +170,7 @@ def test_foreign_runs_in_a_sweep_folder_are_refused(tmp_path):
     assert "padding: 'none' -> 'same'" in refused[0]["reason"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "message"),
     [("[]", "is not a run summary"), ('{"status": "completed", "config": {}}', "says completed but lacks"),
@@ -263,6 +265,7 @@ def test_an_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
         subprocess.run(["umount", str(ro)])
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_evaluation_is_one_line_and_leaves_nothing(two_runs, tmp_path, monkeypatch):
     import errno
 
