@@ -52,13 +52,13 @@ class WandbLogger(_LightningWandbLogger):
       given as one string is one tag, not its letters.
     """
 
-    def __init__(self, *args, tags=None, log_model: bool = False, **kwargs) -> None:
+    def __init__(self, *args, tags=None, log_model: bool = False, first_step: int = 0, **kwargs) -> None:
         if isinstance(tags, str):
             tags = [tags]
         # Lightning refuses log_model offline (it assumes an upload); offline, W&B keeps the artifact for the sync
         super().__init__(*args, tags=tags, log_model=False, **kwargs)
         self._wandb_init.pop("anonymous", None)
-        self._last_step = 0
+        self._last_step = first_step  # a resumed run: one past the last step its earlier offline folders hold
         self._log_selected = bool(log_model)
         self._selection: ModelCheckpoint | None = None
         self._logged_checkpoint = ""

@@ -256,6 +256,11 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
+            from src.wandb_log import next_step
+
+            # a resumed run's new offline folder continues after every step the earlier ones logged (even steps
+            # of an epoch the checkpoint does not hold), so `wandb sync` can append the folders in order
+            cfg.logger.wandb.first_step = next_step(out, wandb_id)
             if not cfg.logger.wandb.get("group"):  # one W&B group per sweep folder: a sweep's runs compare
                 cfg.logger.wandb.group = wandb_group(cfg.task_name, out)
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
