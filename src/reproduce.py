@@ -400,9 +400,10 @@ def feature_maps(run: dict) -> dict:
 
 def extras_numbers(run: dict, result, out: str) -> dict:
     """Per-class cosine maps of one run (conv and the output point) and its radial profiles after every epoch."""
+    from src.callbacks.sensitivity import EPOCHS_DIR
     from src.sensitivity import SensitivityResult
 
-    epoch_files = sorted((Path(run["run_dir"]) / "sensitivity_epochs").glob("epoch=*.pt"))
+    epoch_files = sorted((Path(run["run_dir"]) / EPOCHS_DIR).glob("epoch=*.pt"))
     per_epoch = [SensitivityResult.load(f) for f in epoch_files]
     layers = [layer for layer in ("conv", out) if per_epoch and layer in per_epoch[0].maps]
     return {

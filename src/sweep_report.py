@@ -47,6 +47,7 @@ def _rounded(value):
 def headline_sensitivity(run: Path, summary: dict) -> dict:
     """{"cos_<point>": mean cosine over r = 1..S at each measuring point, "maps_from": "test" (src.evaluate's
     sensitivity.pt) or "val subset, epoch E" (the callback's maps of the selected epoch)}; {} if neither exists."""
+    from src.callbacks.sensitivity import EPOCHS_DIR
     from src.errors import UserError
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
@@ -54,7 +55,7 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     epoch = summary.get("best_epoch")
     sources = [(run / "sensitivity.pt", "test")]
     if epoch is not None:
-        sources.append((run / "sensitivity_epochs" / f"epoch={epoch:03d}.pt", f"val subset, epoch {epoch}"))
+        sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", f"val subset, epoch {epoch}"))
     for path, label in sources:
         if path.is_file():
             try:

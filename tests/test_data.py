@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from src.data import PaddedDataModule, balanced_subset
-from src.data.sources import write_cifar10_batches
 from src.errors import ConfigError, DataError
+from tests.dataset_files import write_cifar10_batches
 
 
 def test_synthetic_padded_images_and_splits():

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.data.sources import write_cifar10_batches
 from src.errors import DataError
 from src.reproduce import choose_lr, next_lr, select_lr, sweep_runs
+from tests.dataset_files import write_cifar10_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 

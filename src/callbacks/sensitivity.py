@@ -14,6 +14,9 @@ from src.data import balanced_subset
 from src.sensitivity import SensitivityResult, translation_sensitivity
 from src.sensitivity.stats import full_ring_mean
 
+EPOCHS_DIR = "sensitivity_epochs"  # <run>/sensitivity_epochs/epoch=EEE.pt: one result per measured epoch
+SUBSET_SEED = 0  # the validation subset's draw: the same images at every epoch and in every run
+
 
 class SensitivityCallback(L.Callback):
     """After each validation epoch (not the sanity check), compute maps at `layers` and log them.
@@ -37,19 +40,12 @@ class SensitivityCallback(L.Callback):
         max_shift: int = 10,
         every_n_epochs: int = 1,
         batch_size: int = 256,
-        subset_seed: int = 0,
-        dirname: str = "sensitivity_epochs",
     ) -> None:
         layers = (
             (layers,) if isinstance(layers, str) else tuple(layers)
         )  # layers=conv: one point, not 4 letters
         self.images_per_class, self.layers, self.max_shift = images_per_class, layers, max_shift
-        self.every_n_epochs, self.batch_size, self.subset_seed, self.dirname = (
-            every_n_epochs,
-            batch_size,
-            subset_seed,
-            dirname,
-        )
+        self.every_n_epochs, self.batch_size = every_n_epochs, batch_size
         self._subset: tuple[torch.Tensor, torch.Tensor] | None = None
         self.curves: list[dict] = []  # per epoch: {"epoch": e, "<layer>/<metric>": radial profile, ...}
 
@@ -57,7 +53,7 @@ class SensitivityCallback(L.Callback):
         if self._subset is None:
             val = trainer.datamodule.val_set
             idx = balanced_subset(
-                val.labels, self.images_per_class, trainer.datamodule.num_classes, self.subset_seed
+                val.labels, self.images_per_class, trainer.datamodule.num_classes, SUBSET_SEED
             )
             idx = idx.to(val.labels.device)
             self._subset = (val.images[idx], val.labels[idx])
@@ -78,7 +74,7 @@ class SensitivityCallback(L.Callback):
             # finite weights can still overflow to inf activations: no file, no NaN profile from such a network
             raise FloatingPointError(f"non-finite layer outputs at epoch {epoch}: the network diverged")
         if trainer.is_global_zero and trainer.default_root_dir:
-            result.save(Path(trainer.default_root_dir) / self.dirname / f"epoch={epoch:03d}.pt")
+            result.save(Path(trainer.default_root_dir) / EPOCHS_DIR / f"epoch={epoch:03d}.pt")
         curves = wandb_log.profiles(result)
         self.curves = [
             c for c in self.curves if c["epoch"] != epoch
