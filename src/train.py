@@ -223,9 +223,8 @@ def ddp_worker() -> bool:
 def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     import lightning as L
     import torch
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    from src.callbacks import EpochHistory, SensitivityCallback
+    from src.callbacks import EpochHistory
     from src.cli import tidy_lightning_logging
     from src.models import ClassifierModule
     from src.models.build import build_model
@@ -250,19 +249,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     )  # fmt: skip
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
-    wandb_id = None
-    if "wandb" in cfg.logger:  # one W&B run per run directory: a resumed training continues it
-        wandb_id = wandb_run_id(out)
-        cfg = cfg.copy()
-        with open_dict(cfg):
-            cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
-            from src.wandb_log import next_step
-
-            # a resumed run's new offline folder continues after every step the earlier ones logged (even steps
-            # of an epoch the checkpoint does not hold), so `wandb sync` can append the folders in order
-            cfg.logger.wandb.first_step = next_step(out, wandb_id)
-            if not cfg.logger.wandb.get("group"):  # one W&B group per sweep folder: a sweep's runs compare
-                cfg.logger.wandb.group = wandb_group(cfg.task_name, out)
+    cfg, wandb_id = with_wandb_run(cfg, out)
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -286,38 +273,15 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     save_summary(summary)
     if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
         trim_metrics(out / "metrics.csv", resumed_epoch(last))
-    try:
-        with stop_on_signals():
-            trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
-            # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
-            best_ckpt = selected_checkpoint(trainer)
-            epochs = list(
-                history.epochs
-            )  # test() restores callback states from the best checkpoint: keep ours
-            test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
-            # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
-            # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
-            full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
-    except (StopRequested, KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable
-        signum = e.signum if isinstance(e, StopRequested) else signal.SIGINT
-        if isinstance(e, SIGTERMException):
-            signum = signal.SIGTERM
-        summary |= {"status": "interrupted", "error": signal.Signals(signum).name, "history": history.epochs}
-        save_summary(summary)
-        _finish_wandb()
-        log.error(f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
-                  "checkpoints/last.ckpt (the last whole epoch)")  # fmt: skip
-        raise SystemExit(128 + signum) from e
-    except Exception as e:  # record the failure, so the run never looks complete and a rerun retries it
-        summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
-        save_summary(summary)
-        _finish_wandb()
-        if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
-            raise UserError(f"{out}: {e}") from e
-        if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # full disk, read-only or forbidden: one line
-            raise UserError(f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
-                            "failed and the same command resumes from its last whole epoch") from e  # fmt: skip
-        raise
+    with recording_failures(summary, history, save_summary, out), stop_on_signals():
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
+        # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
+        best_ckpt = selected_checkpoint(trainer)
+        epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
+        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
+        # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
+        # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
+        full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
     history.epochs = epochs
     best = history.best() or {}
     meets = best.get("val/acc_eligible", -1) >= 0
@@ -359,28 +323,85 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     save_summary(summary)
     if ddp_worker():
         return summary
-    # The W&B summary describes the selected epoch: its accuracies and its sensitivity (sens_mean/* would otherwise
-    # hold the last epoch's values)
+    report_done(summary, callbacks, cfg.stop_train_accuracy, out)
+    return summary
+
+
+def with_wandb_run(cfg: DictConfig, out: Path) -> tuple[DictConfig, str | None]:
+    """(cfg with the run's W&B id, resume, first step and group set, the id): one W&B run per run directory, so a
+    resumed training continues it; (cfg, None) without a W&B logger."""
+    if "wandb" not in cfg.logger:
+        return cfg, None
+    from src.wandb_log import next_step
+
+    wandb_id = wandb_run_id(out)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.logger.wandb.id, cfg.logger.wandb.resume = wandb_id, "allow"
+        # a resumed run's new offline folder continues after every step the earlier ones logged (even steps of an
+        # epoch the checkpoint does not hold), so `wandb sync` can append the folders in order
+        cfg.logger.wandb.first_step = next_step(out, wandb_id)
+        if not cfg.logger.wandb.get("group"):  # one W&B group per sweep folder: a sweep's runs compare
+            cfg.logger.wandb.group = wandb_group(cfg.task_name, out)
+    return cfg, wandb_id
+
+
+@contextmanager
+def recording_failures(summary: dict, history, save_summary, out: Path) -> Iterator[None]:
+    """Around fit and test: a signal records "interrupted" and exits 128 + signum (resumable: the same command
+    continues from checkpoints/last.ckpt); any other error records "failed" with the error, so the run never looks
+    complete and a rerun retries it. Divergence and disk errors become one-line UserErrors."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        yield
+    except (StopRequested, KeyboardInterrupt, SIGTERMException) as e:  # pre-emption or Ctrl-C: resumable
+        signum = e.signum if isinstance(e, StopRequested) else signal.SIGINT
+        if isinstance(e, SIGTERMException):
+            signum = signal.SIGTERM
+        summary |= {"status": "interrupted", "error": signal.Signals(signum).name, "history": history.epochs}
+        save_summary(summary)
+        _finish_wandb()
+        log.error(f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
+                  "checkpoints/last.ckpt (the last whole epoch)")  # fmt: skip
+        raise SystemExit(128 + signum) from e
+    except Exception as e:
+        summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
+        save_summary(summary)
+        _finish_wandb()
+        if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
+            raise UserError(f"{out}: {e}") from e
+        if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # full disk, read-only or forbidden: one line
+            raise UserError(f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
+                            "failed and the same command resumes from its last whole epoch") from e  # fmt: skip
+        raise
+
+
+def report_done(summary: dict, callbacks: list, criterion: float, out: Path) -> None:
+    """Close the W&B run with a summary of the selected epoch (its accuracies and its sensitivity: sens_mean/*
+    would otherwise hold the last epoch's values) and print the run's one-line result."""
+    from src.callbacks import SensitivityCallback
+
+    best_epoch = summary["best_epoch"]
     selected = {
         f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "train_acc_full", "val_acc", "test_acc")
     }
     for cb in callbacks:
-        if isinstance(cb, SensitivityCallback) and summary["best_epoch"] is not None:
-            selected |= cb.summary_at(summary["best_epoch"])
+        if isinstance(cb, SensitivityCallback) and best_epoch is not None:
+            selected |= cb.summary_at(best_epoch)
     _finish_wandb(selected | {"best/meets_criterion": summary["meets_criterion"]})
     print(
-        f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch {summary['best_epoch']}: "
-        f"train {summary['train_acc']:.4f} (full set {full_train_acc:.4f}) val {summary['val_acc']:.4f} "
-        f"test {summary['test_acc']:.4f}"
-        + ("" if meets else f"; NO epoch reached train acc {cfg.stop_train_accuracy}")
+        f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch "
+        f"{best_epoch}: train {summary['train_acc']:.4f} (full set {summary['train_acc_full']:.4f}) val "
+        f"{summary['val_acc']:.4f} test {summary['test_acc']:.4f}"
+        + ("" if summary["meets_criterion"] else f"; NO epoch reached train acc {criterion}")
     )
-    if not meets:
+    if not summary["meets_criterion"]:
         log.warning(
-            f"{out}: the training criterion (running train acc {cfg.stop_train_accuracy}) was NOT met in "
-            f"{len(epochs)} epochs: selected the best-validation epoch {summary['best_epoch']} instead; "
+            f"{out}: the training criterion (running train acc {criterion}) was NOT met in "
+            f"{summary['epochs']} epochs: selected the best-validation epoch {best_epoch} instead; "
             "src.reproduce excludes this run (raise max_epochs to train on)"
         )
-    return summary
 
 
 def selected_checkpoint(trainer) -> str:
