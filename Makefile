@@ -12,7 +12,7 @@ export MALLOC_TOP_PAD_ ?= 268435456
 export WANDB_SILENT ?= true
 
 PRESET ?= quick
-FIGS := 1 2 3 4 5 6 fashion4 fashion6 fashion_extras extras dims depth levers
+FIGS := 1 2 3 4 5 6 fashion4 fashion6 fashion_extras fashion_levers extras dims depth levers
 
 .PHONY: install train test test-fast lint bench evaluate report clean figures wandb-sync compare $(addprefix fig,$(FIGS))
 

@@ -167,6 +167,19 @@ FIGURES: dict[str, FigureSpec] = {
         ],
         variants=LEVERS,
     ),  # fmt: skip
+    "fashion_levers": FigureSpec(  # issue 18: does the ranking of the levers found on MNIST hold?
+        "exp1_fashion",
+        [5],
+        "radial_conv_output",
+        "Beyond the paper on Fashion-MNIST: what makes the Table 1 k=5 network invariant",
+        [
+            Claim(f"{v} > baseline at {la}", (la, v), (la, "baseline"))
+            for v in LEVERS
+            if v != "baseline"
+            for la in ("conv", "output")
+        ],
+        variants=LEVERS,
+    ),  # fmt: skip
 }
 DEPTH_OUTPUT = "sensitivity_all.pt"  # the depth figure's maps: layers=all, beside the paper's sensitivity.pt
 
