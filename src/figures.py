@@ -404,11 +404,11 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         note = f"WARNING: constant response (degenerate) at {'; '.join(numbers['degenerate'])}" + (
             f"\n{note}" if note else ""
         )
-    s, out = numbers.get("max_shift", 10), numbers.get("output_layer", "softmax")
+    max_shift, output_point = numbers.get("max_shift", 10), numbers.get("output_layer", "softmax")
     written: list[Path] = []
     if spec.kind.startswith("radial"):
         radial = numbers["radial"]
-        layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [out]
+        layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [output_point]
         letters = "ab" if len(layers) == 2 else ""
         sizes = final_map_sizes(
             spec.experiment
@@ -421,14 +421,18 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
                   labelled(radial[layer]["cosine"]) for i, layer in enumerate(layers)}  # fmt: skip
         ns = sorted({len(seeds) for seeds in radial[layers[0]]["cosine"].values()})
         n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
-        fig = plotting.radial_panels(panels, s, title=f"{spec.title}; {n_text}, band: ±1 std", note=note,
+        fig = plotting.radial_panels(panels, max_shift, title=f"{spec.title}; {n_text}, band: ±1 std", note=note,
                                      corner_radii=corner_radii)  # fmt: skip
         written += save_figure(fig, fig_dir / name)
         if "depth" in numbers:  # figures with variants also show their invariance through depth
-            fig = plotting.depth_figure(numbers["depth"], s, title=f"{spec.title}: through depth", note=note)
+            fig = plotting.depth_figure(
+                numbers["depth"], max_shift, title=f"{spec.title}: through depth", note=note
+            )
             written += save_figure(fig, fig_dir / f"{name}_depth")
-        if "fc" in radial and out != "fc":  # the logits, for comparison (not the paper's measuring point)
-            fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"]["cosine"])}, s,
+        if (
+            "fc" in radial and output_point != "fc"
+        ):  # the logits, for comparison (not the paper's measuring point)
+            fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"]["cosine"])}, max_shift,
                                          title=f"Not a figure of the paper: the logits of these networks\n"
                                          f"{spec.title}; band: ±1 std over seeds", note=note,
                                          corner_radii=corner_radii)  # fmt: skip
@@ -452,7 +456,7 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         images = f", {per_class[0]} test images per class" if per_class and len(set(per_class)) == 1 else ""
         for layer, maps in numbers["class_maps"].items():
             fig = plotting.class_maps_figure(
-                maps, s, title=f"Per-class cosine maps, {plotting.layer_title(layer)}\n{spec.title}, "
+                maps, max_shift, title=f"Per-class cosine maps, {plotting.layer_title(layer)}\n{spec.title}, "
                 f"{numbers['class_maps_run']}{images}", note=note, class_names=numbers.get("class_names"),
                 vrange=cosine_range(layer),  # one colour scale per measuring point: conv and softmax compare
             )  # fmt: skip
@@ -461,20 +465,20 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
         subset = f"{ep['images']} validation images" if ep.get("images") else "fixed validation subset"
         for layer, profiles in ep["profiles"].items():
             fig = plotting.epochs_figure(
-                profiles, ep["epochs"], s, "cosine similarity (class mean)", note=note,
+                profiles, ep["epochs"], max_shift, "cosine similarity (class mean)", note=note,
                 title=f"{plotting.layer_title(layer)} over training\n{spec.title}, {numbers['class_maps_run']}, "
                 f"{subset}", selected=ep.get("selected_epoch"),
             )  # fmt: skip
             written += save_figure(fig, fig_dir / f"epochs_{layer}")
     elif spec.kind == "depth":
         fig = plotting.depth_figure(
-            numbers["depth"], s, title=f"{spec.title}; bars: ±1 std over seeds", note=note
+            numbers["depth"], max_shift, title=f"{spec.title}; bars: ±1 std over seeds", note=note
         )
         written += save_figure(fig, fig_dir / name)
     elif spec.kind == "dimensionality":
         for part, profiles in numbers["dimensionality"].items():
             fig = plotting.dimensionality_figure(
-                profiles, s, note=note, title=f"{spec.title}: {part}\nD = values per vector, reduced by average-"
+                profiles, max_shift, note=note, title=f"{spec.title}: {part}\nD = values per vector, reduced by average-"
                 "pooling each channel to s x s (D = channels x s x s); same images, same shifts",
             )  # fmt: skip
             written += save_figure(fig, fig_dir / f"{name}_{part.split()[0]}")
