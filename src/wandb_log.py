@@ -213,7 +213,7 @@ def sync(root: str | Path, dry_run: bool = False) -> list[list[str]]:
     exe = shutil.which("wandb") or "wandb"
     commands = [[exe, "sync", *map(str, folders)] for folders in sync_groups(root).values()]
     for cmd in commands:
-        print(" ".join(cmd[:3]), f"({len(cmd) - 3} folders of run {Path(cmd[-1]).name.rsplit('-', 1)[-1]})")
+        print(" ".join(cmd[:3]), f"({len(cmd) - 2} folders of run {Path(cmd[-1]).name.rsplit('-', 1)[-1]})")
         if not dry_run:
             subprocess.run(cmd, check=True)
     return commands

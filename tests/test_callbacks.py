@@ -135,3 +135,16 @@ def test_cosine_maps_share_one_colour_scale_per_measuring_point():
             return np.asarray(png, dtype=float).mean()
 
     assert mean_pixel(low) < mean_pixel(high)
+
+
+def test_wandb_sync_passes_every_folder_of_a_run_to_one_command_oldest_first(tmp_path):
+    from src.wandb_log import sync
+
+    for name in ("run_a/wandb/offline-run-20261202_101500-abc", "run_a/wandb/offline-run-20261202_090000-abc",
+                 "run_b/wandb/offline-run-20261202_095000-xyz"):  # fmt: skip
+        (tmp_path / name).mkdir(parents=True)
+    commands = sync(tmp_path, dry_run=True)
+    by_run = {cmd[-1].rsplit("-", 1)[-1]: [c.rsplit("/", 1)[-1] for c in cmd[2:]] for cmd in commands}
+    assert by_run == {"abc": ["offline-run-20261202_090000-abc", "offline-run-20261202_101500-abc"],
+                      "xyz": ["offline-run-20261202_095000-xyz"]}  # fmt: skip
+    assert all(cmd[1] == "sync" for cmd in commands)
