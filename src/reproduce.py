@@ -251,16 +251,16 @@ def common_seeds(chosen: dict) -> tuple[dict, list[dict]]:
     return kept, dropped
 
 
-def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], depth: bool = False) -> dict[int, list]:
-    """kernel -> the SensitivityResults of its selected runs (computed where missing); depth: at every stage
-    (layers=all, into DEPTH_OUTPUT)."""
+def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], maps: str = "paper") -> dict[int, list]:
+    """kernel -> the SensitivityResults of its selected runs (computed where missing); maps "paper": the evaluate
+    config's points; "all": every stage (layers=all, into src.figures.depth.OUTPUT)."""
     from src.evaluate import evaluate_run
-    from src.figures import DEPTH_OUTPUT
+    from src.figures import depth
     from src.sensitivity import SensitivityResult
 
     ecfg = evaluate_config(cfg)
-    if depth:
-        ecfg = OmegaConf.merge(ecfg, {"layers": ["all"], "output": DEPTH_OUTPUT})
+    if maps == "all":
+        ecfg = OmegaConf.merge(ecfg, {"layers": ["all"], "output": depth.OUTPUT})
     results = {}
     for k, rs in runs.items():
         for r in rs:
@@ -286,20 +286,13 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
 def figure_numbers(
     cfg: DictConfig, figure: str, runs: dict, results: dict, excluded: list[dict], depth: dict | None = None
 ) -> dict:
-    """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept). runs and results
+    """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept): what every figure
+    records (provenance, accuracies, excluded runs), then its kind's numbers (`src.figures.KINDS`). runs and results
     are keyed by kernel, or by variant name for figures with variants; depth: results at every stage."""
-    from src.figures import (
-        FIGURES,
-        accuracy_table,
-        claims_for,
-        correlation_numbers,
-        depth_numbers,
-        radial_numbers,
-    )
+    from src.figures import FIGURES, KINDS, FigureInputs, accuracy_table
     from src.sensitivity.stats import shifts_per_radius
 
     spec = FIGURES[figure]
-    out = cfg.output_layer
     some = next((res[0] for res in results.values() if res), None)
     max_shift = some.max_shift if some else int(evaluate_config(cfg).max_shift)
     numbers = {
@@ -308,7 +301,7 @@ def figure_numbers(
         "title": spec.title,
         "experiment": spec.experiment,
         "preset": OmegaConf.to_container(cfg.preset),
-        "output_layer": out,
+        "output_layer": cfg.output_layer,
         "provenance": f"preset={cfg.preset.name} | {time.strftime('%Y-%m-%d')} | python -m src.reproduce figure={figure}"
         + (f" extra_overrides={list(cfg.extra_overrides)}" if cfg.extra_overrides else ""),
         "max_shift": max_shift,
@@ -323,32 +316,12 @@ def figure_numbers(
         "accuracy": accuracy_table(runs),
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
-    labelled = {(k if spec.variants else f"k={k}"): res for k, res in results.items()}
+    inputs = FigureInputs(runs, results, cfg.output_layer, max_shift, cfg.preset.images_per_class, spec.claims,
+                          variants=bool(spec.variants), depth=depth)  # fmt: skip
     numbers["degenerate"] = sorted({f"{label} seed {r.meta.get('run', '?').rsplit('seed=', 1)[-1].split(',')[0]}: "
-                                    f"{layer}" for label, res in labelled.items() for r in res
+                                    f"{layer}" for label, res in inputs.labelled(results).items() for r in res
                                     for layer in r.meta.get("degenerate_layers", [])})  # fmt: skip
-    k = (
-        (spec.kernels or list(runs))[0] if not spec.variants else None
-    )  # single-network figures: the spec's kernel
-    if spec.kind.startswith("radial"):
-        numbers["radial"] = radial_numbers(
-            labelled, some.layers
-        )  # every measured layer; drawn: conv, output, fc
-        numbers |= claims_for(spec, numbers["radial"], out, max_shift)
-    elif spec.kind == "correlation":
-        numbers["correlation"] = correlation_numbers(results[k], out)
-        numbers["claims"] = numbers["correlation"]["claims"]
-    elif spec.kind == "feature_maps":
-        numbers["feature_maps"] = feature_maps(runs[k][0])
-    elif spec.kind == "extras":
-        numbers |= extras_numbers(runs[k][0], results[k][0], out)
-    elif spec.kind == "dimensionality":
-        numbers["dimensionality"] = dimensionality_numbers(cfg, runs[k][0], max_shift)
-    elif spec.kind == "depth":
-        numbers["depth"] = depth_numbers(labelled, max_shift)
-    if depth:
-        numbers["depth"] = depth_numbers({name: res for name, res in depth.items()}, max_shift)
-    return numbers
+    return numbers | KINDS[spec.kind].numbers(inputs)
 
 
 def figure_precision(runs: dict, results: dict) -> dict:
@@ -368,97 +341,9 @@ def figure_precision(runs: dict, results: dict) -> dict:
     return {"training": next(iter(training), None), "maps": next(iter(maps), None)}
 
 
-# (dx, dy), pixels: one cell of the 5x5 maps (three 2x2 pools: 8 input px per cell), so the maps move by whole cells;
-# the digit (inside the central 20x20 of its 28x28 image, plus the 6 px border) stays inside the 40x40 input
-FIG3_SHIFT = (8, 8)
-
-
-def feature_maps(run: dict) -> dict:
-    """Fig. 3 from one run: the first test image, its shifted copy, and 3 channels of the last conv block."""
-    import torch
-
-    from src.evaluate import load_network
-    from src.sensitivity import shift_images
-    from src.sensitivity.maps import capturing
-
-    net, dm = load_network(Path(run["run_dir"]), run)
-    dm.setup("test")
-    x = dm.test_set.images[:1]
-    xs = shift_images(x, *FIG3_SHIFT, fill=dm.fill_value)
-    with capturing(net, ["conv"]) as out, torch.inference_mode():
-        net(x)
-        base = out["conv"][0, :3]
-        net(xs)
-        shifted = out["conv"][0, :3]
-
-    def image(t):  # (C, H, W) -> (H, W) or (H, W, C) for imshow
-        return t.permute(1, 2, 0).squeeze(-1).tolist()
-
-    return {"run": run["run_dir"], "shift": list(FIG3_SHIFT), "image": image(x[0]), "shifted": image(xs[0]),
-            "maps": base.tolist(), "maps_shifted": shifted.tolist()}  # fmt: skip
-
-
-def extras_numbers(run: dict, result, out: str) -> dict:
-    """Per-class cosine maps of one run (conv and the output point) and its radial profiles after every epoch."""
-    from src.callbacks.sensitivity import EPOCHS_DIR
-    from src.sensitivity import SensitivityResult
-
-    epoch_files = sorted((Path(run["run_dir"]) / EPOCHS_DIR).glob("epoch=*.pt"))
-    per_epoch = [SensitivityResult.load(f) for f in epoch_files]
-    layers = [layer for layer in ("conv", out) if per_epoch and layer in per_epoch[0].maps]
-    return {
-        "class_maps_run": f"seed {run['config']['seed']}",
-        "class_names": run["config"].get("dataset", {}).get("class_names"),
-        "class_maps": {layer: result.get(layer, "cosine").tolist() for layer in ("conv", out)},
-        "epochs": {
-            "run": run["run_dir"],
-            "subset": "epoch-end callback: fixed class-balanced validation subset",
-            "images": per_epoch[0].meta.get("images") if per_epoch else None,
-            "selected_epoch": run.get("best_epoch"),
-            "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
-            "profiles": {
-                layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers
-            },
-        },
-    }
-
-
-def dimensionality_numbers(cfg: DictConfig, run: dict, max_shift: int) -> dict:
-    """§4.3.1: one set of shifts, measured on (a) the input image and (b) the trained k=5 network's last conv
-    block, each average-pooled to several dimensions D. part -> metric -> "D=..." -> class-mean radial profile."""
-    from torch import nn
-
-    from src.data import balanced_subset
-    from src.evaluate import load_network
-    from src.sensitivity import translation_sensitivity
-    from src.sensitivity.dimensionality import PooledViews
-
-    net, dm = load_network(Path(run["run_dir"]), run)
-    dm.setup("test")
-    idx = balanced_subset(dm.test_set.labels, cfg.preset.images_per_class or 100, dm.num_classes)
-    x, y = dm.test_set.images[idx], dm.test_set.labels[idx]
-    trunk = nn.Sequential(net.block1, net.block2, net.conv)
-    c_in, c_conv = x.shape[1], net.conv[0].out_channels
-    side = trunk(x[:1]).shape[-1]
-    parts = {
-        "input image": PooledViews(nn.Identity(), c_in, [x.shape[-1], x.shape[-1] // 2, x.shape[-1] // 4, 5]),
-        f"conv output (k={run['config']['kernel']} network)": PooledViews(trunk, c_conv, [side, 3, 2, 1]),
-    }
-    numbers = {}
-    for part, model in parts.items():
-        res = translation_sensitivity(
-            model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value
-        )
-        numbers[part] = {
-            m: {f"D={name.split('.d')[-1]}": res.radial_mean(name, m).tolist() for name in model.layer_names}
-            for m in ("cosine", "distance")
-        }
-    return numbers
-
-
 def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
     """figures/<name>.json, and <name>_radial.csv (one row per layer, metric, label, seed, radius) when radial."""
-    from src.figures import radial_csv
+    from src.figures.radial import radial_csv
 
     written = [write_json(fig_dir / f"{numbers['name']}.json", numbers)]
     if "radial" in numbers:
@@ -470,7 +355,8 @@ def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
-    from src.figures import FIGURES, check_numbers, claims_for, draw
+    from src.figures import FIGURES, KINDS, check_numbers, draw
+    from src.figures.claims import claims_for
 
     figure = str(cfg.figure)
     if figure not in FIGURES:
@@ -495,7 +381,7 @@ def main(cfg: DictConfig) -> None:
         written = []
         if "radial" in numbers and FIGURES[figure].claims:
             numbers |= claims_for(
-                FIGURES[figure], numbers["radial"], numbers["output_layer"], numbers["max_shift"]
+                FIGURES[figure].claims, numbers["radial"], numbers["output_layer"], numbers["max_shift"]
             )
             written.append(write_json(fig_dir / f"{name}.json", numbers))
     else:
@@ -515,11 +401,11 @@ def main(cfg: DictConfig) -> None:
                     cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides)
                 )
                 runs[variant], excluded = chosen[kernels[0]], excluded + out
-            extra["depth"] = evaluate(cfg, runs, depth=True)
+            extra["depth"] = evaluate(cfg, runs, maps="all")
         else:
             runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
-        needs_maps = spec.kind not in ("feature_maps", "dimensionality")
-        results = evaluate(cfg, runs, depth=spec.kind == "depth") if needs_maps else {}
+        maps = KINDS[spec.kind].maps
+        results = evaluate(cfg, runs, maps) if maps else {}
         numbers = figure_numbers(cfg, figure, runs, results, excluded, **extra)
         written = write_numbers(numbers, fig_dir)
     written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)

@@ -7,7 +7,10 @@ import warnings
 import pytest
 import torch
 
-from src.figures import FIGURES, Claim, correlation_numbers, draw, evaluate_claim, holm_adjust, radial_numbers
+from src.figures import FIGURES, draw
+from src.figures.claims import Claim, evaluate_claim, holm_adjust
+from src.figures.correlation import correlation_numbers
+from src.figures.radial import radial_numbers
 from src.sensitivity import SensitivityResult
 from src.sensitivity.stats import (
     equivalence_verdict,
@@ -134,7 +137,7 @@ def test_figures_redraw_from_their_json_alone(tmp_path):
 
 
 def test_depth_numbers_and_figure(tmp_path):
-    from src.figures import depth_numbers
+    from src.figures.depth import depth_numbers
 
     results = {"k=5": [_result(0.3, s) for s in range(2)]}  # cosine 1 - 0.3 r: below 0.5 from r = 2
     depth = depth_numbers(results, 2)["k=5"]
@@ -173,7 +176,7 @@ def test_redraw_into_an_empty_folder_is_byte_identical_twice(tmp_path):
 
 
 def test_no_padding_figures_name_the_final_map_size():
-    from src.figures import final_map_sizes
+    from src.figures.radial import final_map_sizes
     from src.models.cnn import build_network
 
     sizes = final_map_sizes("exp2_mnist")
@@ -186,7 +189,7 @@ def test_no_padding_figures_name_the_final_map_size():
 
 
 def test_epochs_figure_marks_the_selected_epoch():
-    from src.plotting import epochs_figure
+    from src.figures.extras import epochs_figure
 
     fig = epochs_figure([[1.0, 0.5], [1.0, 0.6], [1.0, 0.7]], [0, 1, 2], 1, "cosine", selected=1)
     labels = [line.get_label() for line in fig.axes[0].lines]

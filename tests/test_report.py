@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from src.figures import FIGURES, Claim, claims_for
+from src.figures import FIGURES
+from src.figures.claims import Claim, claims_for
 from src.report import REPORT, TABLES, main, radii_ranges, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
         "max_shift": 2,
         "radial": radial,
     }
-    fig |= claims_for(FIGURES["5"], radial, "softmax", 2)
+    fig |= claims_for(FIGURES["5"].claims, radial, "softmax", 2)
     (tmp_path / "fig5.json").write_text(__import__("json").dumps(fig))
     report = tmp_path / "report.md"
     report.write_text("prose\n<!-- table:fig5_claims -->\nold\n<!-- /table:fig5_claims -->\nmore prose\n")

@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 from src.cli import CONF_DIR
 from src.errors import DataError
 from src.evaluate import evaluate_run
-from src.figures import FIGURES, claims_for
+from src.figures import FIGURES
+from src.figures.claims import claims_for
 from src.sensitivity import SensitivityResult
 from src.train import train
 from tests.conftest import compose_config
@@ -128,7 +129,7 @@ def test_degenerate_and_non_finite_maps_are_caught():
 def test_claims_whose_network_was_not_run_are_skipped_and_listed():
     profile = [[1.0, 0.8, 0.6]] * 3
     radial = {layer: {"cosine": {"k=3": profile, "k=5": profile}} for layer in ("conv", "softmax")}
-    claims = claims_for(FIGURES["2"], radial, "softmax", 2)["claims"]
+    claims = claims_for(FIGURES["2"].claims, radial, "softmax", 2)["claims"]
     skipped = [c for c in claims if c.get("skipped")]
     assert {c["claim"] for c in skipped} >= {"smaller kernels, less sensitive conv output: k=3 > k=4"}
     assert all("k=4" in c["a"][1] + c["b"][1] for c in skipped)

@@ -79,6 +79,22 @@ def capturing(
         model.train(was_training)
 
 
+class PointOutput(nn.Module):
+    """`model`'s output at the measuring point `layer` as this module's output: the whole model runs and a hook
+    reads the point, so code that needs "the network up to conv" names the point instead of the network's
+    attributes (any model whose registry has the point works)."""
+
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        super().__init__()
+        check_layers(model, [layer], key="layer")
+        self.model, self.layer = model, layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with capturing(self.model, [self.layer]) as out:
+            self.model(x)
+        return out[self.layer]
+
+
 def check_layers(model: nn.Module, layers: Sequence[str] | str, key: str = "layers") -> list[str]:
     """measuring_points(model, layers), or a one-line ConfigError naming `key` when a name is not a point of the
     model: run before any training or measuring, so a typo costs milliseconds, not an epoch."""

@@ -1,0 +1,130 @@
+"""The paper's claims as tests: a `Claim` compares two (measuring point, network) curves of a figure over seeds.
+
+Directional claims are paired t intervals; "no effect" claims are equivalence tests (TOST) against a margin written
+in the claim; a figure's claims at one measuring point are Holm-adjusted as one family; per-radius results are
+exploratory. Pure functions of a figure's radial numbers, so a committed JSON can be re-scored without its runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from src.sensitivity.stats import (
+    ALPHA,
+    equivalence_verdict,
+    full_ring_mean,
+    holm,
+    mean_ci,
+    paired_difference,
+    seeds_needed,
+    two_sided_p,
+    verdict,
+)
+
+# "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin. Why 0.02: the seed
+# spread (std over seeds) of one network's r = 1-10 mean cosine is 0.004-0.016 on MNIST (seeds3 Figs. 2 and 5), and
+# the smallest difference the paper calls an effect that we resolve (conv, k=3 vs 4) is 0.028: a difference under
+# 0.02 is inside one network's seed-to-seed variation, 4 % of the mean cosine (~0.55).
+EQUIVALENCE_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the paper tested as a paired difference over seeds of full-ring radial means (r = 1..S).
+
+    a and b are (layer, label) pairs, where layer "output" is the figure's output point; direction +1 claims
+    a > b (more similar, i.e. more invariant), -1 claims a < b, 0 claims no difference: an equivalence test with
+    |difference| < margin (cosine units, mean over r = 1..S).
+    """
+
+    text: str
+    a: tuple[str, str]
+    b: tuple[str, str]
+    direction: int = 1
+    margin: float = EQUIVALENCE_MARGIN
+
+
+def kernel_pairs(layer: str, text: str, direction: int, pairs: Sequence[tuple[int, int]]) -> list[Claim]:
+    """One claim per (a, b) kernel pair at `layer`; `text` formats {a} and {b}."""
+    return [Claim(text.format(a=a, b=b), (layer, f"k={a}"), (layer, f"k={b}"), direction) for a, b in pairs]
+
+
+def evaluate_claim(
+    claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
+) -> dict:
+    """The claim's paired difference (summary over r = 1..S and per radius, exploratory: no correction), its test
+    (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
+    a claim with the observed mean and spread reaches 80 % power (alpha 0.05, unadjusted)."""
+
+    def seeds(side: tuple[str, str]) -> list[list[float]]:
+        layer = output_layer if side[0] == "output" else side[0]
+        return radial[layer][metric][side[1]]
+
+    a, b = seeds(claim.a), seeds(claim.b)
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    diffs = [full_ring_mean(torch.tensor(x), max_shift) - full_ring_mean(torch.tensor(y), max_shift)
+             for x, y in zip(a, b, strict=True)]  # fmt: skip
+    summary = mean_ci(diffs)
+    per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
+    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": claim.direction,
+           "metric": metric, "radii": [1, max_shift], "n": n, "difference": summary}  # fmt: skip
+    if claim.direction == 0:  # "no difference": equivalence, not absence of evidence
+        result, test = equivalence_verdict(diffs, claim.margin)
+        out |= {"test": "TOST", "margin": claim.margin, "tost": test, "p": test["p"], "verdict": result}
+        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"], claim.margin)
+    else:
+        p = two_sided_p(diffs)
+        out |= {"test": "paired t", "p": p, "verdict": verdict(summary, claim.direction)}
+        on_side = summary["mean"] * claim.direction > 0  # a mean against the claim resolves it the other way
+        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"]) if on_side else None
+    out["per_radius"] = [
+        {"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)
+    ]
+    out["per_radius_note"] = "exploratory: 95 % intervals per radius, no multiplicity correction"
+    out["holds_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
+                             if claim.direction and verdict(ci, claim.direction) == "holds"]  # fmt: skip
+    out["fails_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
+                             if claim.direction and verdict(ci, claim.direction) == "does not hold"]  # fmt: skip
+    return out
+
+
+def holm_adjust(claims: list[dict]) -> list[dict]:
+    """The claims of one figure at one measuring point, each with `p_holm` (Holm across the family) and
+    `verdict_holm`: directional claims hold (or not) only if their two-sided p survives Holm; equivalence claims
+    are equivalent only if their TOST p does."""
+    adjusted = holm([c.get("p") for c in claims])
+    out = []
+    for c, p in zip(claims, adjusted, strict=True):
+        n = c.get("n", c["difference"]["n"])
+        if p is None or p >= ALPHA:
+            v = "different" if c["direction"] == 0 and c["verdict"] == "different" else f"unresolved at n={n}"
+        elif c["direction"] == 0:
+            v = "equivalent"
+        else:
+            on_side = c["difference"]["mean"] * c["direction"] > 0
+            v = "holds" if on_side else "does not hold"
+        out.append(c | {"p_holm": p, "verdict_holm": v})
+    return out
+
+
+def claims_for(claims: Sequence[Claim], radial: dict, output_layer: str, max_shift: int) -> dict:
+    """{"claims": at the figure's output point, "claims_logits": the same at the logits (when measured and not
+    the output point)}, each Holm-adjusted as one family. A pure function of the radial numbers, so a figure JSON
+    can be re-scored without its runs (`redraw=true`)."""
+
+    def family(at: str) -> list[dict]:
+        measured = [c for c in claims if all(side[1] in radial[at if side[0] == "output" else side[0]]["cosine"]
+                                             for side in (c.a, c.b))]  # fmt: skip
+        skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
+                    "verdict": "skipped: a network it compares was not in the preset"}
+                   for c in claims if c not in measured]  # fmt: skip
+        return holm_adjust([evaluate_claim(c, radial, at, max_shift) for c in measured]) + skipped
+
+    out = {"claims": family(output_layer)}
+    if "fc" in radial and output_layer != "fc":  # the same claims at the logits, for comparison
+        out["claims_logits"] = family("fc")
+    return out
