@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -20,6 +21,7 @@ from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
 from src.runs import best_checkpoint, find_runs, read_summary
 from src.sensitivity import SensitivityResult, measuring_points
+from src.sensitivity.metrics import METRICS, check_metrics
 from src.sensitivity.settings import MeasurementSettings
 
 
@@ -28,7 +30,7 @@ def measurement_settings(cfg: DictConfig, checkpoint: Path) -> MeasurementSettin
     st = checkpoint.stat()
     return MeasurementSettings(
         layers=tuple(cfg.layers), max_shift=cfg.max_shift, images_per_class=cfg.images_per_class,
-        autocast=cfg.autocast, batch_size=cfg.batch_size,
+        autocast=cfg.autocast, batch_size=cfg.batch_size, metrics=check_metrics(cfg.get("metrics")),
         checkpoint=f"{checkpoint.name}:{st.st_size}:{st.st_mtime_ns}",
     )  # fmt: skip
 
@@ -89,9 +91,11 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if not os.access(run, os.W_OK):
         raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
     settings = measurement_settings(cfg, best_checkpoint(run, summary))
+    measure, previous = settings, None  # what the engine computes; the saved result it extends
     if out.is_file() and not cfg.force:
         try:
-            stored = SensitivityResult.load(out).meta.get("settings")
+            previous = SensitivityResult.load(out)
+            stored = previous.meta.get("settings")
         except UserError as e:
             print(f"recomputing {run}: {e}")
         else:
@@ -104,7 +108,12 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
                     f"{out} holds maps with other settings ({settings.differences(stored or {})}): force=true "
                     f"replaces it, output=<name>.pt keeps both"
                 )
-            print(f"recomputing {run}: {cfg.output} was measured on other weights")
+            if state == "extend":  # only the metrics it lacks are computed, then merged into it
+                measure = replace(settings, metrics=settings.missing_metrics(stored))
+                print(f"extending {run}: {cfg.output} lacks metrics {list(measure.metrics)}")
+            else:
+                print(f"recomputing {run}: {cfg.output} was measured on other weights")
+                previous = None
     if cfg.paths.data_dir:
         summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
     net, dm = load_network(run, summary)
@@ -115,7 +124,7 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if cfg.images_per_class:
         idx = balanced_subset(y, cfg.images_per_class, dm.num_classes)
         x, y = x[idx], y[idx]
-    kwargs = settings.engine_kwargs(dm.fill_value)
+    kwargs = measure.engine_kwargs(dm.fill_value)
     kwargs["layers"] = measuring_points(net, kwargs["layers"])  # "all": every stage, named
     if cfg.devices > 1:
         result = sharded_sensitivity(net, x, y, dm.num_classes, kwargs, cfg.devices)
@@ -132,6 +141,14 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if not summary.get("meets_criterion", True):
         print(f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
               file=sys.stderr)  # fmt: skip
+    if measure is not settings:  # the stored metrics kept, the new ones added, in the metric table's order
+        for layer, maps in previous.maps.items():
+            result.maps[layer] = {
+                m: {**maps, **result.maps[layer]}[m] for m in METRICS if m in maps or m in result.maps[layer]
+            }
+        settings = replace(
+            settings, metrics=tuple(m for m in METRICS if m in next(iter(result.maps.values())))
+        )
     result.meta |= {
         "degenerate_layers": degenerate,
         "settings": settings.key(),
@@ -202,7 +219,8 @@ class ShardedSensitivity(L.LightningModule):
 
         # Made here, in each process: spawned processes receive CPU tensors in shared memory, so sums made in
         # __init__ would be one buffer written by every rank.
-        self.sums = new_sums(self.settings["layers"], self.num_classes, self.settings["max_shift"])
+        s = self.settings
+        self.sums = new_sums(s["layers"], self.num_classes, s["max_shift"], s.get("metrics"))
 
     def test_dataloader(self):
         import torch
@@ -223,7 +241,8 @@ class ShardedSensitivity(L.LightningModule):
         from src.sensitivity import sensitivity_result
 
         s = self.settings
-        result = sensitivity_result(self.sums, s["layers"], s["max_shift"])  # every rank: this syncs the sums
+        # every rank: this syncs the sums
+        result = sensitivity_result(self.sums, s["layers"], s["max_shift"], metrics=s.get("metrics"))
         if self.global_rank == 0:
             result.save(self.out)
 
@@ -277,6 +296,9 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         cfg.layers = [cfg.layers]
     if not cfg.layers:
         raise ConfigError("layers=[] is not allowed: name at least one layer, e.g. [conv,softmax]")
+    if isinstance(cfg.get("metrics"), str):  # metrics=cosine: one metric
+        cfg.metrics = [cfg.metrics]
+    check_metrics(cfg.get("metrics"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -17,13 +17,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from src.models.cnn import POINT_TITLES  # noqa: E402
+from src.models.points import point_titles  # noqa: E402
 from src.sensitivity.metrics import METRICS  # noqa: E402
 
 
 def layer_title(layer: str) -> str:
-    """A figure's name for a measuring point (src.models.cnn.POINT_TITLES), or the point's own name."""
-    return POINT_TITLES.get(layer, layer)
+    """A figure's name for a measuring point (its model's registry, src/models/points.py), or the point's own name."""
+    global _TITLES
+    _TITLES = _TITLES or point_titles()
+    return _TITLES.get(layer, layer)
+
+
+_TITLES: dict[str, str] = {}
 
 
 # §4.3.1 of the paper, on every figure that compares measuring points of different sizes

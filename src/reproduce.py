@@ -297,8 +297,9 @@ def figure_numbers(
     max_shift = some.max_shift if some else int(evaluate_config(cfg).max_shift)
     numbers = {
         "figure": figure,
-        "name": f"fig{figure}" if figure[0].isdigit() else figure,
+        "name": figure_name(figure, cfg.metric),
         "title": spec.title,
+        "metric": cfg.metric,
         "experiment": spec.experiment,
         "preset": OmegaConf.to_container(cfg.preset),
         "output_layer": cfg.output_layer,
@@ -317,11 +318,43 @@ def figure_numbers(
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
     inputs = FigureInputs(runs, results, cfg.output_layer, max_shift, cfg.preset.images_per_class, spec.claims,
-                          variants=bool(spec.variants), depth=depth)  # fmt: skip
+                          variants=bool(spec.variants), depth=depth, metric=cfg.metric)  # fmt: skip
     numbers["degenerate"] = sorted({f"{label} seed {r.meta.get('run', '?').rsplit('seed=', 1)[-1].split(',')[0]}: "
                                     f"{layer}" for label, res in inputs.labelled(results).items() for r in res
                                     for layer in r.meta.get("degenerate_layers", [])})  # fmt: skip
     return numbers | KINDS[spec.kind].numbers(inputs)
+
+
+def figure_name(figure: str, metric: str = "cosine") -> str:
+    """figures/<name>.*: fig2, levers, ...; another metric than the paper's cosine is in the name (fig2_distance), so
+    it never overwrites the paper's figure."""
+    return (f"fig{figure}" if figure[0].isdigit() else figure) + ("" if metric == "cosine" else f"_{metric}")
+
+
+def redraw_numbers(figure: str, metric: str, fig_dir: Path) -> dict:
+    """The figure's JSON for a redraw: in figures_dir, else the committed one (so a redraw can write into a new,
+    empty folder); for another metric, the paper's (cosine) JSON when the metric's own is missing: its radial
+    numbers hold every metric, so the figure and its claims are redrawn on `metric`."""
+    from src.figures import FIGURES, KINDS, check_numbers
+
+    committed = CONF_DIR.parent / "figures"
+    names = [figure_name(figure, metric), figure_name(figure)]
+    source = next((d / f"{n}.json" for n in names for d in (fig_dir, committed) if (d / f"{n}.json").is_file()),
+                  fig_dir / f"{names[0]}.json")  # fmt: skip
+    numbers = read_json(source)
+    check_numbers(numbers, source, figure)
+    if metric != numbers.get("metric", "cosine"):
+        if KINDS[FIGURES[figure].kind].key != "radial":
+            raise ConfigError(
+                f"metric={metric} applies to radial figures only; figure={figure} is drawn on cosine"
+            )
+        missing = [la for la, by_metric in numbers["radial"].items() if metric not in by_metric]
+        if missing:
+            raise DataError(
+                f"{source} has no {metric!r} profiles at {missing}: rerun the figure with metric={metric}"
+            )
+        numbers |= {"metric": metric, "name": names[0]}
+    return numbers
 
 
 def figure_precision(runs: dict, results: dict) -> dict:
@@ -355,7 +388,7 @@ def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
-    from src.figures import FIGURES, KINDS, check_numbers, draw
+    from src.figures import FIGURES, KINDS, draw
     from src.figures.claims import claims_for
 
     figure = str(cfg.figure)
@@ -368,21 +401,19 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"figures_dir={fig_dir} cannot be created ({e.strerror})") from e
     if not os.access(fig_dir, os.W_OK):
         raise ConfigError(f"figures_dir={fig_dir} is not writable")
-    name = f"fig{figure}" if figure[0].isdigit() else figure
+    from src.sensitivity.metrics import METRICS
+
+    if cfg.metric not in METRICS:
+        raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
+    name = figure_name(figure, cfg.metric)
     if (
         cfg.redraw
     ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
-        # the JSON in figures_dir, else the committed one (so a redraw can write into a new, empty folder)
-        source = fig_dir / f"{name}.json"
-        if not source.is_file() and (CONF_DIR.parent / "figures" / f"{name}.json").is_file():
-            source = CONF_DIR.parent / "figures" / f"{name}.json"
-        numbers = read_json(source)
-        check_numbers(numbers, source, figure)
+        numbers = redraw_numbers(figure, cfg.metric, fig_dir)
         written = []
         if "radial" in numbers and FIGURES[figure].claims:
-            numbers |= claims_for(
-                FIGURES[figure].claims, numbers["radial"], numbers["output_layer"], numbers["max_shift"]
-            )
+            numbers |= claims_for(FIGURES[figure].claims, numbers["radial"], numbers["output_layer"],
+                                  numbers["max_shift"], cfg.metric)  # fmt: skip
             written.append(write_json(fig_dir / f"{name}.json", numbers))
     else:
         spec = FIGURES[figure]

@@ -62,6 +62,23 @@ def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
     )
 
 
+@pytest.mark.slow
+def test_a_result_with_fewer_metrics_is_extended_not_replaced(trained_run, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    (run / "sensitivity.pt").unlink(missing_ok=True)
+    first = evaluate_run(run, eval_cfg(run, metrics=["cosine"]))
+    assert list(first.maps["conv"]) == ["cosine"]
+    both = evaluate_run(run, eval_cfg(run, metrics=["distance", "cosine"]))  # only distance is computed
+    assert "extending" in capsys.readouterr().out and list(both.maps["conv"]) == ["cosine", "distance"]
+    assert torch.equal(both.maps["conv"]["cosine"], first.maps["conv"]["cosine"])  # kept, not recomputed
+    saved = SensitivityResult.load(run / "sensitivity.pt")
+    assert saved.meta["settings"]["metrics"] == ["cosine", "distance"]
+    assert evaluate_run(run, eval_cfg(run, metrics=["cosine"])) is None  # holds more than asked: complete
+    full = evaluate_run(run, eval_cfg(run, metrics=None, force=True))
+    assert torch.allclose(full.maps["conv"]["distance"], both.maps["conv"]["distance"], atol=1e-6)
+
+
 def test_evaluate_bad_inputs(trained_run, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         find_runs(tmp_path / "missing")
@@ -115,6 +132,7 @@ def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
         ("images_per_class=0", "images_per_class=0 is not allowed"),
         ("autocast=bf17", "autocast='bf17' is not allowed: a torch dtype"),
         ("batch_size=0", "batch_size=0 is not allowed"),
+        ("metrics=[cosin]", r"metrics=\['cosin'\] is not allowed: name one or more of"),
     ],
 )
 def test_evaluate_settings_are_checked_first(tmp_path, override, message):

@@ -175,6 +175,29 @@ def test_redraw_into_an_empty_folder_is_byte_identical_twice(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first  # no dates: git stays clean
 
 
+def test_another_metric_is_drawn_and_tested_under_its_own_name(tmp_path):
+    """metric=distance redraws the committed cosine JSON on its distance profiles: files fig5_distance.*, claims
+    with the direction flipped (smaller distance = more invariant); fig5.* is never overwritten."""
+    from src.reproduce import main
+    from tests.conftest import compose_config
+
+    cfg = compose_config("reproduce", ["figure=5", "redraw=true", "metric=distance", f"figures_dir={tmp_path}"],
+                         tmp_path)  # fmt: skip
+    main.__wrapped__(cfg)
+    assert {p.name for p in tmp_path.iterdir()} >= {"fig5_distance.png", "fig5_distance.json"}
+    assert not (tmp_path / "fig5.json").exists()
+    numbers = json.loads((tmp_path / "fig5_distance.json").read_text())
+    assert numbers["metric"] == "distance" and numbers["name"] == "fig5_distance"
+    assert {c["metric"] for c in numbers["claims"]} == {"distance"}
+    assert {c["direction"] for c in numbers["claims"]} == {
+        -1,
+        0,
+    }  # "k=5 > k=4" in invariance: smaller distance
+    with pytest.raises(SystemExit) as exit_:  # a one-line error, exit status 2, before any work
+        main.__wrapped__(compose_config("reproduce", ["figure=5", "redraw=true", "metric=pearsn"], tmp_path))
+    assert exit_.value.code == 2
+
+
 def test_no_padding_figures_name_the_final_map_size():
     from src.figures.radial import final_map_sizes
     from src.models.cnn import build_network

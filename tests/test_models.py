@@ -156,15 +156,20 @@ def test_torchvision_model_has_the_measuring_points():
         TorchvisionClassifier("mnist", 1, 40, 5, "same", name="resnet_nope")
 
 
-def test_every_measuring_point_of_the_network_has_a_title():
-    """Figures title points from POINT_TITLES: every stage the depth figure measures is named there."""
-    from src.models.cnn import POINT_TITLES, build_network
+@pytest.mark.parametrize("head", sorted(__import__("src.models.cnn", fromlist=["HEADS"]).HEADS))
+def test_every_measuring_point_of_the_network_has_a_title(head):
+    """Figures title points from the model's registry: every stage the depth figure measures is named there, and
+    every registered point the configuration has is measured by layers=all."""
+    from src.models.cnn import StandardCNN, build_network
+    from src.models.points import point_titles
     from src.plotting import layer_title
     from src.sensitivity.maps import measuring_points
 
-    for head in ("fc", "gap"):
-        net = build_network("mnist", 1, 40, 5, "same", head=head)
-        assert all(p in POINT_TITLES for p in measuring_points(net, "all"))
+    net = build_network("mnist", 1, 40, 5, "same", head=head)
+    stages = measuring_points(net, "all")
+    assert all(p in point_titles() for p in stages)
+    assert stages[0] == "input" and stages[-1] == "softmax" and "conv" in stages and "fc" in stages
+    assert [p for p in stages[1:-1]] == [p.name for p in StandardCNN.POINTS if p.name in stages[1:-1]]
     assert layer_title("block3") == "block3"  # an unknown point is drawn under its own name, never a KeyError
 
 

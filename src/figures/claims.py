@@ -59,6 +59,11 @@ def evaluate_claim(
     (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
     a claim with the observed mean and spread reaches 80 % power (alpha 0.05, unadjusted)."""
 
+    from src.sensitivity.metrics import METRICS
+
+    # a claim says "more invariant"; for a metric where larger means less similar (a distance) that is "smaller"
+    direction = claim.direction if METRICS[metric].larger_is_similar else -claim.direction
+
     def seeds(side: tuple[str, str]) -> list[list[float]]:
         layer = output_layer if side[0] == "output" else side[0]
         return radial[layer][metric][side[1]]
@@ -70,25 +75,25 @@ def evaluate_claim(
              for x, y in zip(a, b, strict=True)]  # fmt: skip
     summary = mean_ci(diffs)
     per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
-    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": claim.direction,
+    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": direction,
            "metric": metric, "radii": [1, max_shift], "n": n, "difference": summary}  # fmt: skip
-    if claim.direction == 0:  # "no difference": equivalence, not absence of evidence
+    if direction == 0:  # "no difference": equivalence, not absence of evidence
         result, test = equivalence_verdict(diffs, claim.margin)
         out |= {"test": "TOST", "margin": claim.margin, "tost": test, "p": test["p"], "verdict": result}
         out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"], claim.margin)
     else:
         p = two_sided_p(diffs)
-        out |= {"test": "paired t", "p": p, "verdict": verdict(summary, claim.direction)}
-        on_side = summary["mean"] * claim.direction > 0  # a mean against the claim resolves it the other way
+        out |= {"test": "paired t", "p": p, "verdict": verdict(summary, direction)}
+        on_side = summary["mean"] * direction > 0  # a mean against the claim resolves it the other way
         out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"]) if on_side else None
     out["per_radius"] = [
         {"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)
     ]
     out["per_radius_note"] = "exploratory: 95 % intervals per radius, no multiplicity correction"
     out["holds_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
-                             if claim.direction and verdict(ci, claim.direction) == "holds"]  # fmt: skip
+                             if direction and verdict(ci, direction) == "holds"]  # fmt: skip
     out["fails_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
-                             if claim.direction and verdict(ci, claim.direction) == "does not hold"]  # fmt: skip
+                             if direction and verdict(ci, direction) == "does not hold"]  # fmt: skip
     return out
 
 
@@ -111,18 +116,20 @@ def holm_adjust(claims: list[dict]) -> list[dict]:
     return out
 
 
-def claims_for(claims: Sequence[Claim], radial: dict, output_layer: str, max_shift: int) -> dict:
+def claims_for(
+    claims: Sequence[Claim], radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
+) -> dict:
     """{"claims": at the figure's output point, "claims_logits": the same at the logits (when measured and not
-    the output point)}, each Holm-adjusted as one family. A pure function of the radial numbers, so a figure JSON
-    can be re-scored without its runs (`redraw=true`)."""
+    the output point)}, each Holm-adjusted as one family, tested on `metric`. A pure function of the radial
+    numbers, so a figure JSON can be re-scored without its runs (`redraw=true`)."""
 
     def family(at: str) -> list[dict]:
-        measured = [c for c in claims if all(side[1] in radial[at if side[0] == "output" else side[0]]["cosine"]
+        measured = [c for c in claims if all(side[1] in radial[at if side[0] == "output" else side[0]][metric]
                                              for side in (c.a, c.b))]  # fmt: skip
         skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
                     "verdict": "skipped: a network it compares was not in the preset"}
                    for c in claims if c not in measured]  # fmt: skip
-        return holm_adjust([evaluate_claim(c, radial, at, max_shift) for c in measured]) + skipped
+        return holm_adjust([evaluate_claim(c, radial, at, max_shift, metric) for c in measured]) + skipped
 
     out = {"claims": family(output_layer)}
     if "fc" in radial and output_layer != "fc":  # the same claims at the logits, for comparison

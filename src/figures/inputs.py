@@ -14,6 +14,7 @@ class FigureInputs:
     runs: kernel (int) or variant name -> the selected runs (dicts of `src.runs`), sorted by seed.
     results: the same keys -> their SensitivityResults (empty for kinds that measure for themselves).
     output_layer: the figure's output point ("softmax", the paper's; or "fc"). max_shift: S, pixels.
+    metric: the similarity radial figures draw and test claims on (cosine, the paper's main one).
     images_per_class: test images per class of the preset (None: the full test set).
     """
 
@@ -24,6 +25,7 @@ class FigureInputs:
     images_per_class: int | None = None
     claims: Sequence[Any] = ()
     variants: bool = False
+    metric: str = "cosine"  # what radial figures draw and their claims test (a name of the METRICS table)
     depth: dict | None = field(default=None)  # variant -> results at every stage (figures with variants)
 
     def label(self, key) -> str:

@@ -35,7 +35,7 @@ def numbers(inputs: FigureInputs) -> dict:
     labelled = inputs.labelled(inputs.results)
     first = next(res[0] for res in labelled.values() if res)
     out = {KEY: radial_numbers(labelled, first.layers)}  # every measured layer; drawn: conv, output, fc
-    out |= claims_for(inputs.claims, out[KEY], inputs.output_layer, inputs.max_shift)
+    out |= claims_for(inputs.claims, out[KEY], inputs.output_layer, inputs.max_shift, inputs.metric)
     if inputs.depth:
         out["depth"] = depth_numbers(inputs.depth, inputs.max_shift)
     return out
@@ -60,7 +60,8 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     """<name>.png/pdf: conv (radial_conv_output only) and output panels; <name>_depth when the JSON has depth
     numbers; <name>_logits when the logits were measured and are not the output point."""
     name, radial, max_shift = numbers["name"], numbers[KEY], numbers.get("max_shift", 10)
-    output_point = numbers.get("output_layer", "softmax")
+    output_point, metric = numbers.get("output_layer", "softmax"), numbers.get("metric", "cosine")
+    ylabel = f"{plotting.METRIC_LABELS.get(metric, metric)} (class mean)"
     layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [output_point]
     letters = "ab" if len(layers) == 2 else ""
     sizes = final_map_sizes(spec.experiment)  # no padding: the label says the final map size (Experiment 2)
@@ -69,11 +70,11 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
         return {f"{k} (final map {sizes[k]})" if k in sizes else k: v for k, v in curves.items()}
 
     panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.layer_title(layer)}":
-              labelled(radial[layer]["cosine"]) for i, layer in enumerate(layers)}  # fmt: skip
-    ns = sorted({len(seeds) for seeds in radial[layers[0]]["cosine"].values()})
+              labelled(radial[layer][metric]) for i, layer in enumerate(layers)}  # fmt: skip
+    ns = sorted({len(seeds) for seeds in radial[layers[0]][metric].values()})
     n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
-    fig = plotting.radial_panels(panels, max_shift, title=f"{spec.title}; {n_text}, band: ±1 std", note=note,
-                                 corner_radii=corner_radii)  # fmt: skip
+    fig = plotting.radial_panels(panels, max_shift, ylabel, title=f"{spec.title}; {n_text}, band: ±1 std",
+                                 note=note, corner_radii=corner_radii)  # fmt: skip
     written = plotting.save_figure(fig, fig_dir / name)
     if "depth" in numbers:  # figures with variants also show their invariance through depth
         fig = depth_figure(numbers["depth"], max_shift, title=f"{spec.title}: through depth", note=note)
@@ -81,8 +82,8 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     if (
         "fc" in radial and output_point != "fc"
     ):  # the logits, for comparison (not the paper's measuring point)
-        fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"]["cosine"])}, max_shift,
-                                     title=f"Not a figure of the paper: the logits of these networks\n"
+        fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"][metric])}, max_shift,
+                                     ylabel, title=f"Not a figure of the paper: the logits of these networks\n"
                                      f"{spec.title}; band: ±1 std over seeds", note=note,
                                      corner_radii=corner_radii)  # fmt: skip
         written += plotting.save_figure(fig, fig_dir / f"{name}_logits")

@@ -19,6 +19,7 @@ from torch import nn
 
 from src.checks import is_integer
 from src.errors import ConfigError
+from src.models.points import Point, measured_at, present_points
 
 PADDINGS = ("same", "none")
 
@@ -49,19 +50,6 @@ def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, in
         )
     return table[kernel]
 
-
-# The measuring points of StandardCNN: name in named_modules() (plus the engine's "input" and "softmax") -> what a
-# figure calls it. The engine hooks these names, the callback and src.evaluate measure them, figures title them.
-POINT_TITLES: dict[str, str] = {
-    "input": "network input (padded image)",
-    "block1": "first conv block output",
-    "block2": "second conv block output",
-    "conv": "final convolutional layer output",
-    "flatten": "flattened final conv output",
-    "hidden": "FC 500 hidden layer output",
-    "fc": "final FC layer, logits (before softmax)",
-    "softmax": "network output (softmax of the final FC layer)",
-}
 
 HEADS = ("fc", "gap")
 
@@ -111,6 +99,14 @@ def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "
     return nn.Sequential(conv, nn.ReLU(inplace=True), down.make(out_ch))
 
 
+@measured_at(  # the engine hooks these names, the callback and src.evaluate measure them, figures title them
+    Point("block1", "first conv block output"),
+    Point("block2", "second conv block output"),
+    Point("conv", "final convolutional layer output"),
+    Point("flatten", "flattened final conv output"),  # a stage with the GAP head only (pool + flatten)
+    Point("hidden", "FC 500 hidden layer output"),  # a stage with the FC head only
+    Point("fc", "final FC layer, logits (before softmax)"),
+)
 class StandardCNN(nn.Module):
     """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes) (the ReLU after the max-pool: the same function).
 
@@ -167,6 +163,7 @@ class StandardCNN(nn.Module):
             self.flatten = nn.Flatten()
             self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
             self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
+        self.depth_points = present_points(self)  # layers=all: input, these, softmax
         self.reset_parameters()
 
     @staticmethod

@@ -12,6 +12,11 @@ import torch
 from torch import nn
 
 from src.errors import ConfigError
+from src.models.points import Point, measured_at, present_points
+
+
+class Tap(nn.Identity):
+    """A measuring point fed by a forward hook on another module (an identity, but a stage: see present_points)."""
 
 
 def _feed(tap: nn.Module):
@@ -23,6 +28,13 @@ def _feed(tap: nn.Module):
     return hook
 
 
+@measured_at(
+    Point("net.layer1", "ResNet stage 1 output"),
+    Point("net.layer2", "ResNet stage 2 output"),
+    Point("net.layer3", "ResNet stage 3 output"),
+    Point("conv", "last conv stage output (model.conv_layer)"),
+    Point("fc", "classifier output, logits (model.fc_layer)"),
+)
 class TorchvisionClassifier(nn.Module):
     """torchvision `name` (random initialisation) for images (N, in_channels, image_size, image_size).
 
@@ -50,16 +62,16 @@ class TorchvisionClassifier(nn.Module):
                 in_channels, first.out_channels, first.kernel_size, first.stride, first.padding, bias=first.bias
                 is not None))  # fmt: skip
         self.net = net
-        self.conv, self.fc = nn.Identity(), nn.Identity()  # taps (see the module docstring)
+        self.conv, self.fc = Tap(), Tap()  # see the module docstring
         for tap, path in (("conv", conv_layer), ("fc", fc_layer)):
             try:
                 target = net.get_submodule(path)
             except AttributeError:
                 raise ConfigError(f"model.{tap}_layer={path!r} is not a module of {name}") from None
             target.register_forward_hook(_feed(getattr(self, tap)))
-        # layers=all measures these (plus input and softmax): each ResNet stage, then the two taps
-        stages = [f"net.layer{i}" for i in (1, 2, 3) if hasattr(net, f"layer{i}")]
-        self.depth_points = [*stages, "conv", "fc"]
+        self.depth_points = present_points(
+            self
+        )  # layers=all: input, each stage the model has, the taps, softmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

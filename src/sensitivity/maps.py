@@ -23,7 +23,7 @@ from torchmetrics import Metric
 
 from src.errors import ConfigError, DataError
 from src.files import load_torch, save_torch
-from src.sensitivity.metrics import DECISIONS, SIMILARITIES, similarities
+from src.sensitivity.metrics import DECISIONS, SIMILARITIES, check_metrics, similarities
 from src.sensitivity.radial import radial_profile
 from src.sensitivity.shifts import Fill, check_max_shift, shifted_windows
 
@@ -38,8 +38,8 @@ _NOT_A_STAGE = (nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout)
 
 def measuring_points(model: nn.Module, layers: Sequence[str] | str) -> list[str]:
     """`layers` as a list; "all" (or ["all"]) means every stage from input to softmax: "input", then the model's
-    `depth_points` if it defines them, else its top-level children except bare activations, flattens, identities
-    and dropouts, then "softmax"."""
+    `depth_points` (a registered model's points, src/models/points.py), else its top-level children except bare
+    activations, flattens, identities and dropouts, then "softmax"."""
     if isinstance(layers, str):
         layers = [layers]
     if list(layers) != ["all"]:
@@ -102,7 +102,8 @@ def check_layers(model: nn.Module, layers: Sequence[str] | str, key: str = "laye
     modules = dict(model.named_modules())
     missing = [name for name in layers if name not in modules and name not in POINTS]
     if missing:
-        named = [*POINTS, *(n for n in modules if n)]
+        points = measuring_points(model, "all")  # the model's registered points first, then its other modules
+        named = [*points, *(n for n in modules if n and n not in points)]
         raise ConfigError(f"{key}={missing} not found in the model: available {named[:20]}")
     return layers
 
@@ -158,7 +159,8 @@ class SensitivityResult:
             return getattr(self, metric)
         if layer not in self.maps or metric not in self.maps[layer]:
             raise KeyError(
-                f"no map for layer={layer!r} metric={metric!r}: layers {self.layers}, metrics {SIMILARITIES}"
+                f"no map for layer={layer!r} metric={metric!r}: layers {self.layers}, metrics "
+                f"{list(self.maps.get(layer, next(iter(self.maps.values()), {})))}"
             )
         return self.maps[layer][metric]
 
@@ -229,6 +231,7 @@ def translation_sensitivity(
     channels_last: bool = True,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
+    metrics: Sequence[str] | None = None,
 ) -> SensitivityResult:
     """Translation-sensitivity maps of `model` at `layers`.
 
@@ -245,22 +248,25 @@ def translation_sensitivity(
         channels_last: feed NHWC tensors (faster convolutions on CPU and GPU; results agree to float tolerance).
         autocast_dtype: e.g. torch.bfloat16 to run the forward under autocast; metrics stay float32.
         progress: show a progress bar over input batches.
+        metrics: names of the METRICS table to compute (None: all); only these are computed and stored.
     """
-    layers = measuring_points(model, layers)
-    sums = new_sums(layers, num_classes, max_shift)
+    layers, metrics = measuring_points(model, layers), check_metrics(metrics)
+    sums = new_sums(layers, num_classes, max_shift, metrics)
     accumulate_sensitivity(
         model, _batches(images, labels), sums, layers, max_shift, fill_value, batch_size, channels_last,
-        autocast_dtype, progress,
+        autocast_dtype, progress, metrics,
     )  # fmt: skip
     return sensitivity_result(
-        sums, layers, max_shift, {"fill_value": fill_value, "autocast_dtype": str(autocast_dtype)}
+        sums, layers, max_shift, {"fill_value": fill_value, "autocast_dtype": str(autocast_dtype)}, metrics
     )
 
 
-def new_sums(layers: Sequence[str], num_classes: int, max_shift: int) -> SensitivitySums:
-    """An empty accumulator for `layers` x (cosine, euclidean, distance) plus accuracy and consistency."""
+def new_sums(
+    layers: Sequence[str], num_classes: int, max_shift: int, metrics: Sequence[str] | None = None
+) -> SensitivitySums:
+    """An empty accumulator for `layers` x `metrics` (None: every metric) plus accuracy and consistency."""
     return SensitivitySums(
-        len(layers) * len(SIMILARITIES) + len(DECISIONS), num_classes, (2 * max_shift + 1) ** 2
+        len(layers) * len(check_metrics(metrics)) + len(DECISIONS), num_classes, (2 * max_shift + 1) ** 2
     )
 
 
@@ -275,10 +281,11 @@ def accumulate_sensitivity(
     channels_last: bool = True,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
+    metrics: Sequence[str] | None = None,
 ) -> None:
     """Add every (image, shift) pair of `batches` into `sums` (no cross-process sync: shards call this alone)."""
     device = _model_device(model)
-    layers = check_layers(model, layers)
+    layers, metrics = check_layers(model, layers), check_metrics(metrics)
     sums.to(device)
     stack = contextlib.ExitStack()
     captured = stack.enter_context(capturing(model, layers, flatten=True))
@@ -319,7 +326,7 @@ def accumulate_sensitivity(
             for x, y in batches:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 check_max_shift(max_shift, x.shape[-2], x.shape[-1])
-                _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size)
+                _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size, metrics)
                 if bar is not None:
                     bar.update(len(y))
     finally:
@@ -331,17 +338,23 @@ def accumulate_sensitivity(
 
 
 def sensitivity_result(
-    sums: SensitivitySums, layers: Sequence[str], max_shift: int, meta: dict | None = None
+    sums: SensitivitySums,
+    layers: Sequence[str],
+    max_shift: int,
+    meta: dict | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> SensitivityResult:
-    """The maps held by `sums`; under torch.distributed every process must call this (it syncs the sums)."""
+    """The maps held by `sums` (made by new_sums with the same layers and metrics); under torch.distributed every
+    process must call this (it syncs the sums)."""
+    metrics = check_metrics(metrics)
     means, counts = sums.compute()
     rows, num_classes, num_shifts = means.shape
     side = 2 * max_shift + 1
     means, counts = means.cpu().view(rows, num_classes, side, side), counts.cpu()
     maps, i = {}, 0
     for name in layers:
-        maps[name] = {metric: means[i + j] for j, metric in enumerate(SIMILARITIES)}
-        i += len(SIMILARITIES)
+        maps[name] = {metric: means[i + j] for j, metric in enumerate(metrics)}
+        i += len(metrics)
     return SensitivityResult(
         maps=maps,
         accuracy=means[i],
@@ -352,7 +365,7 @@ def sensitivity_result(
     )
 
 
-def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size) -> None:
+def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size, metrics=SIMILARITIES) -> None:
     """Add the metric values of every (image, shift) pair of the batch x (B, C, H, W), y (B,) to `sums`."""
     b = len(x)
     side = 2 * max_shift + 1
@@ -373,6 +386,6 @@ def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size) 
         # shift index p = (dy + S) * side + (dx + S); window (i, j) = (S - dy, S - dx)
         i, j = side - 1 - p // side, side - 1 - p % side
         acts, pred = forward(windows[n, :, i, j])  # (chunk, C, H, W) gathered copy
-        values = [similarities(base[name][n], acts[name]) for name in layers]
+        values = [similarities(base[name][n], acts[name], metrics) for name in layers]
         values.append(torch.stack([(pred == y[n]).double(), (pred == base_pred[n]).double()]))
         sums.update(torch.cat([v.double() for v in values]), y[n], p)

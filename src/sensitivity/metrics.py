@@ -5,10 +5,12 @@ a, b: (n, D) flattened activations. All functions return (n,) float tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from src.errors import ConfigError
 
 EPS = 1e-12
 DECISIONS = ("accuracy", "consistency")  # from the model's prediction, independent of the layer
@@ -60,9 +62,19 @@ SHOWN_METRICS = tuple(
 SIMILARITIES = tuple(SIMILARITY_FUNCTIONS)  # per layer, in this order in the engine's accumulator
 
 
-def similarities(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(len(SIMILARITIES), n): every metric of each row pair, in SIMILARITIES order, in float32 or wider."""
+def check_metrics(metrics: Sequence[str] | None, key: str = "metrics") -> tuple[str, ...]:
+    """`metrics` as a tuple in METRICS order (None: all of them), or a one-line ConfigError naming `key`."""
+    if metrics is None:
+        return SIMILARITIES
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ConfigError(f"{key}={list(metrics)} is not allowed: name one or more of {list(METRICS)}")
+    return tuple(m for m in METRICS if m in metrics)
+
+
+def similarities(a: torch.Tensor, b: torch.Tensor, metrics: Sequence[str] = SIMILARITIES) -> torch.Tensor:
+    """(len(metrics), n): each metric of each row pair, in the order given, in float32 or wider."""
     a, b = a.flatten(1), b.flatten(1)
     if a.dtype not in (torch.float32, torch.float64):
         a, b = a.float(), b.float()
-    return torch.stack([f(a, b) for f in SIMILARITY_FUNCTIONS.values()])
+    return torch.stack([METRICS[m].function(a, b) for m in metrics])

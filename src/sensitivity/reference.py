@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from src.sensitivity.maps import INPUT, SOFTMAX, capturing, measuring_points
-from src.sensitivity.metrics import SIMILARITIES, similarities
+from src.sensitivity.metrics import check_metrics, similarities
 from src.sensitivity.shifts import Fill, shift_images
 
 
@@ -25,9 +25,11 @@ def naive_translation_sensitivity(
     num_classes: int = 10,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
+    metrics: Sequence[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """{"<layer>/<metric>": (K, 2S+1, 2S+1), "accuracy": ..., "consistency": ...} as per-class means (float64)."""
-    layers = measuring_points(model, layers)
+    """{"<layer>/<metric>": (K, 2S+1, 2S+1), "accuracy": ..., "consistency": ...} as per-class means (float64);
+    metrics: names of the METRICS table (None: all)."""
+    layers, metrics = measuring_points(model, layers), check_metrics(metrics)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         captured[INPUT] = x.flatten(1)
@@ -36,7 +38,7 @@ def naive_translation_sensitivity(
         return logits
 
     side = 2 * max_shift + 1
-    keys = [f"{n}/{m}" for n in layers for m in SIMILARITIES] + ["accuracy", "consistency"]
+    keys = [f"{n}/{m}" for n in layers for m in metrics] + ["accuracy", "consistency"]
     sums = {k: torch.zeros(num_classes, side, side, dtype=torch.float64) for k in keys}
     counts = torch.zeros(num_classes, dtype=torch.float64)
     with capturing(model, layers, flatten=True) as captured:
@@ -50,7 +52,7 @@ def naive_translation_sensitivity(
                     pred = forward(shift_images(x, dx, dy, fill_value)).argmax(1)
                     at = (c, dy + max_shift, dx + max_shift)
                     for n in layers:
-                        for m, v in zip(SIMILARITIES, similarities(base[n], captured[n]), strict=True):
+                        for m, v in zip(metrics, similarities(base[n], captured[n], metrics), strict=True):
                             sums[f"{n}/{m}"][at] += float(v)
                     sums["accuracy"][at] += float(pred == c)
                     sums["consistency"][at] += float(pred == base_pred)

@@ -1,8 +1,9 @@
 """What a measurement is: the engine's arguments and, from the same object, the key that says a result is complete.
 
-A saved result stores `key()`. A later request with the same key finds it complete; one whose network changed
-(another checkpoint) finds it stale; one with other settings must not silently replace it (src.evaluate refuses
-unless told to).
+A saved result stores `key()`. A later request with the same key finds it complete (also when it asks for fewer
+metrics than the result holds); one asking for metrics the result lacks finds it to extend (only those are
+computed, then merged); one whose network changed (another checkpoint) finds it stale; one with other settings must
+not silently replace it (src.evaluate refuses unless told to).
 """
 
 from __future__ import annotations
@@ -39,22 +40,29 @@ class MeasurementSettings:
         return {
             "layers": list(self.layers), "max_shift": self.max_shift, "fill_value": fill_value,
             "batch_size": self.batch_size, "autocast_dtype": getattr(torch, self.autocast) if self.autocast else None,
+            "metrics": list(self.metrics),
         }  # fmt: skip
 
     def compare(self, stored: dict | None) -> str:
-        """ "complete", "stale" (same settings, other weights) or "different" for a stored key. Keys a result
-        written by an older version lacks (metrics, checkpoint) are not counted as differences."""
+        """ "complete", "extend" (same settings and weights, some metrics missing: `missing_metrics`), "stale"
+        (same settings, other weights) or "different" for a stored key. Keys a result written by an older version
+        lacks (metrics, checkpoint) are not counted as differences."""
         if not stored:
             return "different"
         mine = self.key()
-        common = [k for k in mine if k in stored and k != "checkpoint"]
+        common = [k for k in mine if k in stored and k not in ("checkpoint", "metrics")]
         if any(mine[k] != stored[k] for k in common) or not {"layers", "max_shift"} <= set(common):
             return "different"
         if "checkpoint" in stored and stored["checkpoint"] != mine["checkpoint"]:
             return "stale"
-        return "complete"
+        return "extend" if self.missing_metrics(stored) else "complete"
+
+    def missing_metrics(self, stored: dict) -> tuple[str, ...]:
+        """The metrics asked for that a stored result lacks (none when it does not say: an older result)."""
+        have = stored.get("metrics")
+        return () if have is None else tuple(m for m in self.metrics if m not in have)
 
     def differences(self, stored: dict) -> str:
         mine = self.key()
         return ", ".join(f"{k}: {stored.get(k)!r} -> {mine[k]!r}" for k in mine
-                         if k in stored and k != "checkpoint" and stored[k] != mine[k])  # fmt: skip
+                         if k in stored and k not in ("checkpoint", "metrics") and stored[k] != mine[k])  # fmt: skip
