@@ -91,10 +91,10 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
             )
-    from src.data import DATASETS
+    from src.data import dataset_entry
 
-    info = cfg.dataset.get("info") or DATASETS.get(cfg.dataset.name, [None])[0]
-    raw = info["raw_size"] if isinstance(info, dict | DictConfig) else getattr(info, "raw_size", 28)
+    info = cfg.dataset.get("info") or vars(dataset_entry(cfg.dataset.name)[0])
+    raw = info["raw_size"]
     side = raw + 2 * cfg.dataset.border
     integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:

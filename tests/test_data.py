@@ -10,7 +10,7 @@ from tests.dataset_files import write_cifar10_batches
 
 
 def test_synthetic_padded_images_and_splits():
-    dm = PaddedDataModule("synthetic", val_size=500, synthetic_sizes=(3000, 1000))
+    dm = PaddedDataModule("synthetic", val_size=500)  # 3000 + 1000 images (conf/dataset/synthetic.yaml)
     dm.setup()
     x, y = dm.train_set[list(range(len(dm.train_set)))]
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (2500, 500, 1000)
@@ -97,10 +97,12 @@ def test_missing_data_is_one_clear_error(tmp_path):
 
 
 def test_bad_dataset_name():
-    from src.data.datamodule import DATASETS
+    from src.data import dataset_files
 
+    assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(dataset_files())  # built-ins: files too
     with pytest.raises(
-        ConfigError, match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(DATASETS)))}"
+        ConfigError,
+        match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(dataset_files())))}",
     ):
         PaddedDataModule("foo")
 
@@ -247,8 +249,8 @@ def test_a_new_dataset_from_config_alone(tmp_path):
 
     cfg = compose_config("train", [
         "dataset=synthetic", "dataset.name=sevenseg",
-        "+dataset.info={family: mnist, in_channels: 1, raw_size: 28, num_classes: 10}",
-        "+dataset.loader={_target_: src.data.synthetic.load_synthetic_digits, _partial_: true, sizes: [600, 100]}",
+        "dataset.info={family: mnist, in_channels: 1, raw_size: 28, num_classes: 10}",
+        "dataset.loader={_target_: src.data.synthetic.load_synthetic_digits, _partial_: true, sizes: [600, 100]}",
     ], tmp_path)  # fmt: skip
     dm = hydra.utils.instantiate(cfg.dataset)
     dm.setup()

@@ -1,3 +1,3 @@
-from src.data.datamodule import DATASETS, PaddedDataModule, balanced_subset, pad_images
+from src.data.datamodule import PaddedDataModule, balanced_subset, dataset_entry, dataset_files, pad_images
 
-__all__ = ["DATASETS", "PaddedDataModule", "balanced_subset", "pad_images"]
+__all__ = ["PaddedDataModule", "balanced_subset", "dataset_entry", "dataset_files", "pad_images"]

@@ -10,7 +10,7 @@ same fill value that shifts use later (`fill_value`): the background, or (backgr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -19,8 +19,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from src.checks import is_integer
-from src.data.sources import load_cifar10, load_fashion_mnist, load_mnist
-from src.data.synthetic import load_synthetic_digits
 from src.errors import ConfigError
 
 
@@ -35,14 +33,30 @@ class DatasetInfo:
     background: float = 0.0
 
 
-# The built-in datasets: facts, and a loader (data_dir, download) -> ((train_x, train_y), (test_x, test_y)) with
-# uint8 images (N, C, H, W). A new dataset needs no entry here: its conf/dataset/ file names `info` and `loader`.
-DATASETS: dict[str, tuple[DatasetInfo, Callable]] = {
-    "mnist": (DatasetInfo("mnist", 1, 28, 10), load_mnist),
-    "fashion_mnist": (DatasetInfo("mnist", 1, 28, 10), load_fashion_mnist),  # MNIST's format: its networks
-    "cifar10": (DatasetInfo("cifar10", 3, 32, 10), load_cifar10),
-    "synthetic": (DatasetInfo("mnist", 1, 28, 10), load_synthetic_digits),
-}
+def dataset_files() -> dict[str, Path]:
+    """name -> conf/dataset/<name>.yaml of every registered dataset (a file giving `info` and `loader`)."""
+    from omegaconf import OmegaConf
+
+    from src.cli import CONF_DIR
+
+    files = sorted((CONF_DIR / "dataset").glob("*.yaml"))
+    return {p.stem: p for p in files if {"info", "loader"} <= set(OmegaConf.load(p))}
+
+
+def dataset_entry(name: str) -> tuple[DatasetInfo, Callable]:
+    """(facts, loader) of a registered dataset, from its conf/dataset/ file: the one registry, which built-in and
+    new datasets join alike; a ConfigError naming the registered ones for any other name."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    files = dataset_files()
+    if name not in files:
+        raise ConfigError(
+            f"dataset={name!r} is not allowed: use one of {sorted(files)} (conf/dataset/), or give dataset.info "
+            "and dataset.loader"
+        )
+    cfg = OmegaConf.load(files[name])
+    return DatasetInfo(**cfg.info), hydra.utils.instantiate(cfg.loader)
 
 
 class TensorBatches(Dataset):
@@ -151,7 +165,7 @@ class PaddedDataModule(L.LightningDataModule):
     zero-padded.
 
     Args:
-        name: a key of DATASETS ("mnist", "fashion_mnist", "cifar10", "synthetic") or a dataset given by info+loader.
+        name: the dataset's name: a file of conf/dataset/ (the registry) when info and loader are not given.
         data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused for synthetic).
         download: let torchvision download missing files (needs internet).
         border: zero padding added on every side, pixels.
@@ -159,12 +173,11 @@ class PaddedDataModule(L.LightningDataModule):
         split_seed: seed of the train/validation split, independent of the model seed.
         batch_size: training batch size; evaluation uses `eval_batch_size`.
         normalize: None, or {"mean": [...], "std": [...]} per channel, applied after padding.
-        synthetic_sizes: [train+val, test] image counts for the synthetic dataset.
         keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
         shuffle_seed: seed of the batch order (epoch e uses seed and e), so resumed runs repeat it exactly.
-        info: {family, in_channels, raw_size, num_classes} of a dataset that is not built in.
+        info: {family, in_channels, raw_size, num_classes, background}; None: the registry's (by name).
         loader: a function (data_dir, download) -> ((train_x, train_y), (test_x, test_y)), uint8 images
-            (N, C, raw_size, raw_size) and int64 labels, for a dataset that is not built in (Hydra: `_partial_`).
+            (N, C, raw_size, raw_size) and int64 labels (Hydra: `_partial_`); None: the registry's (by name).
         class_names: a name per class label (figures title class maps with them); None: the label numbers.
         augment_shift: m > 0: training batches only, each image moved by a random integer shift in [-m, m]^2
             pixels (vacated pixels take the padding value), drawn from (shuffle_seed, step) so runs and resumed
@@ -185,7 +198,6 @@ class PaddedDataModule(L.LightningDataModule):
         eval_batch_size: int = 1000,
         num_workers: int = 0,
         normalize: dict | None = None,
-        synthetic_sizes: tuple[int, int] | list[int] = (3000, 1000),
         keep_on_device: bool = True,
         shuffle_seed: int = 0,
         overfit_images: int = 0,
@@ -195,24 +207,16 @@ class PaddedDataModule(L.LightningDataModule):
         class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
-        if name not in DATASETS and (info is None or loader is None):
-            raise ConfigError(
-                f"dataset={name!r} is not allowed: use one of {sorted(DATASETS)}, or give dataset.info and "
-                "dataset.loader"
-            )
         if border < 0:
             raise ConfigError(f"dataset.border={border} is not allowed: must be >= 0 pixels")
-        builtin_info, builtin_loader = DATASETS.get(name, (None, None))
-        self.name, self.info = name, DatasetInfo(**info) if info else builtin_info
-        self.loader = loader or builtin_loader
+        if info is None or loader is None:  # a run saved before its config carried them: the registry's
+            registered_info, registered_loader = dataset_entry(name)
+            info, loader = info or asdict(registered_info), loader or registered_loader
+        self.name, self.info, self.loader = name, DatasetInfo(**info), loader
         self.data_dir, self.download, self.border = Path(data_dir).expanduser(), download, border
         self.val_size, self.split_seed = val_size, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.normalize, self.synthetic_sizes, self.keep_on_device = (
-            normalize,
-            tuple(synthetic_sizes),
-            keep_on_device,
-        )
+        self.normalize, self.keep_on_device = normalize, keep_on_device
         self.shuffle_seed, self.overfit_images = shuffle_seed, overfit_images
         if not is_integer(augment_shift) or not 0 <= augment_shift <= border:
             raise ConfigError(
@@ -245,9 +249,9 @@ class PaddedDataModule(L.LightningDataModule):
 
     # -- loading ---------------------------------------------------------------------------------------------
     def _raw(self):
-        if self.loader is load_synthetic_digits:
-            return load_synthetic_digits(self.data_dir, self.download, self.synthetic_sizes)
-        return self.loader(self.data_dir, self.download)
+        return self.loader(
+            self.data_dir, self.download
+        )  # its own options are bound in the config (Hydra partial)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         x = pad_images(images, self.border, self.info.background)

@@ -44,7 +44,7 @@ def numbers(inputs: FigureInputs) -> dict:
 def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict[str, str]:
     """{"k=5": "1x1", ...}: the last conv block's map size of the no-padding networks (Experiment 2: exp2_*), from the
     dataset's image size plus the paper's 6-px border; {} for padded networks, whose maps keep one size."""
-    from src.data.datamodule import DATASETS
+    from src.data import dataset_entry
     from src.models.cnn import feature_map_sizes
 
     if not experiment.startswith("exp2_"):
@@ -52,7 +52,7 @@ def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict
     name = {"fashion": "fashion_mnist"}.get(
         experiment.removeprefix("exp2_"), experiment.removeprefix("exp2_")
     )
-    side = DATASETS[name][0].raw_size + 2 * 6
+    side = dataset_entry(name)[0].raw_size + 2 * 6
     return {f"k={k}": f"{(n := feature_map_sizes(side, k, 'none')[-1])}x{n}" for k in kernels}
 
 
