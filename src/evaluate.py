@@ -76,11 +76,6 @@ def load_network(run: Path, summary: dict):
 
 def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     """Compute and save the run's test-set maps; None if the run is unfinished or its result is already there."""
-    import torch
-
-    from src.data import balanced_subset
-    from src.sensitivity import translation_sensitivity
-
     summary = read_summary(run)
     if summary.get("status") == "unreadable":
         raise DataError(summary["error"])
@@ -91,29 +86,79 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     if not os.access(run, os.W_OK):
         raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
     settings = measurement_settings(cfg, best_checkpoint(run, summary))
-    measure, previous = settings, None  # what the engine computes; the saved result it extends
-    if out.is_file() and not cfg.force:
-        try:
-            previous = SensitivityResult.load(out)
-            stored = previous.meta.get("settings")
-        except UserError as e:
-            print(f"recomputing {run}: {e}")
-        else:
-            state = settings.compare(stored)
-            if state == "complete":
-                print(f"skip {run}: {cfg.output} is complete")
-                return None
-            if state == "different":
-                raise ConfigError(
-                    f"{out} holds maps with other settings ({settings.differences(stored or {})}): force=true "
-                    f"replaces it, output=<name>.pt keeps both"
-                )
-            if state == "extend":  # only the metrics it lacks are computed, then merged into it
-                measure = replace(settings, metrics=settings.missing_metrics(stored))
-                print(f"extending {run}: {cfg.output} lacks metrics {list(measure.metrics)}")
-            else:
-                print(f"recomputing {run}: {cfg.output} was measured on other weights")
-                previous = None
+    plan = measurement_plan(run, settings, cfg)
+    if plan is None:
+        return None
+    measure, previous = plan
+    result, images, device = measure_run(run, summary, measure, cfg)
+    if previous is not None:  # the stored metrics kept, the new ones added
+        result = merge_metrics(previous, result)
+        settings = replace(settings, metrics=tuple(next(iter(result.maps.values()))))
+    try:
+        degenerate = result.degenerate_layers()
+    except DataError as e:
+        raise DataError(f"{run}: {e}; nothing saved") from e
+    if degenerate:
+        print(f"warning: {run}: the response at {', '.join(degenerate)} does not change with any shift (a collapsed "
+              "network?): its cosine of 1 measures nothing; marked as degenerate", file=sys.stderr)  # fmt: skip
+    if not summary.get("meets_criterion", True):
+        print(f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
+              file=sys.stderr)  # fmt: skip
+    result.meta |= {"degenerate_layers": degenerate, "settings": settings.key(), "run": str(run), "split": "test",
+                    "images": images, "device": str(device)}  # fmt: skip
+    try:
+        result.save(out)  # atomic: a failed write leaves no partial file behind
+    except OSError as e:
+        raise DataError(f"{out} cannot be written ({e.strerror}): nothing saved") from e
+    shown = next(iter(result.maps[result.layers[0]]))  # cosine unless it was not asked for
+    prof = {
+        layer: [round(float(v), 3) for v in result.radial_mean(layer, shown)[::2]] for layer in result.layers
+    }
+    print(f"wrote {out}: {images} images; {shown} radial profile (r = 0, 2, 4, ...): {prof}")
+    if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
+        log_to_wandb(run, summary, result)
+    return result
+
+
+def measurement_plan(
+    run: Path, settings: MeasurementSettings, cfg: DictConfig
+) -> tuple[MeasurementSettings, SensitivityResult | None] | None:
+    """What to compute for the run, against what its saved result holds: None (complete: nothing), (settings,
+    None) (everything: none saved, unreadable, other weights, or force=true), or (the missing metrics only, the
+    saved result to extend); a result measured with other settings is a ConfigError, never silently replaced."""
+    out = run / cfg.output
+    if not out.is_file() or cfg.force:
+        return settings, None
+    try:
+        previous = SensitivityResult.load(out)
+    except UserError as e:
+        print(f"recomputing {run}: {e}")
+        return settings, None
+    stored = previous.meta.get("settings")
+    state = settings.compare(stored)
+    if state == "complete":
+        print(f"skip {run}: {cfg.output} is complete")
+        return None
+    if state == "different":
+        raise ConfigError(
+            f"{out} holds maps with other settings ({settings.differences(stored or {})}): force=true "
+            f"replaces it, output=<name>.pt keeps both"
+        )
+    if state == "extend":
+        missing = settings.missing_metrics(stored)
+        print(f"extending {run}: {cfg.output} lacks metrics {list(missing)}")
+        return replace(settings, metrics=missing), previous
+    print(f"recomputing {run}: {cfg.output} was measured on other weights")
+    return settings, None
+
+
+def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig):
+    """(maps of the run's selected weights on its test images, number of images, device), as `measure` says."""
+    import torch
+
+    from src.data import balanced_subset
+    from src.sensitivity import translation_sensitivity
+
     if cfg.paths.data_dir:
         summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
     net, dm = load_network(run, summary)
@@ -131,44 +176,16 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     else:
         chunks = [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
         result = translation_sensitivity(net, chunks, num_classes=dm.num_classes, progress=True, **kwargs)
-    try:
-        degenerate = result.degenerate_layers()
-    except DataError as e:
-        raise DataError(f"{run}: {e}; nothing saved") from e
-    if degenerate:
-        print(f"warning: {run}: the response at {', '.join(degenerate)} does not change with any shift (a collapsed "
-              "network?): its cosine of 1 measures nothing; marked as degenerate", file=sys.stderr)  # fmt: skip
-    if not summary.get("meets_criterion", True):
-        print(f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
-              file=sys.stderr)  # fmt: skip
-    if measure is not settings:  # the stored metrics kept, the new ones added, in the metric table's order
-        for layer, maps in previous.maps.items():
-            result.maps[layer] = {
-                m: {**maps, **result.maps[layer]}[m] for m in METRICS if m in maps or m in result.maps[layer]
-            }
-        settings = replace(
-            settings, metrics=tuple(m for m in METRICS if m in next(iter(result.maps.values())))
-        )
-    result.meta |= {
-        "degenerate_layers": degenerate,
-        "settings": settings.key(),
-        "run": str(run),
-        "split": "test",
-        "images": len(y),
-        "device": str(device),
-    }
-    try:
-        result.save(out)  # atomic: a failed write leaves no partial file behind
-    except OSError as e:
-        raise DataError(f"{out} cannot be written ({e.strerror}): nothing saved") from e
-    prof = {
-        f"{layer}": [round(float(v), 3) for v in result.radial_mean(layer, "cosine")[::2]]
-        for layer in result.layers
-    }
-    print(f"wrote {out}: {len(y)} images; cosine radial profile (r = 0, 2, 4, ...): {prof}")
-    if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
-        log_to_wandb(run, summary, result)
-    return result
+    return result, len(y), device
+
+
+def merge_metrics(previous: SensitivityResult, new: SensitivityResult) -> SensitivityResult:
+    """`new` with the metrics `previous` holds and `new` lacks, per layer, in the metric table's order (same
+    weights, images and shifts: the decisions and counts agree)."""
+    for layer, maps in previous.maps.items():
+        both = {**maps, **new.maps[layer]}
+        new.maps[layer] = {m: both[m] for m in METRICS if m in both}
+    return new
 
 
 def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> None:

@@ -221,13 +221,12 @@ def ddp_worker() -> bool:
 
 
 def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
+    """Train (resuming from last.ckpt when there is one), test the selected checkpoint, and keep summary.json
+    current throughout: "running", then "completed" with the selected epoch's accuracies (or the failure)."""
     import lightning as L
     import torch
 
-    from src.callbacks import EpochHistory
     from src.cli import tidy_lightning_logging
-    from src.models import ClassifierModule
-    from src.models.build import build_model
 
     tidy_lightning_logging()
     start = time.time()
@@ -239,27 +238,10 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    dm = hydra.utils.instantiate(cfg.dataset)
-    net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
-    if cfg.compile:
-        net.compile()
-    module = ClassifierModule(
-        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.channels_last,
-        train_accuracy_criterion=cfg.stop_train_accuracy,
-    )  # fmt: skip
-    history = EpochHistory()
-    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
-    cfg, wandb_id = with_wandb_run(cfg, out)
-    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
-    for lg in loggers:
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    # no progress bar where nobody watches one (SLURM job logs, nohup, pipes): it would fill the log file
-    bar = {} if sys.stdout.isatty() else {"enable_progress_bar": False}
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
+    cfg, wandb_id, dm, module, history, callbacks, trainer = _training_parts(cfg, out)
     last = Path(cfg.ckpt_path) if cfg.ckpt_path else resume_point(out / "checkpoints" / "last.ckpt")
     if cfg.ckpt_path and not last.is_file():
         raise ConfigError(f"ckpt_path={last} is not a file: give a Lightning checkpoint (.ckpt)")
-
     summary = {
         "status": "running",
         "run_dir": str(out),
@@ -283,8 +265,56 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
         full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
     history.epochs = epochs
+    summary |= completion_record(cfg, out, history, best_ckpt, test["test/acc"], full_train_acc)
+    summary |= {
+        "global_step": trainer.global_step,  # optimizer steps done; a later evaluation logs to W&B after them
+        "wall_time_s": round(time.time() - start, 1),
+        "finished_at": time.time(),
+        "device": str(trainer.strategy.root_device),
+        "precision": str(trainer.precision),  # 32-true, or bf16-mixed where the hardware has bf16
+    }
+    save_summary(summary)
+    if ddp_worker():
+        return summary
+    report_done(summary, callbacks, cfg.stop_train_accuracy, out)
+    return summary
+
+
+def _training_parts(cfg: DictConfig, out: Path) -> tuple:
+    """(cfg with its W&B run id, the id, datamodule, LightningModule, epoch history, callbacks, trainer), built from
+    the config; the loggers have the resolved config as hyperparameters."""
+    from src.callbacks import EpochHistory
+    from src.models import ClassifierModule
+    from src.models.build import build_model
+
+    dm = hydra.utils.instantiate(cfg.dataset)
+    net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
+    if cfg.compile:
+        net.compile()
+    module = ClassifierModule(
+        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.channels_last,
+        train_accuracy_criterion=cfg.stop_train_accuracy,
+    )  # fmt: skip
+    history = EpochHistory()
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
+    cfg, wandb_id = with_wandb_run(cfg, out)
+    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    # no progress bar where nobody watches one (SLURM job logs, nohup, pipes): it would fill the log file
+    bar = {} if sys.stdout.isatty() else {"enable_progress_bar": False}
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
+    return cfg, wandb_id, dm, module, history, callbacks, trainer
+
+
+def completion_record(
+    cfg: DictConfig, out: Path, history, best_ckpt: str, test_acc: float, full_train_acc: float
+) -> dict:
+    """The completed run's record: the selected epoch (best validation accuracy among the epochs whose running
+    training accuracy reached the criterion; if none did, the best-validation epoch, and meets_criterion is false:
+    src.reproduce excludes such runs, src.evaluate warns), its accuracies, and its checkpoint with a hash."""
+    epochs = history.epochs
     best = history.best() or {}
-    meets = best.get("val/acc_eligible", -1) >= 0
     if (
         best_ckpt
         and best.get("epoch") is not None
@@ -294,37 +324,24 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
             f"{out}: the selected checkpoint {Path(best_ckpt).name} is not the selected epoch {best['epoch']}; "
             f"delete {out}/summary.json and {out}/checkpoints to train again"
         )
-    summary |= {
+    return {
         "status": "completed",
         "epochs": len(epochs),
         "stopped_by": "train_accuracy" if epochs and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
         else "max_epochs",
-        # the selected epoch: best validation accuracy among the epochs whose running training accuracy (over
-        # the epoch's batches) reached the criterion; if none did, the best-validation epoch, and
-        # meets_criterion is false (src.reproduce excludes such runs, src.evaluate warns)
         "criterion": {"train_accuracy": cfg.stop_train_accuracy, "measured_as": "running accuracy of the epoch"},
-        "meets_criterion": meets,
+        "meets_criterion": best.get("val/acc_eligible", -1) >= 0,
         "best_epoch": best.get("epoch"),
         "train_acc": best.get("train/acc"),
         "train_acc_full": full_train_acc,
         "val_acc": best.get("val/acc"),
-        "test_acc": test["test/acc"],
+        "test_acc": test_acc,
         # relative to the run directory, with its content hash: a moved or copied run still finds its own
         # weights, and evaluation refuses weights that are not the ones this summary describes
         "checkpoint": os.path.relpath(best_ckpt, out) if best_ckpt else "",
         "checkpoint_sha256": file_sha256(Path(best_ckpt)) if best_ckpt else None,
-        "global_step": trainer.global_step,  # optimizer steps done; a later evaluation logs to W&B after them
-        "wall_time_s": round(time.time() - start, 1),
-        "finished_at": time.time(),
-        "device": str(trainer.strategy.root_device),
-        "precision": str(trainer.precision),  # 32-true, or bf16-mixed where the hardware has bf16
         "history": epochs,
     }  # fmt: skip
-    save_summary(summary)
-    if ddp_worker():
-        return summary
-    report_done(summary, callbacks, cfg.stop_train_accuracy, out)
-    return summary
 
 
 def with_wandb_run(cfg: DictConfig, out: Path) -> tuple[DictConfig, str | None]:
