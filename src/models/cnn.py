@@ -51,9 +51,6 @@ def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, in
     return table[kernel]
 
 
-HEADS = ("fc", "gap")
-
-
 class BlurPool(nn.Module):
     """Anti-aliased downsampling (Zhang 2019, "Making convolutional networks shift-invariant again"): max-pool
     2x2 with stride 1, then a per-channel 3x3 binomial blur ([1, 2, 1] x [1, 2, 1] / 16) applied with stride 2 on
@@ -85,6 +82,24 @@ POOLS: dict[str, Pool] = {
     "max": Pool(lambda channels: nn.MaxPool2d(2, 2), commutes_with_relu=True),  # the paper's
     "blur": Pool(BlurPool, commutes_with_relu=False),  # Zhang's anti-aliasing: the blur is linear
 }
+
+
+@dataclass(frozen=True)
+class Head:
+    """What follows the last conv block: make(channels, side, hidden, num_classes) -> (flatten, hidden, fc), the
+    three modules StandardCNN names (an nn.Identity where a head has no such stage; `fc` gives the logits)."""
+
+    make: Callable[[int, int, int, int], tuple[nn.Module, nn.Module, nn.Module]]
+
+
+HEADS: dict[str, Head] = {
+    # the paper's: flatten, FC `hidden` + ReLU, FC out
+    "fc": Head(lambda c, side, hidden, k: (nn.Flatten(), nn.Sequential(nn.Linear(c * side * side, hidden),
+                                                                       nn.ReLU(inplace=True)), nn.Linear(hidden, k))),
+    # global average pooling of the last conv block, then FC out (Lin et al. 2014); `hidden` unused
+    "gap": Head(lambda c, side, hidden, k: (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Identity(),
+                                            nn.Linear(c, k))),
+}  # fmt: skip
 
 
 def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "max") -> nn.Sequential:
@@ -119,8 +134,8 @@ class StandardCNN(nn.Module):
         hidden: width of the hidden FC layer.
         num_classes: number of outputs.
         pool: "max" (the paper's 2x2 max-pool) or "blur" (anti-aliased: BlurPool).
-        head: "fc" (the paper's FC hidden + FC out) or "gap" (global average pool of the last conv block, then FC
-            out; `hidden` unused).
+        head: a key of HEADS: "fc" (the paper's FC hidden + FC out) or "gap" (global average pool of the last conv
+            block, then FC out; `hidden` unused).
 
     Input (N, in_channels, image_size, image_size); output logits (N, num_classes).
     """
@@ -155,14 +170,8 @@ class StandardCNN(nn.Module):
                 f"kernel={kernel} with padding={padding} shrinks a {image_size}px image to nothing; "
                 "use a smaller kernel or padding=same"
             )
-        if head == "gap":  # conv -> global average pool -> classifier
-            self.flatten = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-            self.hidden = nn.Identity()
-            self.fc = nn.Linear(c3, num_classes)  # measuring point "fc" (logits)
-        else:
-            self.flatten = nn.Flatten()
-            self.hidden = nn.Sequential(nn.Linear(c3 * side * side, hidden), nn.ReLU(inplace=True))
-            self.fc = nn.Linear(hidden, num_classes)  # measuring point "fc" (logits)
+        # measuring point "fc": the logits
+        self.flatten, self.hidden, self.fc = HEADS[head].make(c3, side, hidden, num_classes)
         self.depth_points = present_points(self)  # layers=all: input, these, softmax
         self.reset_parameters()
 
