@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,20 @@ from omegaconf import DictConfig, open_dict
 from src.cli import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env(**extra: str) -> dict:
+    """The environment of a command-line test: this checkout importable, W&B offline, one-line Hydra errors."""
+    return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **extra, "PYTHONPATH": str(ROOT)}
+
+
+def run_python(
+    *args: str, cwd: Path, env: dict | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """`python <args>` as a user runs it (e.g. "-m", "src.train", ...), output captured; the one subprocess helper
+    of the suite (each call costs ~4 s of imports: keep them few)."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(**(env or {})), capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
 
 
 def mnist_dir() -> Path | None:

@@ -1,23 +1,16 @@
 """The command line as a user runs it (each test is a subprocess: ~4 s of imports, so they are few)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_env, run_python
+
 ROOT = Path(__file__).resolve().parent.parent
 DATASET_CONFIGS = [p.stem for p in (ROOT / "conf" / "dataset").glob("*.yaml")]  # the options a user can name
-
-
-def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **(env or {})}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.mark.slow
@@ -32,7 +25,7 @@ def run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path, override, message):
-    proc = run("-m", "src.train", override, "logger=csv", cwd=tmp_path)
+    proc = run_python("-m", "src.train", override, "logger=csv", cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [lines[-1]] and lines[-1].startswith(message), proc.stderr
@@ -41,7 +34,7 @@ def test_bad_input_gives_one_line_error(tmp_path, override, message):
 
 @pytest.mark.slow
 def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
-    proc = run(
+    proc = run_python(
         "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=2",
         "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=5", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
@@ -63,7 +56,9 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     # src.evaluate adds the test-set maps to the job's own W&B run: a second offline run dir with the same id
     job = next((tmp_path / "sweep").glob("*kernel=3*"))
     # job directories contain '=' and ',': Hydra needs the value quoted
-    proc = run("-m", "src.evaluate", f"run_dir='{job}'", "images_per_class=1", "max_shift=2", cwd=tmp_path)
+    proc = run_python(
+        "-m", "src.evaluate", f"run_dir='{job}'", "images_per_class=1", "max_shift=2", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
     assert len(list((job / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
@@ -111,7 +106,7 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
 
 @pytest.mark.slow
 def test_evaluate_without_run_dir_is_one_line(tmp_path):
-    proc = run("-m", "src.evaluate", cwd=tmp_path)
+    proc = run_python("-m", "src.evaluate", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert (
         proc.stderr.strip()
@@ -138,7 +133,7 @@ def test_tab_completion_of_the_script_form(tmp_path):
     line = "python src/train.py dataset="
     proc = subprocess.run(
         [sys.executable, "src/train.py", "-sc", "query=bash"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "COMP_LINE": line, "COMP_POINT": str(len(line))},
+        env=cli_env(COMP_LINE=line, COMP_POINT=str(len(line))),
     )  # fmt: skip
     assert proc.stdout.split() == [f"dataset={d}" for d in sorted(DATASET_CONFIGS)], proc.stderr
 

@@ -1,7 +1,6 @@
 """Nothing finished is lost or redone; a crash never leaves a result that looks complete."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,14 @@ from src.errors import UserError
 from src.sensitivity import SensitivityResult
 from src.sweep_report import sweep_status
 from src.train import completed_summary, train
+from tests.conftest import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET = ["logger=csv", "trainer.enable_progress_bar=false", "max_shift=2"]
 
 
 def cli(*args, cwd):
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
-    return [sys.executable, "-m", "src.train", *args], {"cwd": cwd, "env": env}
+    return [sys.executable, "-m", "src.train", *args], {"cwd": cwd, "env": cli_env()}
 
 
 def summary(run: Path) -> dict:

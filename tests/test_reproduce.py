@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 from src.errors import DataError
 from src.reproduce import choose_lr, next_lr, select_lr, sweep_runs
+from tests.conftest import run_python
 from tests.dataset_files import write_cifar10_batches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,13 +86,6 @@ def test_runs_below_the_training_criterion_are_excluded(tmp_path):
         select_lr(eligible, 3)
 
 
-def run(*args, env=None, cwd):
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
-
-
 def hydra_list(*items: str) -> str:
     return "[" + ",".join(f"'{i}'" for i in items) + "]"
 
@@ -114,7 +106,7 @@ def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (140, 3, 32, 32), dtype=np.uint8)
     write_cifar10_batches(tmp_path / "data", images, np.arange(140) % 10, test_size=40)
-    proc = run(
+    proc = run_python(
         "-m", "src.reproduce", f"figure={figure}", "preset=quick", f"extra_overrides={TINY}",
         f"evaluate_overrides={hydra_list('images_per_class=2', 'max_shift=3')}", "outputs=out", "figures_dir=figs",
         env={"DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path,
@@ -138,12 +130,14 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    proc = run(
+    proc = run_python(
         "-m", "src.train", "-m", "dataset=synthetic", "kernel=3,5", "max_epochs=1", "max_shift=2", "logger=csv",
         "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run("-m", "src.evaluate", "run_dir=sweep", "images_per_class=2", "max_shift=2", cwd=tmp_path)
+    proc = run_python(
+        "-m", "src.evaluate", "run_dir=sweep", "images_per_class=2", "max_shift=2", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     nb = nbformat.read(ROOT / "notebooks" / "explore_results.ipynb", as_version=4)
     os.environ["SWEEP_DIR"] = str(tmp_path / "sweep")
@@ -170,7 +164,7 @@ def test_levers_figure_end_to_end_on_synthetic_digits(tmp_path):
     tiny = hydra_list(
         "dataset=synthetic", "max_epochs=1", "max_shift=2", "logger=csv", "stop_train_accuracy=0.01"
     )
-    proc = run(
+    proc = run_python(
         "-m", "src.reproduce", "figure=levers", "preset=quick", f"extra_overrides={tiny}", "outputs=out",
         f"evaluate_overrides={hydra_list('images_per_class=2', 'max_shift=2')}", "figures_dir=figs", cwd=tmp_path,
     )  # fmt: skip

@@ -2,7 +2,6 @@
 a 2-job sweep, a rerun that submits nothing, a cancelled job reported as failed, and its resume. Skipped, with the
 reason shown, where no cluster answers."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +27,7 @@ def _sweep(tmp_path, name, *args, **popen):
     cmd = [sys.executable, "-m", "src.train", "-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=10",
            "dataset=synthetic", "logger=csv", "trainer.enable_progress_bar=false",
            f"hydra.sweep.dir={tmp_path / name}", *args]  # fmt: skip
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    env = cli_env()
     if popen:
         return subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -224,13 +224,12 @@ def test_metrics_csv_of_random_bytes_is_set_aside(tmp_path):
 @pytest.mark.slow
 def test_ddp_training_on_two_cpu_processes(tmp_path):
     """trainer=ddp as the README gives it: rank 1 reruns the entry point and must not fight rank 0 for the run."""
-    import os
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import cli_env
 
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
+    env = cli_env()
     cmd = [sys.executable, "-m", "src.train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
            "dataset=synthetic", "max_epochs=1", "logger=csv", "trainer.enable_progress_bar=false",
            f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
