@@ -122,7 +122,10 @@ def test_cifar10_figures_on_generated_cifar_files(tmp_path, figure):
     assert all(c["verdict"] for c in numbers["claims"])
     rows = (tmp_path / "figs" / f"fig{figure}_radial.csv").read_text().splitlines()
     assert rows[0] == "layer,metric,label,seed_index,radius,shifts,full_ring,value"
-    assert len(rows) == 1 + len(numbers["radial"]) * 3 * 3 * 5  # layers x metrics x kernels x radii, one seed
+    from src.sensitivity.metrics import METRICS
+
+    # layers x metrics (every metric of the table) x kernels x radii, one seed
+    assert len(rows) == 1 + len(numbers["radial"]) * len(METRICS) * 3 * 5
 
 
 @pytest.mark.slow
