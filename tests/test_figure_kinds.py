@@ -55,3 +55,5 @@ def test_every_kind_computes_json_numbers_and_draws_them(trained, tmp_path, kind
     written = draw(numbers, tmp_path)
     assert written and all(p.stat().st_size > 1000 for p in written)
     assert {p.suffix for p in written} == {".png", ".pdf"}
+    other = draw(numbers | {"name": f"other_{kind}"}, tmp_path)  # e.g. fashion_extras beside extras
+    assert not set(other) & set(written)  # two figures of one kind never overwrite each other's files

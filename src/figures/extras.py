@@ -46,10 +46,13 @@ def numbers(inputs: FigureInputs) -> dict:
 
 
 def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = True) -> list[Path]:
-    """class_maps_<point>.png/pdf per measuring point, epochs_<point>.png/pdf per point the callback measured."""
+    """class_maps_<point>.png/pdf per measuring point, epochs_<point>.png/pdf per point the callback measured;
+    prefixed by the figure's dataset ("fashion_extras" -> fashion_class_maps_conv.png), so datasets never overwrite
+    each other's files."""
     from src.wandb_log import cosine_range
 
     max_shift, written = numbers["max_shift"], []
+    prefix = numbers["name"].removesuffix("extras")  # "" for the paper's MNIST extras
     per_class = numbers.get("images_per_class") or []
     images = f", {per_class[0]} test images per class" if per_class and len(set(per_class)) == 1 else ""
     for layer, maps in numbers[KEY].items():
@@ -58,7 +61,7 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
             f"{numbers['class_maps_run']}{images}", note=note, class_names=numbers.get("class_names"),
             vrange=cosine_range(layer),  # one colour scale per measuring point: conv and softmax compare
         )  # fmt: skip
-        written += plotting.save_figure(fig, fig_dir / f"class_maps_{layer}")
+        written += plotting.save_figure(fig, fig_dir / f"{prefix}class_maps_{layer}")
     ep = numbers["epochs"]
     subset = f"{ep['images']} validation images" if ep.get("images") else "fixed validation subset"
     for layer, profiles in ep["profiles"].items():
@@ -67,7 +70,7 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
             title=f"{plotting.layer_title(layer)} over training\n{spec.title}, {numbers['class_maps_run']}, "
             f"{subset}", selected=ep.get("selected_epoch"),
         )  # fmt: skip
-        written += plotting.save_figure(fig, fig_dir / f"epochs_{layer}")
+        written += plotting.save_figure(fig, fig_dir / f"{prefix}epochs_{layer}")
     return written
 
 
