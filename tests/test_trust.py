@@ -221,6 +221,30 @@ def test_metrics_csv_of_random_bytes_is_set_aside(tmp_path):
     )
 
 
+def test_a_signal_while_a_new_column_is_written_keeps_every_row(tmp_path, monkeypatch):
+    """Lightning rewrites metrics.csv when a column appears; a kill mid-rewrite used to leave it empty."""
+    import csv
+
+    from src.loggers import ResumableCSVLogger
+
+    logger = ResumableCSVLogger(save_dir=str(tmp_path), name="", version="")
+    logger.log_metrics({"epoch": 0, "val/acc": 0.5}, step=0)
+    logger.save()
+    real_writerows = csv.DictWriter.writerows
+
+    def interrupted(self, rows):
+        real_writerows(self, list(rows)[:0])  # the header is out, then the signal arrives
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
+    logger.log_metrics({"epoch": 0, "train/acc": 0.9}, step=1)  # a new column: the file is rewritten
+    with pytest.raises(KeyboardInterrupt):
+        logger.save()
+    monkeypatch.undo()
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        assert [r["val/acc"] for r in csv.DictReader(f)] == ["0.5"]
+
+
 @pytest.mark.slow
 def test_ddp_training_on_two_cpu_processes(tmp_path):
     """trainer=ddp as the README gives it: rank 1 reruns the entry point and must not fight rank 0 for the run."""
