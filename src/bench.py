@@ -231,23 +231,9 @@ def _op_group(name: str) -> str:
     return next((g for g, names in OP_GROUPS.items() if name in names), "other ops")
 
 
-def training_profile(steps: int, batch: int = 128) -> dict:
-    """Where a step of the bare channels_last training loop goes (the default training setting).
-
-    Returns {"phases": phase -> ms per step (wall clock, no profiler attached), "ops": operator group -> ms per
-    step (self CPU time from torch.profiler), "top_ops": the ten costliest ops (name, ms per step), "step_ms",
-    "forward_inference_ms": one inference-mode forward of the same batch}.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    from src.models import build_network
-
-    torch.manual_seed(0)
-    net = build_network("mnist", 1, 40, 5, "same").to(memory_format=torch.channels_last)
-    data = _train_data((steps + 5) * batch)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    order = torch.randperm(len(data)).split(batch)
-    phases = dict.fromkeys(("batch gather", "forward", "loss", "backward", "optimizer"), 0.0)
+def _timed_step(net, opt, data, phases: dict[str, float]):
+    """One training step on the batch `idx` of `data`; with clock=True the wall time of each phase (s) is added to
+    `phases` (keys in order: batch gather, forward, loss, backward, optimizer)."""
 
     def step(idx, clock: bool) -> None:
         t0 = time.perf_counter()
@@ -267,6 +253,27 @@ def training_profile(steps: int, batch: int = 128) -> dict:
             for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 phases[k] += dt
 
+    return step
+
+
+def training_profile(steps: int, batch: int = 128) -> dict:
+    """Where a step of the bare channels_last training loop goes (the default training setting).
+
+    Returns {"phases": phase -> ms per step (wall clock, no profiler attached), "ops": operator group -> ms per
+    step (self CPU time from torch.profiler), "top_ops": the ten costliest ops (name, ms per step), "step_ms",
+    "forward_inference_ms": one inference-mode forward of the same batch}.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from src.models import build_network
+
+    torch.manual_seed(0)
+    net = build_network("mnist", 1, 40, 5, "same").to(memory_format=torch.channels_last)
+    data = _train_data((steps + 5) * batch)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    order = torch.randperm(len(data)).split(batch)
+    phases = dict.fromkeys(("batch gather", "forward", "loss", "backward", "optimizer"), 0.0)
+    step = _timed_step(net, opt, data, phases)
     net.train()
     for idx in order[:5]:  # warm-up
         step(idx, False)
@@ -341,10 +348,7 @@ def print_profiles(steps: int) -> None:
         print(f"  {k:58s} {v:6.2f} ms  {100 * v / lightning['step (wall)']:5.1f} %")
 
 
-def main() -> None:
-    from src.cli import keep_freed_memory
-
-    keep_freed_memory()  # as every entry point does (the Makefile's MALLOC_* variables win where set)
+def _arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=1.5, help="timing window of each roofline setting, s")
     p.add_argument("--images", type=int, default=40, help="images for the engine benchmark (x 442 forwards)")
@@ -361,15 +365,14 @@ def main() -> None:
     p.add_argument(
         "--chunks", type=int, nargs="*", default=[128, 512, 1024], help="engine chunk sizes to time"
     )
-    args = p.parse_args()
+    return p.parse_args()
 
+
+def print_forward(args: argparse.Namespace) -> float:
+    """The roofline, the engine at each chunk size, bf16 and the naive loop; returns the MNIST roofline, images/s."""
     from src.models import build_network
     from src.sensitivity import translation_sensitivity
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
-    if args.profile:
-        return print_profiles(args.train_steps)
     nets = {"MNIST Table 1 k=5": ("mnist", (1, 40, 40)), "CIFAR-10 Table 2 k=5": ("cifar10", (3, 44, 44))}
     mnist_roof = None
     for name, (family, shape) in nets.items():
@@ -393,6 +396,39 @@ def main() -> None:
                   f"({bf16_engine / fp32_engine:4.2f}x, side by side)")  # fmt: skip
             naive = naive_throughput(net, shape, 2)
             print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
+    return mnist_roof
+
+
+def print_training(steps: int, mnist_roof: float) -> None:
+    """Training throughput: bf16 vs fp32, bare loop vs Lightning per memory format, processes side by side."""
+    fp32_train = bare_training_throughput(steps, channels_last=True)
+    bf16_train = bare_training_throughput(steps, channels_last=True, bf16=True)
+    print(f"training (channels_last, bare loop): bf16 autocast {bf16_train:7.0f} vs fp32 {fp32_train:7.0f} images/s "
+          f"({bf16_train / fp32_train:4.2f}x, side by side)")  # fmt: skip
+    for fmt, cl in (("contiguous", False), ("channels_last", True)):
+        bare = bare_training_throughput(steps, channels_last=cl)
+        light = lightning_training_throughput(steps, channels_last=cl)
+        print(f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
+              f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
+              f"{100 * (1 - light / bare):5.1f} %")  # fmt: skip
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        one = bare_training_throughput(steps)  # the default: one process, every core
+        many = side_by_side_training_throughput(steps, cores)
+        print(f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
+              f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)")  # fmt: skip
+
+
+def main() -> None:
+    from src.cli import keep_freed_memory
+
+    keep_freed_memory()  # as every entry point does (the Makefile's MALLOC_* variables win where set)
+    args = _arguments()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    if args.profile:
+        return print_profiles(args.train_steps)
+    mnist_roof = print_forward(args)
     if args.compile:
         eager = bare_training_throughput(args.train_steps, channels_last=True)
         compiled = bare_training_throughput(args.train_steps, channels_last=True, compiled=True)
@@ -400,22 +436,7 @@ def main() -> None:
               f"({compiled / eager:4.2f}x; compiling is not timed)")  # fmt: skip
     if args.skip_training:
         return
-    fp32_train = bare_training_throughput(args.train_steps, channels_last=True)
-    bf16_train = bare_training_throughput(args.train_steps, channels_last=True, bf16=True)
-    print(f"training (channels_last, bare loop): bf16 autocast {bf16_train:7.0f} vs fp32 {fp32_train:7.0f} images/s "
-          f"({bf16_train / fp32_train:4.2f}x, side by side)")  # fmt: skip
-    for fmt, cl in (("contiguous", False), ("channels_last", True)):
-        bare = bare_training_throughput(args.train_steps, channels_last=cl)
-        light = lightning_training_throughput(args.train_steps, channels_last=cl)
-        print(f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
-              f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
-              f"{100 * (1 - light / bare):5.1f} %")  # fmt: skip
-    cores = os.cpu_count() or 1
-    if cores > 1:
-        one = bare_training_throughput(args.train_steps)  # the default: one process, every core
-        many = side_by_side_training_throughput(args.train_steps, cores)
-        print(f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
-              f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)")  # fmt: skip
+    print_training(args.train_steps, mnist_roof)
     print_profiles(args.train_steps)  # what bounds training: where a step goes
 
 

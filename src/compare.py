@@ -153,45 +153,18 @@ def comparison_figure(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from src.sensitivity.stats import mean_ci
-    from src.wandb_log import cosine_range
-
     n = len(groups)
     fig = plt.figure(figsize=(max(11, 2.4 * n), 7))
     grid = fig.add_gridspec(2, max(3, n))
     top = [fig.add_subplot(grid[0, i * max(3, n) // 3 : (i + 1) * max(3, n) // 3]) for i in range(3)]
     colours = plt.get_cmap("tab10")
-    maps = {}
+    maps, max_shift = {}, 0
     for i, (key, members) in enumerate(groups.items()):
         label, colour = f"{group_label(by, key)} (n={len(members)})", colours(i % 10)
-        for j, m in enumerate(members):
-            rows = m.epoch_metrics()
-            val = [(r["epoch"], r["val/acc"]) for r in rows if "val/acc" in r]
-            sens = [
-                (r["epoch"], r[f"sens_mean/{layer}/{metric}"])
-                for r in rows
-                if f"sens_mean/{layer}/{metric}" in r
-            ]
-            for ax, points in ((top[0], val), (top[1], sens)):
-                if points:
-                    ax.plot(
-                        *zip(*points, strict=True),
-                        color=colour,
-                        alpha=0.7,
-                        lw=1,
-                        label=label if j == 0 else None,
-                    )
+        _plot_epoch_curves(top[:2], members, f"sens_mean/{layer}/{metric}", label, colour)
         results = [res for m in members if (res := m.result()) is not None]
         if results and layer in results[0].maps:
-            profiles = np.array([r.radial_mean(layer, metric).numpy() for r in results])
-            radii = np.arange(profiles.shape[1])
-            cis = [mean_ci(profiles[:, k]) for k in radii]
-            mean = np.array([c["mean"] for c in cis])
-            top[2].plot(radii, mean, color=colour, label=f"{label}, {len(results)} evaluated")
-            if len(results) > 1:
-                top[2].fill_between(
-                    radii, [c["low"] for c in cis], [c["high"] for c in cis], color=colour, alpha=0.2
-                )
+            _plot_radial_band(top[2], results, layer, metric, f"{label}, {len(results)} evaluated", colour)
             maps[f"{group_label(by, key)} ({len(results)} evaluated)"] = np.mean(
                 [r.class_mean(layer, metric).numpy() for r in results], axis=0
             )
@@ -203,10 +176,46 @@ def comparison_figure(
         ax.set_xlabel(xlabel)
         if ax.lines:
             ax.legend(fontsize=7)
+    _draw_group_maps(fig, grid, maps, max_shift, layer, metric)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_epoch_curves(axes, members: list[Run], sens_key: str, label: str, colour) -> None:
+    """Each run's validation accuracy (axes[0]) and its logged `sens_key` (axes[1]) per epoch; one legend entry."""
+    for j, m in enumerate(members):
+        rows = m.epoch_metrics()
+        val = [(r["epoch"], r["val/acc"]) for r in rows if "val/acc" in r]
+        sens = [(r["epoch"], r[sens_key]) for r in rows if sens_key in r]
+        for ax, points in zip(axes, (val, sens), strict=True):
+            if points:
+                ax.plot(
+                    *zip(*points, strict=True), color=colour, alpha=0.7, lw=1, label=label if j == 0 else None
+                )
+
+
+def _plot_radial_band(ax, results: list, layer: str, metric: str, label: str, colour) -> None:
+    """The group's mean radial profile at `layer` over its evaluated runs, with a 95 % band when n > 1."""
+    import numpy as np
+
+    from src.sensitivity.stats import mean_ci
+
+    profiles = np.array([r.radial_mean(layer, metric).numpy() for r in results])
+    radii = np.arange(profiles.shape[1])
+    cis = [mean_ci(profiles[:, k]) for k in radii]
+    ax.plot(radii, [c["mean"] for c in cis], color=colour, label=label)
+    if len(results) > 1:
+        ax.fill_between(radii, [c["low"] for c in cis], [c["high"] for c in cis], color=colour, alpha=0.2)
+
+
+def _draw_group_maps(fig, grid, maps: dict, max_shift: int, layer: str, metric: str) -> None:
+    """The bottom row: one class-mean map per group, on one colour scale; a hint when no run is evaluated yet."""
+    from src.wandb_log import cosine_range
+
     lo, hi = cosine_range(layer) if metric == "cosine" else (0.0, 1.0)
+    s = max_shift
     for i, (label, m) in enumerate(maps.items()):
         ax = fig.add_subplot(grid[1, i])
-        s = max_shift
         im = ax.imshow(m, extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("dx (px)", fontsize=7)
@@ -214,8 +223,6 @@ def comparison_figure(
         fig.colorbar(im, ax=ax, shrink=0.8)
     if not maps:
         fig.text(0.5, 0.25, "no test-set maps yet: run `python -m src.evaluate run_dir=...`", ha="center")
-    fig.tight_layout()
-    return fig
 
 
 def check_compare_config(cfg: DictConfig) -> list[str]:

@@ -388,12 +388,29 @@ def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="reproduce")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
-    from src.figures import FIGURES, KINDS, draw
-    from src.figures.claims import claims_for
+    fig_dir = check_output_settings(cfg)
+    if (
+        cfg.redraw
+    ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
+        numbers, written = rescored_numbers(cfg, fig_dir)
+    else:
+        numbers = computed_numbers(cfg)
+        written = write_numbers(numbers, fig_dir)
+    from src.figures import draw
 
-    figure = str(cfg.figure)
-    if figure not in FIGURES:
-        raise ConfigError(f"figure={figure} is not allowed: use one of {list(FIGURES)}")
+    written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)
+    for path in written:
+        print(f"wrote {path}")
+    print_claims(numbers.get("claims", []))
+
+
+def check_output_settings(cfg: DictConfig) -> Path:
+    """figure, figures_dir and metric checked before any work; returns the figures folder (created)."""
+    from src.figures import FIGURES
+    from src.sensitivity.metrics import METRICS
+
+    if str(cfg.figure) not in FIGURES:
+        raise ConfigError(f"figure={cfg.figure} is not allowed: use one of {list(FIGURES)}")
     fig_dir = Path(cfg.figures_dir)
     try:  # find out now, not after an hour of training
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -401,48 +418,56 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"figures_dir={fig_dir} cannot be created ({e.strerror})") from e
     if not os.access(fig_dir, os.W_OK):
         raise ConfigError(f"figures_dir={fig_dir} is not writable")
-    from src.sensitivity.metrics import METRICS
-
     if cfg.metric not in METRICS:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
-    name = figure_name(figure, cfg.metric)
-    if (
-        cfg.redraw
-    ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
-        numbers = redraw_numbers(figure, cfg.metric, fig_dir)
-        written = []
-        if "radial" in numbers and FIGURES[figure].claims:
-            numbers |= claims_for(FIGURES[figure].claims, numbers["radial"], numbers["output_layer"],
-                                  numbers["max_shift"], cfg.metric)  # fmt: skip
-            written.append(write_json(fig_dir / f"{name}.json", numbers))
+    return fig_dir
+
+
+def rescored_numbers(cfg: DictConfig, fig_dir: Path) -> tuple[dict, list[Path]]:
+    """redraw=true: the figure's saved numbers, with its claims scored again (and the JSON rewritten) when radial."""
+    from src.figures import FIGURES
+    from src.figures.claims import claims_for
+
+    figure = str(cfg.figure)
+    numbers = redraw_numbers(figure, cfg.metric, fig_dir)
+    written = []
+    if "radial" in numbers and FIGURES[figure].claims:
+        numbers |= claims_for(FIGURES[figure].claims, numbers["radial"], numbers["output_layer"],
+                              numbers["max_shift"], cfg.metric)  # fmt: skip
+        written.append(write_json(fig_dir / f"{figure_name(figure, cfg.metric)}.json", numbers))
+    return numbers, written
+
+
+def computed_numbers(cfg: DictConfig) -> dict:
+    """Train what is missing, select each network's checkpoint, evaluate it and compute the figure's numbers."""
+    from src.figures import FIGURES, KINDS
+
+    figure = str(cfg.figure)
+    spec = FIGURES[figure]
+    kernels = spec.kernels or list(cfg.preset.kernels)
+    sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.sweep
+    # every setting is checked now, not after an hour of training
+    launcher_overrides(cfg.launcher)
+    evaluate_config(cfg)
+    for overrides in spec.variants.values() or [[]]:
+        check_training_settings(cfg, spec.experiment, kernels, list(overrides))
+    extra = {}
+    if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
+        runs, excluded = {}, []
+        for variant, overrides in spec.variants.items():
+            chosen, out = selected_runs(cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides))
+            runs[variant], excluded = chosen[kernels[0]], excluded + out
+        extra["depth"] = evaluate(cfg, runs, maps="all")
     else:
-        spec = FIGURES[figure]
-        kernels = spec.kernels or list(cfg.preset.kernels)
-        sweep_dir = Path(cfg.outputs) / spec.experiment / cfg.preset.sweep
-        # every setting is checked now, not after an hour of training
-        launcher_overrides(cfg.launcher)
-        evaluate_config(cfg)
-        for overrides in spec.variants.values() or [[]]:
-            check_training_settings(cfg, spec.experiment, kernels, list(overrides))
-        extra = {}
-        if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
-            runs, excluded = {}, []
-            for variant, overrides in spec.variants.items():
-                chosen, out = selected_runs(
-                    cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides)
-                )
-                runs[variant], excluded = chosen[kernels[0]], excluded + out
-            extra["depth"] = evaluate(cfg, runs, maps="all")
-        else:
-            runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
-        maps = KINDS[spec.kind].maps
-        results = evaluate(cfg, runs, maps) if maps else {}
-        numbers = figure_numbers(cfg, figure, runs, results, excluded, **extra)
-        written = write_numbers(numbers, fig_dir)
-    written += draw(numbers, fig_dir, provenance=cfg.provenance, corner_radii=cfg.corner_radii)
-    for path in written:
-        print(f"wrote {path}")
-    for c in numbers.get("claims", []):
+        runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+    maps = KINDS[spec.kind].maps
+    results = evaluate(cfg, runs, maps) if maps else {}
+    return figure_numbers(cfg, figure, runs, results, excluded, **extra)
+
+
+def print_claims(claims: list[dict]) -> None:
+    """One line per claim: verdict, mean difference (or class-mean r), 95 % interval, Holm verdict."""
+    for c in claims:
         if c.get("skipped"):
             print(f"claim: {c['claim']}: {c['verdict']}")
             continue

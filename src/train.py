@@ -51,12 +51,23 @@ warnings.filterwarnings("ignore", message=r".*smaller than the logging interval"
 
 def check_config(cfg: DictConfig) -> None:
     """Reject settings the pipeline cannot use before anything runs, each with a one-line message naming it."""
+    _check_training(cfg)
+    _check_model(cfg)
+    info, side = _check_data(cfg)
+    sens = cfg.get("callbacks", {}).get("sensitivity")
+    if sens is not None:
+        integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
+        integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
+    check_network(cfg, info, side)
+    from src.hardware import check_bf16, compute_device
 
-    from src.models.cnn import PADDINGS
+    check_bf16(
+        "trainer.precision", cfg.trainer.get("precision"), compute_device(cfg.trainer.get("accelerator"))
+    )
 
-    integer("kernel", cfg.kernel, 1, " (the paper uses 3, 4, 5)")
-    if cfg.padding not in PADDINGS:
-        raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
+
+def _check_training(cfg: DictConfig) -> None:
+    """The optimisation settings: learning rate, seed, determinism, stopping criterion, epochs, batch, threads."""
     lr = cfg.lr
     if not is_number(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} is not allowed: the learning rate must be a finite number > 0")
@@ -74,15 +85,16 @@ def check_config(cfg: DictConfig) -> None:
         )
     integer("max_epochs", cfg.max_epochs, 1)
     integer("batch_size", cfg.batch_size, 1)
-    integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
-    integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
-    integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
-    norm = cfg.dataset.get("normalize")
-    if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
-        raise ConfigError(
-            f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
-        )
     integer("threads", cfg.threads, 0, " (0: torch's default)")
+
+
+def _check_model(cfg: DictConfig) -> None:
+    """The network's shape settings; check_network then builds it to catch what only the model knows."""
+    from src.models.cnn import PADDINGS
+
+    integer("kernel", cfg.kernel, 1, " (the paper uses 3, 4, 5)")
+    if cfg.padding not in PADDINGS:
+        raise ConfigError(f"padding={cfg.padding!r} is not allowed: use one of {list(PADDINGS)}")
     if "hidden" in cfg.model:
         integer("model.hidden", cfg.model.hidden, 1)
     if cfg.model.get("channels") is not None:
@@ -91,31 +103,33 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
             )
-    from src.data import dataset_entry
 
-    info = cfg.dataset.get("info") or vars(dataset_entry(cfg.dataset.name)[0])
-    raw = info["raw_size"]
-    side = raw + 2 * cfg.dataset.border
-    integer("max_shift", cfg.max_shift, 0)
-    if cfg.max_shift > (side - 1) // 2:
+
+def _check_data(cfg: DictConfig) -> tuple[dict, int]:
+    """The dataset settings and the largest shift they allow; returns the dataset's info and the padded side (px)."""
+    integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
+    integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
+    integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
+    norm = cfg.dataset.get("normalize")
+    if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
         raise ConfigError(
-            f"max_shift={cfg.max_shift} is not allowed for {side}x{side} images: use 0..{(side - 1) // 2}"
+            f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
         )
-    sens = cfg.get("callbacks", {}).get("sensitivity")
-    if sens is not None:
-        integer("callbacks.sensitivity.images_per_class", sens.images_per_class, 1)
-        integer("callbacks.sensitivity.every_n_epochs", sens.get("every_n_epochs", 1), 1)
-    check_network(cfg, info, side)
-    from src.hardware import check_bf16, compute_device
-
-    check_bf16(
-        "trainer.precision", cfg.trainer.get("precision"), compute_device(cfg.trainer.get("accelerator"))
-    )
     data_dir = Path(cfg.paths.data_dir).expanduser()
     if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
         raise ConfigError(
             f"paths.data_dir={data_dir} does not exist: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
+    from src.data import dataset_entry
+
+    info = cfg.dataset.get("info") or vars(dataset_entry(cfg.dataset.name)[0])
+    side = info["raw_size"] + 2 * cfg.dataset.border
+    integer("max_shift", cfg.max_shift, 0)
+    if cfg.max_shift > (side - 1) // 2:
+        raise ConfigError(
+            f"max_shift={cfg.max_shift} is not allowed for {side}x{side} images: use 0..{(side - 1) // 2}"
+        )
+    return info, side
 
 
 def check_network(cfg: DictConfig, info, side: int) -> None:

@@ -75,4 +75,6 @@ def test_bench_counts_the_forward_flops_and_times_a_gemm():
 
     net = build_network("mnist", 1, 40, 5, "same")
     assert forward_flops(net, (1, 40, 40)) == pytest.approx(8.56e6, rel=0.005)
-    assert gemm_rate(torch.float32, n=128, seconds=0.05) > 0.1  # GFLOP/s
+    # GFLOP/s: positive, and in GFLOP/s rather than FLOP/s (no CPU does 1e5 GFLOP/s); no lower bound, since a
+    # loaded 2-core CI machine with oversubscribed threads measured < 0.1
+    assert 0 < gemm_rate(torch.float32, n=128, seconds=0.05) < 1e5

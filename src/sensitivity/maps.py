@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -287,41 +288,24 @@ def accumulate_sensitivity(
     device = _model_device(model)
     layers, metrics = check_layers(model, layers), check_metrics(metrics)
     sums.to(device)
-    stack = contextlib.ExitStack()
-    captured = stack.enter_context(capturing(model, layers, flatten=True))
-    # NHWC weights as well as inputs: with one input channel an NHWC input is the NCHW one, and the convolutions
-    # only take the fast NHWC path when the weights are NHWC too (1.6x on the 2-core CPU, make bench). The
-    # original tensors are put back afterwards, so the model is left as found (and an optimiser's state with it).
-    originals = {}
-    if channels_last:
-        for p in model.parameters():
-            if (
-                p.dim() == 4
-            ):  # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
-                originals[p] = p.data
-                p.data = torch.empty_like(p.data, memory_format=torch.channels_last).copy_(p.data)
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+    with contextlib.ExitStack() as stack:  # on exit: hooks off, train/eval mode and weight layout restored
+        captured = stack.enter_context(capturing(model, layers, flatten=True))
+        if channels_last:
+            stack.enter_context(nhwc_weights(model))
 
-    def forward(x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        if INPUT in layers:
-            captured[INPUT] = x.flatten(1)
-        if channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with amp:
-            logits = model(x)
-        if SOFTMAX in layers:
-            captured[SOFTMAX] = logits.float().softmax(dim=1)
-        return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
+        def forward(x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+            if INPUT in layers:
+                captured[INPUT] = x.flatten(1)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with amp:
+                logits = model(x)
+            if SOFTMAX in layers:
+                captured[SOFTMAX] = logits.float().softmax(dim=1)
+            return {k: v.float() for k, v in captured.items()}, logits.argmax(dim=1)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        total = sum(len(y) for _, y in batches) if isinstance(batches, list | tuple) else None
-        bar = tqdm(
-            total=total, desc=f"translation sensitivity ({(2 * max_shift + 1) ** 2} shifts)", unit="image"
-        )
-    try:
+        bar = stack.enter_context(_progress_bar(batches, max_shift)) if progress else None
         with torch.inference_mode():
             for x, y in batches:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -329,12 +313,39 @@ def accumulate_sensitivity(
                 _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size, metrics)
                 if bar is not None:
                     bar.update(len(y))
+
+
+@contextlib.contextmanager
+def nhwc_weights(model: nn.Module) -> Iterator[None]:
+    """NHWC weights as well as inputs inside the block: with one input channel an NHWC input is the NCHW one, and
+    the convolutions only take the fast NHWC path when the weights are NHWC too (1.6x on the 2-core CPU, make
+    bench). The original tensors are put back afterwards, so the model is left as found (and an optimiser's state
+    with it)."""
+    originals = {}
+    try:
+        for p in model.parameters():
+            if (
+                p.dim() == 4
+            ):  # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
+                originals[p] = p.data
+                p.data = torch.empty_like(p.data, memory_format=torch.channels_last).copy_(p.data)
+        yield
     finally:
-        if bar is not None:
-            bar.close()
         for p, data in originals.items():
             p.data = data
-        stack.close()  # hooks off, the model's train/eval mode restored
+
+
+@contextlib.contextmanager
+def _progress_bar(batches: Iterable, max_shift: int) -> Iterator[Any]:
+    """A tqdm bar counting images (its total known when `batches` is a list or tuple)."""
+    from tqdm.auto import tqdm
+
+    total = sum(len(y) for _, y in batches) if isinstance(batches, list | tuple) else None
+    bar = tqdm(total=total, desc=f"translation sensitivity ({(2 * max_shift + 1) ** 2} shifts)", unit="image")
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def sensitivity_result(
