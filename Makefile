@@ -27,11 +27,11 @@ install: $(STAMP)  ## create the virtual environment (if missing) and install th
 train: install  ## the default job: MNIST, Table 1 network, kernel 5, seed 0 (ARGS='kernel=3 seed=1' to change)
 	$(BIN)/python -m src.train $(ARGS)
 
-test: install  ## the whole test suite (CI runs exactly this)
-	$(BIN)/python -m pytest $(ARGS)
+test: install  ## the whole test suite (CI runs exactly this), one worker per core, each test file on one worker
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15 $(ARGS)
 
 test-fast: install  ## the suite without the tests marked slow (subprocesses, longer training)
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

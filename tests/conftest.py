@@ -17,6 +17,16 @@ from src.cli import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# pytest-xdist (`make test` runs one worker per core): each worker and the commands it starts get their share of the
+# cores, so that two workers' torch thread pools do not fight over the same cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    import torch
+
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    torch.set_num_threads(_THREADS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+
 
 def cli_env(**extra: str) -> dict:
     """The environment of a command-line test: this checkout importable, W&B offline, one-line Hydra errors."""
