@@ -28,6 +28,16 @@ if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
+# The files whose tests take longest (SLURM ~110 s, figures end to end, kill/resume: `make test` prints the slowest)
+# run first: under `--dist loadfile` a worker left alone with one of them at the end idles the other cores.
+LONGEST_FILES = ("test_slurm.py", "test_reproduce.py", "test_reliability.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file is kept
+
+
 def cli_env(**extra: str) -> dict:
     """The environment of a command-line test: this checkout importable, W&B offline, one-line Hydra errors."""
     return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **extra, "PYTHONPATH": str(ROOT)}
