@@ -72,11 +72,27 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
+def training_criterion(fig: dict) -> str:
+    """The running training accuracy a figure's networks were trained to, e.g. "99.5 %": the preset's
+    `stop_train_accuracy=` override, else conf/train.yaml's default."""
+    overrides = [o for o in fig.get("preset", {}).get("train_overrides", []) if o.startswith("stop_train_accuracy=")]
+    if overrides:
+        value = float(overrides[-1].split("=", 1)[1])
+    else:
+        from omegaconf import OmegaConf
+
+        from src.cli import CONF_DIR
+
+        value = float(OmegaConf.load(Path(CONF_DIR) / "train.yaml").stop_train_accuracy)
+    return f"{100 * value:g} %"
+
+
 def accuracy_table(figs: dict[str, dict]) -> str:
-    """Accuracies of the selected checkpoints of each figure's networks, mean ± std over seeds, %."""
+    """Accuracies of the selected checkpoints of each figure's networks, mean ± std over seeds, %, with the training
+    criterion they were selected by (tables mixing criteria say so per row)."""
     rows = []
     for fig in figs.values():
-        exp = fig["experiment"]
+        exp, criterion = fig["experiment"], training_criterion(fig)
         for i, (k, row) in enumerate(fig["accuracy"].items()):
             name = f"{NETWORK.get(exp, exp)}, k={k}" + (
                 f" ({FINAL_MAP[k]} final map)" if exp.startswith("exp2") else ""
@@ -84,8 +100,8 @@ def accuracy_table(figs: dict[str, dict]) -> str:
             cells = [mean_std(row[key], 2, 100) if key in row else "–"
                      for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
-            rows.append([name, str(len(row["seeds"])), ", ".join(map(str, row["epochs"])), *cells, paper])
-    header = ["network", "seeds", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
+            rows.append([name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper])
+    header = ["network", "seeds", "criterion", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
               "test", "paper (train / val / test, min over the table)"]  # fmt: skip
     return table(header, rows)
 
@@ -222,6 +238,7 @@ TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "fashion4_claims": (["fashion4"], claims_table),
     "fashion6_claims": (["fashion6"], claims_table),
     "fashion_vs_mnist": (["fig2", "fashion4"], across_datasets_table),
+    "fashion6_vs_mnist": (["fig5", "fashion6"], across_datasets_table),
 }
 
 
