@@ -75,7 +75,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def training_criterion(fig: dict) -> str:
     """The running training accuracy a figure's networks were trained to, e.g. "99.5 %": the preset's
     `stop_train_accuracy=` override, else conf/train.yaml's default."""
-    overrides = [o for o in fig.get("preset", {}).get("train_overrides", []) if o.startswith("stop_train_accuracy=")]
+    overrides = [
+        o for o in fig.get("preset", {}).get("train_overrides", []) if o.startswith("stop_train_accuracy=")
+    ]
     if overrides:
         value = float(overrides[-1].split("=", 1)[1])
     else:
@@ -100,7 +102,9 @@ def accuracy_table(figs: dict[str, dict]) -> str:
             cells = [mean_std(row[key], 2, 100) if key in row else "–"
                      for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
-            rows.append([name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper])
+            rows.append(
+                [name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper]
+            )
     header = ["network", "seeds", "criterion", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
               "test", "paper (train / val / test, min over the table)"]  # fmt: skip
     return table(header, rows)

@@ -64,7 +64,10 @@ def test_accuracy_rows_name_the_criterion_each_figure_was_trained_to():
           "preset": {"train_overrides": ["max_epochs=60", "stop_train_accuracy=0.99"]}}  # fmt: skip
     f6 = {"experiment": "exp2_fashion", "accuracy": {"5": row},
           "preset": {"train_overrides": ["stop_train_accuracy=0.98"]}}  # fmt: skip
-    lines = accuracy_table({"fashion4": f4, "fashion6": f6, "default": {"experiment": "exp1_mnist",
-                                                                        "accuracy": {"3": row}}}).splitlines()
+    lines = accuracy_table(
+        {"fashion4": f4, "fashion6": f6, "default": {"experiment": "exp1_mnist", "accuracy": {"3": row}}}
+    ).splitlines()
     assert "| criterion |" in lines[0]
-    assert "| 99 % |" in lines[2] and "| 98 % |" in lines[3] and "| 99 % |" in lines[4]  # conf/train.yaml: 0.99
+    assert (
+        "| 99 % |" in lines[2] and "| 98 % |" in lines[3] and "| 99 % |" in lines[4]
+    )  # conf/train.yaml: 0.99
