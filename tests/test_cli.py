@@ -13,15 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASET_CONFIGS = [p.stem for p in (ROOT / "conf" / "dataset").glob("*.yaml")]  # the options a user can name
 
 
+# One case per way a command refuses its settings (the messages of every setting are tested in-process, in
+# tests/test_train.py::test_bad_settings_are_refused): a config group choice, before the stack is imported; a value,
+# by train.check_config.
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("kernel=0", "error: kernel=0 is not allowed: must be an integer >= 1"),
         ("kernel=abc", "error: kernel='abc' is not allowed"),
-        ("padding=foo", "error: padding='foo' is not allowed: use one of ['same', 'none']"),
         ("dataset=foo", f"error: dataset='foo' is not allowed: use one of {sorted(DATASET_CONFIGS)}"),
-        ("paths.data_dir=/no/such/dir", "error: paths.data_dir=/no/such/dir does not exist"),
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path, override, message):
@@ -35,24 +35,24 @@ def test_bad_input_gives_one_line_error(tmp_path, override, message):
 @pytest.mark.slow
 def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     proc = run_python(
-        "-m", "src.train", "-m", "kernel=3,4,5", "seed=0", "dataset=synthetic", "max_epochs=2",
+        "-m", "src.train", "-m", "kernel=3,5", "seed=0", "dataset=synthetic", "max_epochs=2",
         "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=5", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (
-        "sweep" in proc.stdout and ": 3 jobs" in proc.stdout and "[3/3] done" in proc.stdout
+        "sweep" in proc.stdout and ": 2 jobs" in proc.stdout and "[2/2] done" in proc.stdout
     )  # progress i/N
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     names = [p.parent.name for p in summaries]
     assert names == [
-        f"dataset=synthetic,kernel={k},max_epochs=2,seed=0,trainer.log_every_n_steps=5" for k in (3, 4, 5)
+        f"dataset=synthetic,kernel={k},max_epochs=2,seed=0,trainer.log_every_n_steps=5" for k in (3, 5)
     ]
     for p in summaries:
         s = json.loads(p.read_text())
         assert s["status"] == "completed" and s["epochs"] == 2
         assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
     runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
-    assert len(runs) == 3  # each job finished its own W&B run
+    assert len(runs) == 2  # each job finished its own W&B run
     # src.evaluate adds the test-set maps to the job's own W&B run: a second offline run dir with the same id
     job = next((tmp_path / "sweep").glob("*kernel=3*"))
     # job directories contain '=' and ',': Hydra needs the value quoted
@@ -67,7 +67,7 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     assert table[0].startswith(
         "dataset,kernel,max_epochs,seed,trainer.log_every_n_steps,status,meets_criterion,epochs,"
     )
-    assert [row.split(",")[1] for row in table[1:]] == ["3", "4", "5"]  # one row per job, its swept kernel
+    assert [row.split(",")[1] for row in table[1:]] == ["3", "5"]  # one row per job, its swept kernel
 
 
 def check_offline_wandb_records(job, wandb_id: str) -> None:

@@ -28,16 +28,26 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+UNINTERRUPTED = ["dataset=synthetic", "max_epochs=3", "stop_train_accuracy=1.0", *QUIET]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The reference: the killed runs' command, never interrupted (loggers do not change what is trained)."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    cmd, kw = cli(*UNINTERRUPTED, "hydra.run.dir=whole", cwd=cwd)
+    subprocess.run(cmd, check=True, capture_output=True, **kw)
+    return cwd / "whole"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
-    job = ["dataset=synthetic", "max_epochs=3", "stop_train_accuracy=1.0", *QUIET]
+def test_killed_training_resumes_to_the_same_result(tmp_path, sig, uninterrupted):
+    job = UNINTERRUPTED
     if (
         sig == signal.SIGTERM
     ):  # with W&B too: the resumed run's offline folder must continue the first one's steps
         job = [*(j for j in job if j != "logger=csv"), "trainer.log_every_n_steps=5"]
-    cmd, kw = cli(*job, "hydra.run.dir=whole", cwd=tmp_path)
-    subprocess.run(cmd, check=True, capture_output=True, **kw)
     cmd, kw = cli(*job, "hydra.run.dir=killed", cwd=tmp_path)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
@@ -51,10 +61,10 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig):
         "interrupted" if sig == signal.SIGTERM else "running"
     )  # SIGKILL leaves no time to say so
     subprocess.run(cmd, check=True, capture_output=True, **kw)  # the same command again
-    a, b = summary(tmp_path / "whole"), summary(tmp_path / "killed")
+    a, b = summary(uninterrupted), summary(tmp_path / "killed")
     assert b["status"] == "completed" and b["resumed_from"].endswith("last.ckpt")
     assert a["history"] == b["history"] and a["test_acc"] == b["test_acc"]  # exact on CPU
-    ma = SensitivityResult.load(tmp_path / "whole" / "sensitivity_epochs" / "epoch=002.pt")
+    ma = SensitivityResult.load(uninterrupted / "sensitivity_epochs" / "epoch=002.pt")
     mb = SensitivityResult.load(tmp_path / "killed" / "sensitivity_epochs" / "epoch=002.pt")
     assert torch.equal(ma.maps["fc"]["cosine"], mb.maps["fc"]["cosine"])
     import csv
@@ -133,7 +143,7 @@ def test_sweep_goes_on_after_a_failed_job_reports_it_and_resumes(tmp_path):
 @pytest.mark.parametrize("launcher", ["parallel", "slurm_local"])
 def test_launchers_run_two_jobs(tmp_path, launcher):
     cmd, kw = cli(
-        "-m", f"hydra/launcher={launcher}", "dataset=synthetic", "kernel=3,5", "max_epochs=2", "threads=1",
+        "-m", f"hydra/launcher={launcher}", "dataset=synthetic", "kernel=3,5", "max_epochs=1", "threads=1",
         *QUIET, "hydra.sweep.dir=s", cwd=tmp_path,
     )  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)

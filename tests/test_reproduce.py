@@ -133,15 +133,20 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    proc = run_python(
-        "-m", "src.train", "-m", "dataset=synthetic", "kernel=3,5", "max_epochs=1", "max_shift=2", "logger=csv",
-        "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep", cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run_python(
-        "-m", "src.evaluate", "run_dir=sweep", "images_per_class=2", "max_shift=2", cwd=tmp_path
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    from src.evaluate import evaluate_run
+    from src.train import train
+    from tests.conftest import compose_config
+
+    for k in (
+        3,
+        5,
+    ):  # a sweep's two runs, trained and evaluated in this process (two commands' imports saved)
+        run = tmp_path / "sweep" / f"k{k}"
+        train(compose_config("train", ["dataset=synthetic", f"kernel={k}", "max_epochs=1", "max_shift=2",
+                                       "logger=csv", "trainer.enable_progress_bar=false"], run))  # fmt: skip
+        evaluate_run(
+            run, compose_config("evaluate", [f"run_dir={run}", "images_per_class=2", "max_shift=2"], run)
+        )
     nb = nbformat.read(ROOT / "notebooks" / "explore_results.ipynb", as_version=4)
     os.environ["SWEEP_DIR"] = str(tmp_path / "sweep")
     try:

@@ -48,7 +48,7 @@ def test_sweep_rerun_cancel_and_resume_on_a_real_cluster(tmp_path):
         and "2 of 2 jobs already completed: not submitted again" in again.stdout + again.stderr
     )
 
-    job_args = ("max_epochs=6", "stop_train_accuracy=1.0", "kernel=3")  # 6 whole epochs: time to cancel it
+    job_args = ("max_epochs=4", "stop_train_accuracy=1.0", "kernel=3")  # 4 whole epochs: time to cancel it
     proc = _sweep(tmp_path, "c", *job_args, popen=True)
     job = None
     for _ in range(600):  # wait until the job has finished an epoch, then cancel it as a user would
