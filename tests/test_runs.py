@@ -50,7 +50,8 @@ def test_a_damaged_checkpoint_is_one_line_for_evaluate_and_retrained_by_train(do
     (run / "summary.json").write_text(json.dumps(summary | {"checkpoint": str(ckpt)}))
     ckpt.write_bytes(b"PK\x03\x04 damaged")
     ecfg = OmegaConf.merge(
-        compose_config("evaluate", [f"run_dir={run}", "max_shift=2"], run), {"force": True}
+        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run),
+        {"force": True},
     )
     with pytest.raises(DataError, match=f"{ckpt} is damaged") as err:
         evaluate_run(run, ecfg)

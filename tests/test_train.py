@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from src.cli import CONF_DIR
 from src.errors import ConfigError
 from src.train import check_config, train
 from tests.conftest import compose_config
@@ -20,6 +21,21 @@ def test_configs_compose(tmp_path, dataset, padding):
     assert cfg.dataset.batch_size == 128 and cfg.trainer.max_epochs == cfg.max_epochs
     assert cfg.run_name == f"{dataset}-k3-{padding}-lr0.001-s0"
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))  # what `experiment=` accepts
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_passes_the_checks_for_every_kernel(tmp_path, experiment):
+    """Each experiment's dataset, padding and the paper's network for k = 3, 4, 5 (built by check_config)."""
+    for kernel in (3, 4, 5):
+        cfg = compose_config("train", [f"experiment={experiment}", f"kernel={kernel}", f"paths.data_dir={tmp_path}"],
+                             tmp_path / "run")  # fmt: skip
+        check_config(cfg)
+        assert cfg.padding == ("same" if experiment.startswith("exp1") else "none")
+        family = experiment.split("_", 1)[1]  # exp1_<dataset> / exp2_<dataset>
+        assert cfg.dataset.name == {"fashion": "fashion_mnist"}.get(family, family)
 
 
 def test_data_dir_follows_the_environment(tmp_path, monkeypatch):

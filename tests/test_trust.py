@@ -79,7 +79,8 @@ def two_runs(tmp_path_factory):
 
 def _ecfg(run):
     return OmegaConf.merge(
-        compose_config("evaluate", [f"run_dir={run}", "max_shift=2"], run), {"force": True}
+        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run),
+        {"force": True},
     )
 
 
@@ -188,7 +189,7 @@ def test_damaged_summaries_are_one_line_and_evaluate_goes_on(two_runs, tmp_path,
     (folder / "bad" / "summary.json").write_text(content)
     damaged = read_summary(folder / "bad")
     assert damaged["status"] == "unreadable" and message in damaged["error"] and "\n" not in damaged["error"]
-    cfg = compose_config("evaluate", [f"run_dir={folder}", "max_shift=2"], tmp_path)
+    cfg = compose_config("evaluate", [f"run_dir={folder}", "max_shift=2", "images_per_class=4"], tmp_path)
     with pytest.raises(SystemExit) as e:
         evaluate_main.__wrapped__(cfg)
     assert e.value.code == 2  # one run could not be evaluated, said in one line ...
