@@ -18,6 +18,7 @@ import csv
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import hydra
@@ -25,6 +26,7 @@ from omegaconf import DictConfig
 
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError
+from src.files import writable_folder
 from src.runs import VOLATILE, _flat, completed_summary, find_runs
 
 # Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
@@ -42,21 +44,82 @@ class Run:
     def name(self) -> str:
         return self.dir.name
 
-    def result(self):
-        """The test-set SensitivityResult (None before `src.evaluate`)."""
+    @cached_property
+    def _result(self):
         from src.sensitivity import SensitivityResult
 
         path = self.dir / "sensitivity.pt"
         return SensitivityResult.load(path) if path.is_file() else None
 
+    def result(self):
+        """The test-set SensitivityResult (None before `src.evaluate`); read once."""
+        return self._result
+
     def epoch_metrics(self) -> list[dict]:
-        """metrics.csv rows that carry an epoch-level value (val/acc or sens_mean/*), as floats."""
+        """metrics.csv rows that carry an epoch-level value (val/acc or sens_mean/*), as floats; a damaged file is
+        reported in one line and its curves left out (the run's test-set numbers do not depend on it)."""
         path = self.dir / "metrics.csv"
         if not path.is_file():
             return []
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        return [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in rows]
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            return [
+                {k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows
+            ]
+        except (OSError, ValueError, TypeError, csv.Error) as e:
+            print(f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out",
+                  file=sys.stderr)  # fmt: skip
+            return []
+
+
+# What must agree before test-set numbers are averaged or set side by side: the measurement's settings (src.evaluate
+# writes them into each result) and the number of test images measured.
+MEASURED_ALIKE = ("layers", "max_shift", "images_per_class", "autocast")
+
+
+def check_measured_alike(runs: Sequence[Run], metric: str) -> None:
+    """ConfigError (one line, nothing averaged) unless every evaluated run was measured alike: the same points,
+    shifts, test images and arithmetic, and holding `metric`."""
+    measured = [(r, res) for r in runs if (res := r.result()) is not None]
+    if not measured:
+        return
+
+    def described(res) -> dict:
+        settings = res.meta.get("settings") or {}
+        return {k: settings.get(k) for k in MEASURED_ALIKE} | {"images": int(res.counts.sum())}
+
+    first, reference = measured[0][0], described(measured[0][1])
+    for run, res in measured[1:]:
+        mine = described(res)
+        differ = [f"{k}: {reference[k]!r} vs {mine[k]!r}" for k in reference if mine[k] != reference[k]]
+        if differ:
+            raise ConfigError(
+                f"{first.dir} and {run.dir} were measured differently ({'; '.join(differ)}): evaluate them alike "
+                "(src.evaluate force=true with the same settings) or compare them separately; nothing averaged"
+            )
+    lacking = [str(r.dir) for r, res in measured if any(metric not in res.maps[la] for la in res.layers)]
+    if lacking:
+        raise ConfigError(f"metric={metric} is not measured in {lacking[0]}" + (f" and {len(lacking) - 1} more"
+                          if len(lacking) > 1 else "") + ": src.evaluate extends it with that metric")  # fmt: skip
+
+
+def check_distinct(groups: Mapping[tuple, list[Run]], by: Sequence[str]) -> None:
+    """ConfigError unless every run of a group is its own network: a seed twice (a copied or backed-up run folder)
+    or one checkpoint twice would count one network as two and shrink the interval."""
+    for key, members in groups.items():
+        for field, what in (("seed", "seed"), ("checkpoint_sha256", "selected checkpoint")):
+            seen: dict = {}
+            for m in members:
+                value = m.settings.get(field) if field == "seed" else m.summary.get(field)
+                if value is None:
+                    continue
+                if value in seen:
+                    raise ConfigError(
+                        f"group {group_label(by, key)} holds the same {what} twice ({seen[value].dir} and {m.dir}): "
+                        "a copy of a run is not another seed; compare a folder that holds each run once"
+                    )
+                seen[value] = m
 
 
 def _compared(key: str) -> bool:
@@ -234,8 +297,10 @@ def check_compare_config(cfg: DictConfig) -> list[str]:
         raise ConfigError(
             f"by={cfg.by!r} is not allowed: give config keys, e.g. by=[kernel] or by=[dataset.name,kernel]"
         )
-    if cfg.metric not in ("cosine", "euclidean"):
-        raise ConfigError(f"metric={cfg.metric!r} is not allowed: use cosine or euclidean")
+    from src.sensitivity.metrics import METRICS
+
+    if cfg.metric not in METRICS:
+        raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
     return by
 
 
@@ -245,8 +310,9 @@ def main(cfg: DictConfig) -> None:
     by = check_compare_config(cfg)
     runs, skipped = load_runs(cfg.runs)
     groups = group_runs(runs, by)
-    out = Path(cfg.out or Path(cfg.runs) / "compare")
-    out.mkdir(parents=True, exist_ok=True)
+    check_distinct(groups, by)
+    check_measured_alike(runs, cfg.metric)
+    out = writable_folder("out", cfg.out or Path(cfg.runs) / "compare")
     rows = comparison_rows(groups, by, cfg.metric)
     import pandas as pd
 

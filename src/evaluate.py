@@ -28,10 +28,15 @@ from src.sensitivity.settings import MeasurementSettings
 def measurement_settings(cfg: DictConfig, checkpoint: Path) -> MeasurementSettings:
     """The evaluate config's measurement, tied to the checkpoint it measures (name, bytes, mtime)."""
     st = checkpoint.stat()
+    return measurement_settings_of(cfg, f"{checkpoint.name}:{st.st_size}:{st.st_mtime_ns}")
+
+
+def measurement_settings_of(cfg: DictConfig, checkpoint: str) -> MeasurementSettings:
+    """The evaluate config's measurement of the weights with identity `checkpoint` ("name:bytes:mtime_ns")."""
     return MeasurementSettings(
         layers=tuple(cfg.layers), max_shift=cfg.max_shift, images_per_class=cfg.images_per_class,
         autocast=cfg.autocast, batch_size=cfg.batch_size, metrics=check_metrics(cfg.get("metrics")),
-        checkpoint=f"{checkpoint.name}:{st.st_size}:{st.st_mtime_ns}",
+        checkpoint=checkpoint,
     )  # fmt: skip
 
 

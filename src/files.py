@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from src.errors import DataError
+from src.errors import ConfigError, DataError
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -94,3 +94,18 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def writable_folder(key: str, path: str | Path) -> Path:
+    """`path` created (with its parents) and writable, or a one-line ConfigError naming the setting `key`: checked
+    before any long work, never found after it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}={path} is a file: give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{key}={path} cannot be created ({e.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path} is not writable: choose another folder")
+    return path

@@ -221,6 +221,82 @@ def across_datasets_table(mnist: dict, fashion: dict) -> str:
     return table(header, rows)
 
 
+def selection_table(fig: dict) -> str:
+    """The learning-rate selection of a figure trained over several rates (the paper protocol): per kernel, rate and
+    seed, the epochs run, whether the run met the criterion (else why it was excluded), its validation accuracy at
+    the selected epoch and its training time; the selected rate marked, widening steps named."""
+    rows = []
+    for k, sel in fig.get("selection", {}).items():
+        for lr, runs in sel["runs_by_lr"].items():
+            rate = lr + (" (widened)" if float(lr) in sel["widened"] else "")
+            rate = f"**{rate}** (selected)" if float(lr) == sel["selected_lr"] else rate
+            for r in runs:
+                met = "yes" if r["met_criterion"] else f"no: {r['excluded']}"
+                minutes = "–" if r.get("wall_time_s") is None else f"{r['wall_time_s'] / 60:.0f}"
+                val = "–" if r.get("val_acc") is None else f"{100 * r['val_acc']:.2f}"
+                rows.append([k, rate, str(r["seed"]), str(r["epochs"]), met, val, minutes])
+    header = [
+        "k",
+        "Adam rate",
+        "seed",
+        "epochs run",
+        "met the criterion",
+        "val % (selected epoch)",
+        "minutes (1 core)",
+    ]
+    return table(header, rows)
+
+
+def claims_versus_table(fig: dict, reference: dict) -> str:
+    """Each claim of `fig` beside the same claim of `reference` (another protocol's figure of the same question):
+    r = 1..S paired difference with its 95 % interval and the Holm verdict of each, and whether the verdict changed."""
+    rows = []
+    for key, at in (("claims", fig.get("output_layer", "softmax")), ("claims_logits", "fc")):
+        theirs = {c["claim"]: c for c in reference.get(key, [])}
+        for c in fig.get(key, []):
+            if c.get("skipped") or (key == "claims_logits" and "output" not in (c["a"][0], c["b"][0])):
+                continue
+            other = theirs.get(c["claim"], {})
+            cells = []
+            for claim in (c, other):
+                d = claim.get("difference")
+                cells += ["–", "–"] if not d else [
+                    f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]",
+                    f"{claim.get('verdict_holm', claim['verdict'])} (n={d['n']})",
+                ]  # fmt: skip
+            changed = other.get("verdict_holm", other.get("verdict")) != c.get("verdict_holm", c["verdict"])
+            layer = c["a"][0] if c["a"][0] != "output" else at
+            rows.append([c["claim"], POINT.get(layer, layer), *cells, "**changed**" if changed else "same"])
+    header = ["claim", "at", "this protocol: difference [95 % CI]", "Holm verdict", "reference: difference [95 % CI]",
+              "Holm verdict", "verdict"]  # fmt: skip
+    return table(header, rows)
+
+
+def training_level_table(fig: dict) -> str:
+    """Does training on to the paper's criterion change the invariance? Per network and point, the epoch-end maps'
+    r = 1..S mean cosine at the first epoch at the lower criterion and at the selected epoch, and their paired
+    difference within each run (the training callback's validation subset)."""
+    level = fig.get("training_level") or {}
+    rows = []
+    for label, entry in level.get("networks", {}).items():
+        runs = entry["runs"]
+        epochs = ", ".join(f"{r['epoch_at_criterion']}→{r['selected_epoch']}" for r in runs)
+        for point in runs[0]["mean_cosine"] if runs else []:
+            d = entry[point]
+            low = [r["mean_cosine"][point]["at_criterion"] for r in runs]
+            high = [r["mean_cosine"][point]["selected"] for r in runs]
+            interval = (
+                "" if d["low"] is None else f" [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
+            )
+            rows.append([label.removeprefix("k="), POINT.get(point, point), str(d["n"]), epochs,
+                         num(sum(low) / len(low)), num(sum(high) / len(high)),
+                         f"{num(d['mean'], signed=True)}{interval}"])  # fmt: skip
+    crit = f"{100 * level.get('criterion', 0):g} %"
+    header = ["k", "point", "n", f"epochs ({crit} → selected)", f"mean cosine at {crit}", "at the selected epoch",
+              "selected − at criterion [95 % CI]"]  # fmt: skip
+    return table(header, rows)
+
+
 def _fig(name: str) -> Callable[[Path], dict]:
     return lambda d: read_json(d / f"{name}.json")
 
@@ -243,6 +319,17 @@ TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "fashion6_claims": (["fashion6"], claims_table),
     "fashion_vs_mnist": (["fig2", "fashion4"], across_datasets_table),
     "fashion6_vs_mnist": (["fig5", "fashion6"], across_datasets_table),
+    # the paper's own protocol (preset paper): rates, criterion 99.9 %, full test set
+    "fig2_paper_selection": (["fig2_paper"], selection_table),
+    "fig2_paper_accuracy": (["fig2_paper"], lambda f: accuracy_table({"fig2_paper": f})),
+    "fig2_paper_claims": (["fig2_paper"], claims_table),
+    "fig2_paper_vs_seeds10": (["fig2_paper", "fig2"], claims_versus_table),
+    "fig2_paper_training_level": (["fig2_paper"], training_level_table),
+    "fig5_paper_selection": (["fig5_paper"], selection_table),
+    "fig5_paper_accuracy": (["fig5_paper"], lambda f: accuracy_table({"fig5_paper": f})),
+    "fig5_paper_claims": (["fig5_paper"], claims_table),
+    "fig5_paper_vs_seeds10": (["fig5_paper", "fig5"], claims_versus_table),
+    "fig5_paper_training_level": (["fig5_paper"], training_level_table),
 }
 
 
@@ -251,9 +338,16 @@ def render_table(name: str, figures_dir: Path) -> str:
         raise UserError(f"{REPORT} names table:{name}, which is not one of {sorted(TABLES)}")
     sources, make = TABLES[name]
     missing = [s for s in sources if not (figures_dir / f"{s}.json").is_file()]
-    if missing:
-        return f"*({', '.join(f'{figures_dir.name}/{s}.json' for s in missing)} not found: run its figure first)*\n"
-    return make(*[read_json(figures_dir / f"{s}.json") for s in sources])
+    if missing:  # never a placeholder in a finished-looking report
+        raise UserError(f"table:{name} needs {', '.join(str(figures_dir / f'{s}.json') for s in missing)}, which is "
+                        "not there: run its figure first, or take the table out of the report")  # fmt: skip
+    figs = [read_json(figures_dir / f"{s}.json") for s in sources]
+    try:
+        return make(*figs)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, ZeroDivisionError) as e:
+        files = ", ".join(str(figures_dir / f"{s}.json") for s in sources)
+        raise UserError(f"table:{name}: {files} lacks what the table needs ({type(e).__name__}: {e}): "
+                        "rerun its figure") from None  # fmt: skip
 
 
 def render(text: str, figures_dir: Path) -> tuple[str, list[str]]:

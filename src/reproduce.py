@@ -24,16 +24,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.cli import CONF_DIR, run_cli, user_errors_exit
 from src.errors import ConfigError, DataError
-from src.files import atomic_write, read_json, write_json
+from src.files import atomic_write, read_json, writable_folder, write_json
+from src.records import has_maps, merged_summaries, write_record
 from src.runs import eligible_and_excluded, sweep_summaries
 
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
 
-def sweep_runs(sweep_dir: Path, seeds: list[int] | None = None) -> tuple[list[dict], list[dict]]:
-    """(eligible, excluded) runs below sweep_dir (see src.runs.eligible_and_excluded); with `seeds`, only runs of
-    those seeds (a preset sharing a sweep folder with a larger one draws only its own seeds)."""
-    summaries = sweep_summaries(sweep_dir)
+def sweep_runs(
+    sweep_dir: Path, seeds: list[int] | None = None, records: Path | None = None
+) -> tuple[list[dict], list[dict]]:
+    """(eligible, excluded) runs below sweep_dir, and recorded in `records` (src.records.merged_summaries), see
+    src.runs.eligible_and_excluded; with `seeds`, only runs of those seeds (a preset sharing a sweep folder with a
+    larger one draws only its own seeds)."""
+    summaries = merged_summaries(sweep_dir, records) if records is not None else sweep_summaries(sweep_dir)
     if seeds is not None:
         wanted = set(seeds)
         summaries = [s for s in summaries if (s.get("config") or {}).get("seed", -1) in wanted]
@@ -88,19 +92,22 @@ def launcher_overrides(launcher: str | None) -> list[str]:
 
 def train_sweep(
     cfg: DictConfig, experiment: str, kernels: list[int], lrs: list[float], sweep_dir: Path,
-    overrides: list[str] = (),
+    overrides: list[str] = (), seeds: list[int] | None = None, records: Path | None = None,
 ) -> None:  # fmt: skip
-    """One Hydra multirun over kernels x lrs x seeds; finished jobs are skipped by src.train."""
+    """One Hydra multirun over kernels x lrs x seeds (default: the preset's); finished jobs, and jobs recorded in
+    `records`, are skipped by src.train, which records each job it finishes there."""
+    seeds = list(cfg.preset.seeds) if seeds is None else seeds
     cmd = [
         # seed first: Hydra runs the product in this order, so a partial sweep has every kernel at similar n
         sys.executable, "-m", "src.train", "-m", f"experiment={experiment}",
-        f"seed={','.join(map(str, cfg.preset.seeds))}", f"kernel={','.join(map(str, kernels))}",
+        f"seed={','.join(map(str, seeds))}", f"kernel={','.join(map(str, kernels))}",
         f"lr={','.join(map(str, lrs))}", f"hydra.sweep.dir={sweep_dir}",
         "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
         *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
     ]  # fmt: skip
+    cmd += [f"records={records.resolve()}"] if records is not None else []
     cmd += launcher_overrides(cfg.launcher)
-    jobs = len(kernels) * len(lrs) * len(cfg.preset.seeds)
+    jobs = len(kernels) * len(lrs) * len(seeds)
     print(f"training {jobs} jobs (finished ones are skipped; each prints a 'done' line):", flush=True)
     print("+", " ".join(cmd), flush=True)
     returncode = run_child(cmd)
@@ -158,31 +165,109 @@ def choose_lr(
     return best, tried
 
 
+def records_of(cfg: DictConfig, sweep_dir: Path) -> Path | None:
+    """The committed records of a sweep folder (<records_dir>/<experiment>/<sweep>[/<variant>]), for presets that keep
+    records (`record: true`); None for the others."""
+    if not cfg.preset.get("record", False):
+        return None
+    return Path(cfg.records_dir) / sweep_dir.relative_to(cfg.outputs)
+
+
 def selected_runs(
     cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = ()
-) -> tuple[dict[int, list[dict]], list[dict]]:
-    """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the best lr, excluded runs)."""
-    if cfg.train:
-        train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides)
+) -> tuple[dict[int, list[dict]], list[dict], dict]:
+    """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the selected lr, excluded runs,
+    kernel -> the selection: rates tried with their validation accuracies, the rate selected, the widening steps).
+
+    Full grid (the preset has no `select_seeds`): every seed at every rate, the rate with the best mean validation
+    accuracy over seeds. Staged (`select_seeds`, e.g. [0]): every rate on those seeds, the rate selected (and widened)
+    on them alone, the other seeds at that rate only."""
+    records = records_of(cfg, sweep_dir)
     seeds = list(cfg.preset.seeds)
-    chosen = {}
+    planning = [s for s in (cfg.preset.get("select_seeds") or seeds) if s in seeds] or seeds
+    others = [s for s in seeds if s not in planning]
+    if cfg.train:
+        train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides, planning, records)
+    chosen, selection = {}, {}
     for k in kernels:
-        best, _ = choose_lr(
+        best, tried = choose_lr(
             k,
-            runs=lambda: sweep_runs(sweep_dir, seeds)[0],
-            train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir, overrides),
+            runs=lambda: sweep_runs(sweep_dir, planning, records)[0],
+            train=lambda lr, k=k: train_sweep(
+                cfg, experiment, [k], [lr], sweep_dir, overrides, planning, records
+            ),
             extend=cfg.preset.extend_edges,
             max_extensions=cfg.max_extensions,
         )
-        eligible = sweep_runs(sweep_dir, seeds)[0]
+        if others and cfg.train:
+            train_sweep(cfg, experiment, [k], [best], sweep_dir, overrides, others, records)
+        eligible, out = sweep_runs(sweep_dir, seeds, records)
         chosen[k] = [r for r in eligible if r["config"]["kernel"] == k and r["config"]["lr"] == best]
-    excluded = [r for r in sweep_runs(sweep_dir, seeds)[1] if r.get("config", {}).get("kernel") in kernels]
+        selection[k] = selection_record(eligible, out, k, best, tried, list(cfg.preset.lrs), planning)
+        chosen[k] = retrain_for_maps(cfg, experiment, k, best, chosen[k], sweep_dir, overrides, records)
+    excluded = [
+        r for r in sweep_runs(sweep_dir, seeds, records)[1] if r.get("config", {}).get("kernel") in kernels
+    ]
     chosen, foreign = refuse_foreign(cfg, experiment, chosen, overrides)
     chosen, unpaired = common_seeds(chosen)
     excluded += foreign + unpaired
     for r in excluded:
         print(f"excluded {r['run_dir']}: {r['reason']}", file=sys.stderr)
-    return chosen, excluded
+    return chosen, excluded, selection
+
+
+def selection_record(
+    eligible: list[dict], excluded: list[dict], kernel: int, best: float, tried: list[float], grid: list[float],
+    planning: list[int],
+) -> dict:  # fmt: skip
+    """What the figure's JSON says of one kernel's learning-rate selection: every rate trained, each seed's epochs,
+    validation accuracy and whether it met the criterion (else why not); the selected rate, the rates added by
+    widening, the seeds that selected it."""
+    by_lr: dict[str, list[dict]] = {}
+    runs = [(r, None) for r in eligible] + [(r, r["reason"]) for r in excluded if "config" in r]
+    for r, reason in sorted(runs, key=lambda x: (x[0]["config"]["lr"], x[0]["config"]["seed"])):
+        if r["config"].get("kernel") == kernel:
+            by_lr.setdefault(str(r["config"]["lr"]), []).append(
+                {
+                    "seed": r["config"]["seed"],
+                    "epochs": r.get("epochs"),
+                    "selected_epoch": r.get("best_epoch"),
+                    "val_acc": r.get("val_acc"),
+                    "met_criterion": reason is None,
+                    "excluded": reason,
+                    "wall_time_s": r.get("wall_time_s"),
+                }  # fmt: skip
+            )
+    return {"selected_lr": best, "rates_tried": tried, "widened": [lr for lr in tried if lr not in grid],
+            "selected_on_seeds": planning, "runs_by_lr": by_lr}  # fmt: skip
+
+
+def retrain_for_maps(
+    cfg: DictConfig, experiment: str, kernel: int, lr: float, runs: list[dict], sweep_dir: Path,
+    overrides: list[str], records: Path | None,
+) -> list[dict]:  # fmt: skip
+    """`runs` where each one's maps can be had: a selected network known only from a record without maps (it was
+    recorded before its evaluation, and its checkpoint was lost with its machine) is trained again (records=null:
+    not skipped), then evaluated like any local run."""
+    missing = [r for r in runs if not has_maps(r)]
+    if not missing:
+        return runs
+    names = ", ".join(r["run_dir"] for r in missing)
+    if not cfg.train:
+        raise DataError(f"the selected networks {names} are recorded without maps and their runs are not here: "
+                        "train=true trains them again (same settings and seed) and evaluates them")  # fmt: skip
+    print(f"kernel {kernel}: {names} recorded without maps: training them again to measure them", flush=True)
+    seeds = [r["config"]["seed"] for r in missing]
+    train_sweep(cfg, experiment, [kernel], [lr], sweep_dir, [*overrides, "records=null"], seeds)
+    local = {Path(r["run_dir"]).name: r for r in sweep_runs(sweep_dir, list(cfg.preset.seeds))[0]}
+    again = [local.get(Path(r["run_dir"]).name) for r in missing]
+    if None in again:
+        raise DataError(f"training {names} again did not complete: see the training output above")
+    for old, new in zip(missing, again, strict=True):
+        if new.get("checkpoint_sha256") != old.get("checkpoint_sha256"):
+            print(f"note: {new['run_dir']}: the retrained weights differ from the recorded ones (another machine's "
+                  "arithmetic); its record now describes the new network", file=sys.stderr)  # fmt: skip
+    return [r for r in runs if has_maps(r)] + again
 
 
 def expected_config(cfg: DictConfig, experiment: str, overrides: list[str] = (), kernel: int | None = None,
@@ -263,10 +348,44 @@ def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], maps: str = "paper") 
         ecfg = OmegaConf.merge(ecfg, {"layers": ["all"], "output": depth.OUTPUT})
     results = {}
     for k, rs in runs.items():
+        results[k] = []
         for r in rs:
-            evaluate_run(Path(r["run_dir"]), ecfg)
-        results[k] = [SensitivityResult.load(Path(r["run_dir"]) / ecfg.output) for r in rs]
+            run = Path(r["run_dir"])
+            if "record" in r:  # a committed record: its maps, if measured as this figure measures
+                results[k].append(recorded_maps(run, ecfg))
+                continue
+            evaluate_run(run, ecfg)
+            if (record := records_of_run(cfg, run)) is not None and ecfg.output == "sensitivity.pt":
+                write_record(run, record)
+            results[k].append(SensitivityResult.load(run / ecfg.output))
     return results
+
+
+def records_of_run(cfg: DictConfig, run: Path) -> Path | None:
+    """The record folder of a local run of this preset's sweeps (None when the preset keeps no records)."""
+    if not cfg.preset.get("record", False):
+        return None
+    return Path(cfg.records_dir) / run.relative_to(cfg.outputs)
+
+
+def recorded_maps(record: Path, ecfg: DictConfig):
+    """A record's maps, refused in one line unless measured as `ecfg` measures (points, shifts, images, precision,
+    metrics): a record is never mixed into a figure measured otherwise."""
+    from src.evaluate import measurement_settings_of
+    from src.sensitivity import SensitivityResult
+
+    if ecfg.output != "sensitivity.pt" or not (record / ecfg.output).is_file():
+        raise DataError(
+            f"{record} records no {ecfg.output}: train=true trains that network again to measure it"
+        )
+    result = SensitivityResult.load(record / ecfg.output)
+    stored = result.meta.get("settings") or {}
+    settings = measurement_settings_of(ecfg, stored.get("checkpoint", ""))
+    if settings.compare(stored) != "complete":
+        raise DataError(f"{record / ecfg.output} was measured with other settings ({settings.differences(stored)}"
+                        f"{', metrics ' + str(stored.get('metrics')) if settings.missing_metrics(stored) else ''}):"
+                        " train=true and a local run measure it again")  # fmt: skip
+    return result
 
 
 def evaluate_config(cfg: DictConfig) -> DictConfig:
@@ -284,8 +403,9 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
 
 
 def figure_numbers(
-    cfg: DictConfig, figure: str, runs: dict, results: dict, excluded: list[dict], depth: dict | None = None
-) -> dict:
+    cfg: DictConfig, figure: str, runs: dict, results: dict, excluded: list[dict], depth: dict | None = None,
+    selection: dict | None = None,
+) -> dict:  # fmt: skip
     """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept): what every figure
     records (provenance, accuracies, excluded runs), then its kind's numbers (`src.figures.KINDS`). runs and results
     are keyed by kernel, or by variant name for figures with variants; depth: results at every stage."""
@@ -297,7 +417,7 @@ def figure_numbers(
     max_shift = some.max_shift if some else int(evaluate_config(cfg).max_shift)
     numbers = {
         "figure": figure,
-        "name": figure_name(figure, cfg.metric),
+        "name": figure_name(figure, cfg.metric, cfg.preset.get("figure_suffix", "")),
         "title": spec.title,
         "metric": cfg.metric,
         "experiment": spec.experiment,
@@ -317,6 +437,14 @@ def figure_numbers(
         "accuracy": accuracy_table(runs),
         "excluded_runs": [{"run_dir": r["run_dir"], "reason": r["reason"]} for r in excluded],
     }
+    if selection is not None:
+        numbers["selection"] = selection
+    if cfg.preset.get(
+        "record", False
+    ):  # the paper protocol: does training to its level change the invariance?
+        from src.figures.training_level import training_level
+
+        numbers["training_level"] = training_level(runs, max_shift, cfg.preset.get("compare_criterion"))
     inputs = FigureInputs(runs, results, cfg.output_layer, max_shift, cfg.preset.images_per_class, spec.claims,
                           variants=bool(spec.variants), depth=depth, metric=cfg.metric)  # fmt: skip
     numbers["degenerate"] = sorted({f"{label} seed {r.meta.get('run', '?').rsplit('seed=', 1)[-1].split(',')[0]}: "
@@ -325,20 +453,21 @@ def figure_numbers(
     return numbers | KINDS[spec.kind].numbers(inputs)
 
 
-def figure_name(figure: str, metric: str = "cosine") -> str:
-    """figures/<name>.*: fig2, levers, ...; another metric than the paper's cosine is in the name (fig2_distance), so
-    it never overwrites the paper's figure."""
-    return (f"fig{figure}" if figure[0].isdigit() else figure) + ("" if metric == "cosine" else f"_{metric}")
+def figure_name(figure: str, metric: str = "cosine", suffix: str = "") -> str:
+    """figures/<name>.*: fig2, levers, ...; a preset's `figure_suffix` (fig2_paper) and another metric than the
+    paper's cosine (fig2_distance) are in the name, so neither overwrites the figure of the default protocol."""
+    base = f"fig{figure}" if figure[0].isdigit() else figure
+    return base + (suffix or "") + ("" if metric == "cosine" else f"_{metric}")
 
 
-def redraw_numbers(figure: str, metric: str, fig_dir: Path) -> dict:
+def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") -> dict:
     """The figure's JSON for a redraw: in figures_dir, else the committed one (so a redraw can write into a new,
     empty folder); for another metric, the paper's (cosine) JSON when the metric's own is missing: its radial
     numbers hold every metric, so the figure and its claims are redrawn on `metric`."""
     from src.figures import FIGURES, KINDS, check_numbers
 
     committed = CONF_DIR.parent / "figures"
-    names = [figure_name(figure, metric), figure_name(figure)]
+    names = [figure_name(figure, metric, suffix), figure_name(figure, suffix=suffix)]
     source = next((d / f"{n}.json" for n in names for d in (fig_dir, committed) if (d / f"{n}.json").is_file()),
                   fig_dir / f"{names[0]}.json")  # fmt: skip
     numbers = read_json(source)
@@ -411,13 +540,7 @@ def check_output_settings(cfg: DictConfig) -> Path:
 
     if str(cfg.figure) not in FIGURES:
         raise ConfigError(f"figure={cfg.figure} is not allowed: use one of {list(FIGURES)}")
-    fig_dir = Path(cfg.figures_dir)
-    try:  # find out now, not after an hour of training
-        fig_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"figures_dir={fig_dir} cannot be created ({e.strerror})") from e
-    if not os.access(fig_dir, os.W_OK):
-        raise ConfigError(f"figures_dir={fig_dir} is not writable")
+    fig_dir = writable_folder("figures_dir", cfg.figures_dir)  # found now, not after an hour of training
     if cfg.metric not in METRICS:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
     return fig_dir
@@ -429,12 +552,13 @@ def rescored_numbers(cfg: DictConfig, fig_dir: Path) -> tuple[dict, list[Path]]:
     from src.figures.claims import claims_for
 
     figure = str(cfg.figure)
-    numbers = redraw_numbers(figure, cfg.metric, fig_dir)
+    suffix = cfg.preset.get("figure_suffix", "")
+    numbers = redraw_numbers(figure, cfg.metric, fig_dir, suffix)
     written = []
     if "radial" in numbers and FIGURES[figure].claims:
         numbers |= claims_for(FIGURES[figure].claims, numbers["radial"], numbers["output_layer"],
                               numbers["max_shift"], cfg.metric)  # fmt: skip
-        written.append(write_json(fig_dir / f"{figure_name(figure, cfg.metric)}.json", numbers))
+        written.append(write_json(fig_dir / f"{figure_name(figure, cfg.metric, suffix)}.json", numbers))
     return numbers, written
 
 
@@ -455,11 +579,14 @@ def computed_numbers(cfg: DictConfig) -> dict:
     if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
         runs, excluded = {}, []
         for variant, overrides in spec.variants.items():
-            chosen, out = selected_runs(cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides))
+            chosen, out, _ = selected_runs(
+                cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides)
+            )
             runs[variant], excluded = chosen[kernels[0]], excluded + out
         extra["depth"] = evaluate(cfg, runs, maps="all")
     else:
-        runs, excluded = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+        runs, excluded, selection = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+        extra["selection"] = selection
     maps = KINDS[spec.kind].maps
     results = evaluate(cfg, runs, maps) if maps else {}
     return figure_numbers(cfg, figure, runs, results, excluded, **extra)

@@ -22,7 +22,7 @@ COMPLETED_KEYS = ("config", "epochs", "best_epoch", "val_acc", "test_acc", "chec
 # Settings that may differ between two commands on the same run directory without changing what it computes.
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
-            "debug")  # fmt: skip
+            "debug", "records")  # fmt: skip
 
 
 def read_summary(run: Path) -> dict:

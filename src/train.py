@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from src.checks import integer, is_integer, is_number
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
-from src.files import file_sha256
+from src.files import file_sha256, writable_folder
+from src.records import code_version, write_record
 from src.runs import (
     SUMMARY,
     best_checkpoint,
@@ -33,6 +34,7 @@ from src.runs import (
     completed_summary,
     read_summary,
     run_lock,
+    settings_differences,
     write_summary,
 )
 
@@ -194,20 +196,15 @@ def train(cfg: DictConfig) -> dict:
     that another process is using.
     """
     check_config(cfg)
-    out = Path(cfg.paths.output_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"hydra.run.dir={out} is a file: the run directory must be a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"hydra.run.dir={out} cannot be created ({e.strerror})") from e
-    if not os.access(out, os.W_OK):
-        raise ConfigError(f"hydra.run.dir={out} is not writable: choose another directory")
+    out = writable_folder("hydra.run.dir", cfg.paths.output_dir)
     if (
         ddp_worker()
     ):  # a DDP process that Lightning started: rank 0 owns the run directory, its lock and summary
         return _fit_and_test(cfg, out)
     check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
+    if cfg.skip_completed and (done := committed_record(cfg, out)):
+        print(f"{job_progress()}skipping {out}: recorded in {cfg.records} (test acc {done['test_acc']:.4f})")
+        return done
     if cfg.skip_completed and (done := completed_summary(out)):
         if checkpoint_readable(out, done):
             print(f"{job_progress()}skipping {out}: already completed (test acc {done['test_acc']:.4f})")
@@ -265,6 +262,7 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         "wandb_id": wandb_id,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "overrides": command_line_overrides(),
+        "code": code_version(),  # the commit that trains it (a record of the run keeps it)
     }
     save_summary(summary)
     if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
@@ -291,7 +289,26 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     if ddp_worker():
         return summary
     report_done(summary, callbacks, cfg.stop_train_accuracy, out)
+    if cfg.get("records"):  # committed as soon as it exists: the work outlives the machine (src/records.py)
+        write_record(out, Path(cfg.records) / out.name)
     return summary
+
+
+def committed_record(cfg: DictConfig, out: Path) -> dict | None:
+    """The record of this job in `records` (a folder of committed records of its sweep) when one exists with the same
+    settings: the job is done. A record with other settings is a ConfigError, like a run folder's."""
+    if not cfg.get("records"):
+        return None
+    from src.records import recorded
+
+    record = Path(cfg.records) / out.name
+    done = recorded(record)
+    differ = done and settings_differences(done["config"], OmegaConf.to_container(cfg, resolve=True))
+    if differ:
+        raise ConfigError(
+            f"{record} records this job with other settings ({differ}): records=null trains it anew"
+        )
+    return done
 
 
 def _training_parts(cfg: DictConfig, out: Path) -> tuple:

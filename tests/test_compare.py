@@ -87,3 +87,67 @@ def test_compare_cli_accepts_one_key_as_a_scalar(tmp_path):
     assert check_compare_config(cfg) == ["kernel"]
     with pytest.raises(ConfigError, match="metric='pearson' is not allowed"):
         check_compare_config(OmegaConf.merge(cfg, {"metric": "pearson"}))
+
+
+def _measured(run, *, max_shift=3, images_per_class=2, layers=("conv", "softmax")) -> None:
+    """Give a hand-made run's result the measurement settings src.evaluate writes."""
+    res = _result(0.1, max_shift)
+    res.maps = {la: res.maps.get(la, res.maps["conv"]) for la in layers}
+    res.meta["settings"] = {"layers": list(layers), "max_shift": max_shift, "images_per_class": images_per_class,
+                            "autocast": None, "metrics": ["cosine", "euclidean"]}  # fmt: skip
+    res.save(run / "sensitivity.pt")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"max_shift": 2}, "max_shift: 3 vs 2"),
+        ({"images_per_class": 100}, "images_per_class: 2 vs 100"),
+        ({"layers": ("conv",)}, "layers: \\['conv', 'softmax'\\] vs \\['conv'\\]"),
+    ],
+    ids=["shifts", "images", "points"],
+)
+def test_runs_measured_differently_are_refused_not_averaged(tmp_path, change, message):
+    from src.compare import check_measured_alike
+
+    _measured(_run(tmp_path, "a", seed=0))
+    _measured(_run(tmp_path, "b", seed=1), **change)
+    runs, _ = load_runs(tmp_path)
+    with pytest.raises(ConfigError, match=f"measured differently \\({message}.*nothing averaged"):
+        check_measured_alike(runs, "cosine")
+    _measured(tmp_path / "b")  # measured alike again: accepted
+    check_measured_alike(load_runs(tmp_path)[0], "cosine")
+    with pytest.raises(ConfigError, match="metric=pearson is not measured"):
+        check_measured_alike(load_runs(tmp_path)[0], "pearson")
+
+
+def test_a_copied_run_is_not_a_second_seed(tmp_path):
+    import shutil
+
+    from src.compare import check_distinct
+
+    _run(tmp_path, "k5s0", seed=0, level=0.1)
+    shutil.copytree(tmp_path / "k5s0", tmp_path / "backup" / "k5s0")
+    runs, _ = load_runs(tmp_path)
+    with pytest.raises(ConfigError, match="group kernel=5 holds the same seed twice"):
+        check_distinct(group_runs(runs, ["kernel"]), ["kernel"])
+
+
+def test_a_damaged_metrics_file_leaves_out_its_curves_only(tmp_path, capsys):
+    run = _run(tmp_path, "a", level=0.1)
+    (run / "metrics.csv").write_bytes(b"epoch,val/acc\n0,0.9\n1,\xff\xfe broken\n")
+    (only,) = load_runs(tmp_path)[0]
+    assert only.epoch_metrics() == []
+    assert "metrics.csv is damaged" in capsys.readouterr().err
+    assert comparison_rows(group_runs([only], ["kernel"]), ["kernel"])[0]["evaluated"] == 1
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path):
+    from src.files import writable_folder
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="out=.*file is a file: give a folder"):
+        writable_folder("out", tmp_path / "file")
+    with pytest.raises(ConfigError, match="out=.*file/sub cannot be created"):
+        writable_folder("out", tmp_path / "file" / "sub")
+    assert writable_folder("out", tmp_path / "new" / "deep").is_dir()

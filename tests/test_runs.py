@@ -79,5 +79,5 @@ def test_a_file_where_a_folder_is_expected(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         find_runs(tmp_path / "f")
-    with pytest.raises(ConfigError, match="is a file: the run directory must be a folder"):
+    with pytest.raises(ConfigError, match="hydra.run.dir=.* is a file: give a folder"):
         train(_cfg(tmp_path / "f"))

@@ -33,10 +33,15 @@ def job_dir(config, overrides: Sequence[str]) -> Path:
     return Path(str(config.hydra.sweep.dir)) / name
 
 
-def finished(run: Path) -> bool:
-    """The run completed and its selected checkpoint is there and is the one its summary names."""
+def finished(run: Path, records: str | None = None) -> bool:
+    """The job is recorded in `records` (src/records.py: src.train skips it), or its run completed and its selected
+    checkpoint is there and is the one its summary names."""
     from src.errors import UserError
+    from src.records import recorded
     from src.runs import best_checkpoint, completed_summary
+
+    if records and recorded(Path(records) / run.name):
+        return True
 
     done = completed_summary(run)
     if not done:
@@ -75,7 +80,7 @@ class SlurmLauncher(_SubmititSlurm):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import submitit
 
-        todo = [o for o in job_overrides if not finished(job_dir(self.config, o))]
+        todo = [o for o in job_overrides if not finished(job_dir(self.config, o), self.config.get("records"))]
         skipped = len(job_overrides) - len(todo)
         if skipped:
             log.info(f"{skipped} of {len(job_overrides)} jobs already completed: not submitted again")

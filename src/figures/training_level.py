@@ -1,0 +1,78 @@
+"""Does training to the paper's level itself change how invariant a network is?
+
+Within each selected run, the epoch-end maps at the first epoch whose running training accuracy reached a lower
+criterion (99.5 %, the default protocol's) against those at the selected epoch (the paper's 99.9 %), paired within
+the run. The training callback's maps are the only ones that exist per epoch: a fixed class-balanced validation
+subset (callbacks.sensitivity.images_per_class per class, 30 MNIST images by default), not the test set the figure's
+maps use. The number per point is the class-mean cosine averaged over radii 1..S (the claims' summary).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.records import epoch_profiles
+from src.sensitivity.stats import full_ring_mean, paired_difference
+
+METRIC = "cosine"
+
+
+def first_epoch_at(history: list[dict], criterion: float) -> int | None:
+    """The first epoch whose running training accuracy reached `criterion`; None if none did."""
+    return next((e["epoch"] for e in history if e.get("train/acc", 0.0) >= criterion), None)
+
+
+def run_levels(run: dict, criterion: float) -> dict | None:
+    """One run's epochs (at `criterion`, selected) and, per measuring point, the radii 1..S mean cosine at each; None
+    when the run has no epoch at the criterion or no maps of those epochs."""
+    low, selected = first_epoch_at(run.get("history") or [], criterion), run.get("best_epoch")
+    profiles = epoch_profiles(Path(run["run_dir"]))
+    if low is None or selected is None or str(low) not in profiles or str(selected) not in profiles:
+        return None
+    max_shift = int(run["config"]["max_shift"])
+    points = [k.split("/")[0] for k in profiles[str(selected)] if k.endswith(f"/{METRIC}")]
+    return {
+        "seed": run["config"]["seed"],
+        "epoch_at_criterion": low,
+        "selected_epoch": selected,
+        "images": profiles[str(selected)].get("images"),
+        "mean_cosine": {
+            p: {
+                "at_criterion": full_ring_mean(profiles[str(low)][f"{p}/{METRIC}"], max_shift),
+                "selected": full_ring_mean(profiles[str(selected)][f"{p}/{METRIC}"], max_shift),
+            }
+            for p in points
+        },  # fmt: skip
+    }
+
+
+def training_level(runs: dict, max_shift: int, criterion: float | None) -> dict:
+    """{"criterion", "subset", "networks": {"k=K": {"runs": [run_levels...], "<point>": paired difference (selected -
+    at criterion) over the runs}}}; {} without a criterion to compare with."""
+    if criterion is None:
+        return {}
+    networks = {}
+    for key, rs in runs.items():
+        levels = [run_levels(r, criterion) for r in rs]
+        rows = [row for row in levels if row is not None]
+        entry: dict = {
+            "runs": rows,
+            "seeds_without_both_epochs": [
+                r["config"]["seed"] for r, row in zip(rs, levels, strict=True) if row is None
+            ],
+        }
+        for point in rows[0]["mean_cosine"] if rows else []:
+            pairs = [
+                (row["mean_cosine"][point]["selected"], row["mean_cosine"][point]["at_criterion"])
+                for row in rows
+            ]
+            entry[point] = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+        networks[f"k={key}" if isinstance(key, int) else str(key)] = entry
+    return {
+        "criterion": criterion,
+        "metric": METRIC,
+        "summary": f"radii 1..{max_shift} mean {METRIC}",
+        "subset": "the training callback's validation subset (the only maps measured per epoch), not the test set",
+        "difference": "selected epoch minus the first epoch at the criterion, paired within each run (95 % t interval)",
+        "networks": networks,
+    }
