@@ -41,6 +41,8 @@ def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
         key, _, value = arg.lstrip("+~").partition("=")
         if key in ALIASES:
             raise ConfigError(f"{key} is set by {ALIASES[key]}: write {ALIASES[key]}={value} instead")
+        if key == "hydra/launcher":
+            check_launcher_available(value)
         if (
             "/" in key or not (conf_dir / key).is_dir()
         ):  # not a config group of ours (hydra/launcher: Hydra's)
@@ -49,6 +51,18 @@ def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
         for choice in value.split(","):
             if choice not in allowed and choice != "null":
                 raise ConfigError(f"{key}={choice!r} is not allowed: use one of {allowed}")
+
+
+SLURM_LAUNCHERS = ("slurm", "slurm_cpu", "submitit_slurm")  # launchers that submit with SLURM's sbatch
+
+
+def check_launcher_available(launcher: str | None) -> None:
+    """A SLURM launcher needs SLURM's client on this machine: one line here instead of submitit's traceback."""
+    import shutil
+
+    if launcher in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
+        raise ConfigError(f"launcher {launcher} submits with SLURM, but sbatch is not on this machine's PATH: run on "
+                          "the cluster's login node, or use hydra/launcher=parallel (one job per core)")  # fmt: skip
 
 
 def user_errors_exit(func: Callable) -> Callable:

@@ -141,8 +141,8 @@ def claims_table(fig: dict) -> str:
                 continue
             d = c["difference"]
             interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
-            test = c.get("test", "paired t")
-            if c.get("direction") == 0:
+            test = c.get("test", "paired t") or "–"
+            if c.get("direction") == 0 and "tost" in c:
                 test = f"TOST ±{c['margin']:g}, 90 % CI [{num(c['tost']['ci90'][0], signed=True)}, " \
                        f"{num(c['tost']['ci90'][1], signed=True)}]"  # fmt: skip
             needed = c.get("seeds_needed", "–")

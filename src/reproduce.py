@@ -16,13 +16,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from src.cli import CONF_DIR, run_cli, user_errors_exit
+from src.cli import CONF_DIR, check_launcher_available, run_cli, user_errors_exit
 from src.errors import ConfigError, DataError
 from src.files import atomic_write, read_json, writable_folder, write_json
 from src.records import has_maps, merged_summaries, write_record
@@ -85,6 +85,7 @@ def launcher_overrides(launcher: str | None) -> list[str]:
     one-thread jobs side by side no faster in total: 0.97-1.00x)."""
     if launcher is not None and launcher not in launchers():
         raise ConfigError(f"launcher={launcher!r} is not allowed: use null or one of {launchers()}")
+    check_launcher_available(launcher)
     if launcher == "parallel":  # one single-thread job per core
         return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={os.cpu_count() or 1}", "threads=1"]
     return [f"hydra/launcher={launcher}"] if launcher else []
@@ -148,21 +149,29 @@ def choose_lr(
     train: Callable[[float], None],
     extend: bool,
     max_extensions: int,
+    grid: list[float] = (),
 ) -> tuple[float, list[float]]:
     """(selected rate, rates tried) for one kernel; while the best rate lies at an edge, train one step past it.
 
-    `runs()` gives the eligible runs so far and `train(lr)` trains every seed at `lr`. At most `max_extensions`
-    rates are added, and the selection after the last one is final, so every rate trained is also considered.
+    `runs()` gives the eligible runs so far and `train(lr)` trains every seed at `lr`. The edges are those of every
+    rate trained (`grid` and the widening steps), eligible or not: a best rate next to a rate that never met the
+    criterion is inside the sweep. At most `max_extensions` rates are added, and the selection after the last one is
+    final, so every rate trained is also considered.
     """
     best, tried = select_lr(runs(), kernel)
+    trained = set(grid) | set(tried)
     for _ in range(max_extensions if extend else 0):
-        step = next_lr(best, tried)
-        if step is None or step in tried:
+        step = next_lr(best, sorted(trained))
+        if step is None or step in trained:
             break
-        print(f"kernel {kernel}: best lr {best} is at the edge of {tried}: widening to {step}", flush=True)
+        print(
+            f"kernel {kernel}: best lr {best} is at the edge of {sorted(trained)}: widening to {step}",
+            flush=True,
+        )
         train(step)
+        trained.add(step)
         best, tried = select_lr(runs(), kernel)
-    return best, tried
+    return best, sorted(set(tried) | trained)
 
 
 def records_of(cfg: DictConfig, sweep_dir: Path) -> Path | None:
@@ -198,6 +207,7 @@ def selected_runs(
             ),
             extend=cfg.preset.extend_edges,
             max_extensions=cfg.max_extensions,
+            grid=list(cfg.preset.lrs),
         )
         if others and cfg.train:
             train_sweep(cfg, experiment, [k], [best], sweep_dir, overrides, others, records)
@@ -543,7 +553,30 @@ def check_output_settings(cfg: DictConfig) -> Path:
     fig_dir = writable_folder("figures_dir", cfg.figures_dir)  # found now, not after an hour of training
     if cfg.metric not in METRICS:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
+    check_preset(cfg.preset)
     return fig_dir
+
+
+def check_preset(preset: DictConfig) -> None:
+    """The preset's lists hold what a sweep needs (one line naming the key otherwise), before any training."""
+    for key, kind in (("seeds", int), ("kernels", int), ("lrs", float)):
+        values = preset.get(key)
+        if not isinstance(values, Sequence | ListConfig) or isinstance(values, str) or not values:
+            raise ConfigError(
+                f"preset.{key}={values!r} is not allowed: a non-empty list, e.g. preset.{key}=[...]"
+            )
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and (kind is float or v == int(v))
+                   and (key == "seeds" or v > 0) for v in values):  # fmt: skip
+            raise ConfigError(
+                f"preset.{key}={list(values)} is not allowed: "
+                + ("integers" if kind is int else "positive numbers")
+                + (" > 0" if key != "seeds" else "")
+            )
+    chosen = preset.get("select_seeds")
+    if chosen is not None and not set(chosen) & set(preset.seeds):
+        raise ConfigError(
+            f"preset.select_seeds={list(chosen)} selects on none of preset.seeds={list(preset.seeds)}"
+        )
 
 
 def rescored_numbers(cfg: DictConfig, fig_dir: Path) -> tuple[dict, list[Path]]:

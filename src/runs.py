@@ -104,7 +104,13 @@ def best_checkpoint(run: Path, summary: dict) -> Path:
     if not ckpt.is_file():
         raise DataError(f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)")
     expected = summary.get("checkpoint_sha256")
-    if expected and file_sha256(ckpt) != expected:
+    try:
+        found = file_sha256(ckpt) if expected else None
+    except OSError as e:  # permissions, an I/O error: one line naming the file
+        raise DataError(
+            f"{ckpt} cannot be read ({e.strerror or type(e).__name__}): fix its permissions"
+        ) from None
+    if expected and found != expected:
         raise DataError(
             f"{ckpt} is damaged or not the checkpoint its summary.json describes (sha256 differs): retrain "
             "the run or restore its own checkpoint"

@@ -119,8 +119,9 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
         )
     data_dir = Path(cfg.paths.data_dir).expanduser()
     if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
+        what = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise ConfigError(
-            f"paths.data_dir={data_dir} does not exist: create it or set paths.data_dir=... (or $DATA_DIR)"
+            f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
     from src.data import dataset_entry
 

@@ -163,3 +163,19 @@ def test_unknown_keys_are_one_line():
         "train", ["-m", "kernel=3,4", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+new=1"]
     )
     check_known_keys("reproduce", ["figure=5", "preset=seeds3", "extra_overrides=[threads=1]"])
+
+
+def test_a_slurm_launcher_without_slurm_is_one_line(monkeypatch):
+    import shutil
+
+    from src.cli import check_group_choices
+    from src.errors import ConfigError
+    from src.reproduce import launcher_overrides
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # a laptop: no SLURM client
+    for launcher in ("slurm", "slurm_cpu"):
+        with pytest.raises(ConfigError, match=f"launcher {launcher} submits with SLURM, but sbatch is not"):
+            check_group_choices([f"hydra/launcher={launcher}", "kernel=3"])
+        with pytest.raises(ConfigError, match="sbatch is not on this machine's PATH"):
+            launcher_overrides(launcher)
+    check_group_choices(["hydra/launcher=parallel"])  # a local launcher needs nothing

@@ -217,3 +217,37 @@ def test_epochs_figure_marks_the_selected_epoch():
     fig = epochs_figure([[1.0, 0.5], [1.0, 0.6], [1.0, 0.7]], [0, 1, 2], 1, "cosine", selected=1)
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert labels == ["epoch 0", "epoch 1 (selected)", "epoch 2"]
+
+
+def test_claims_are_not_tested_on_numbers_that_cannot_test_them():
+    """Zero spread over seeds (copies of one run), a raw distance across layers of different size, "no effect" on a
+    metric without a margin: each says why instead of giving p = 0 or a verdict; a damaged profile is one line."""
+    from src.errors import DataError
+    from src.figures.claims import Claim, claims_for
+
+    same = [[1.0, 0.8, 0.7], [1.0, 0.8, 0.7], [1.0, 0.8, 0.7]]  # three identical seeds
+    radial = {la: {m: {"k=3": same, "k=5": [[1.0, 0.6, 0.5]] * 3} for m in ("cosine", "euclidean", "distance")}
+              for la in ("conv", "softmax")}  # fmt: skip
+    claims = [Claim("k=3 > k=5", ("output", "k=3"), ("output", "k=5")),
+              Claim("FC adds", ("output", "k=3"), ("conv", "k=3")),
+              Claim("k=3 = k=5", ("output", "k=3"), ("output", "k=5"), 0)]  # fmt: skip
+    copies = claims_for(claims, radial, "softmax", 2)["claims"]
+    assert all(
+        c["verdict"] == c["verdict_holm"] == "not tested: no spread over 3 seeds (identical runs?)"
+        for c in copies
+    )
+    radial["softmax"]["distance"]["k=3"] = [[0.0, 0.1, 0.2], [0.0, 0.2, 0.3], [0.0, 0.1, 0.25]]
+    by_distance = {
+        c["claim"]: c["verdict"] for c in claims_for(claims, radial, "softmax", 2, "distance")["claims"]
+    }
+    assert by_distance["FC adds"].startswith("not tested: distance is not comparable across layers")
+    assert (
+        by_distance["k=3 = k=5"]
+        == "not tested: no equivalence margin is set for distance (src/sensitivity/metrics.py)"
+    )
+    radial["softmax"]["cosine"]["k=3"] = [[1.0, None, 0.7], [1.0, 0.8, 0.7], [1.0, 0.8, 0.7]]
+    with pytest.raises(DataError, match="profile of k=3 at softmax, seed index 0, lacks radii 0..2"):
+        claims_for(claims, radial, "softmax", 2)
+    radial["softmax"]["cosine"]["k=3"] = [[1.0, 0.8]] * 3  # shorter than max_shift
+    with pytest.raises(DataError, match="lacks radii 0..2"):
+        claims_for(claims, radial, "softmax", 2)

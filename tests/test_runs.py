@@ -81,3 +81,21 @@ def test_a_file_where_a_folder_is_expected(tmp_path):
         find_runs(tmp_path / "f")
     with pytest.raises(ConfigError, match="hydra.run.dir=.* is a file: give a folder"):
         train(_cfg(tmp_path / "f"))
+
+
+def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
+    import src.runs
+    from src.runs import best_checkpoint
+
+    ckpt = tmp_path / "checkpoints" / "best-000.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"weights")
+
+    def unreadable(path):  # what chmod 000 gives a user who is not root (CI and this machine run as root)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(src.runs, "file_sha256", unreadable)
+    with pytest.raises(
+        DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"
+    ):
+        best_checkpoint(tmp_path, {"checkpoint": "checkpoints/best-000.ckpt", "checkpoint_sha256": "0" * 64})

@@ -62,6 +62,7 @@ def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
             "callbacks.sensitivity.images_per_class=0 is not allowed",
         ),
         ("paths.data_dir=/does/not/exist", "paths.data_dir=/does/not/exist does not exist"),
+        ("paths.data_dir=/etc/hostname", "paths.data_dir=/etc/hostname is a file, not a folder"),
         # settings that used to pass the checks and fail later, or silently change the run
         ("seed=-1", "seed=-1 is not allowed: the seed must be an integer in 0..4294967295"),
         ("seed=5000000000", "seed=5000000000 is not allowed"),

@@ -144,6 +144,11 @@ def test_claims_whose_network_was_not_run_are_skipped_and_listed():
         ("extra_overrides=['kernle=3']", "are refused"),
         ("extra_overrides=['kernel=30','padding=none']", "kernel"),
         ("output_layer=bogus", "output_layer='bogus' is not measured"),
+        ("preset.seeds=[]", "preset.seeds=[] is not allowed: a non-empty list"),
+        ("preset.kernels=[]", "preset.kernels=[] is not allowed"),
+        ("preset.lrs=[]", "preset.lrs=[] is not allowed"),
+        ("preset.lrs=[0.001,-1]", "preset.lrs=[0.001, -1] is not allowed: positive numbers > 0"),
+        ("preset.seeds=[0.5]", "preset.seeds=[0.5] is not allowed: integers"),
     ],
 )
 def test_reproduce_refuses_bad_settings_before_training(tmp_path, override, message):

@@ -27,8 +27,9 @@ CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 def _require_dir(root: Path) -> None:
     if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
         raise DataError(
-            f"data_dir={root} does not exist: create it, or point paths.data_dir (or $DATA_DIR) at the folder holding the data"
+            f"data_dir={root} {what}: create it, or point paths.data_dir (or $DATA_DIR) at the folder holding the data"
         )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from src.errors import DataError
+from src.sensitivity.metrics import METRICS
 from src.sensitivity.stats import (
     ALPHA,
     equivalence_verdict,
@@ -24,11 +26,9 @@ from src.sensitivity.stats import (
     verdict,
 )
 
-# "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin. Why 0.02: the seed
-# spread (std over seeds) of one network's r = 1-10 mean cosine is 0.004-0.016 on MNIST (seeds3 Figs. 2 and 5), and
-# the smallest difference the paper calls an effect that we resolve (conv, k=3 vs 4) is 0.028: a difference under
-# 0.02 is inside one network's seed-to-seed variation, 4 % of the mean cosine (~0.55).
-EQUIVALENCE_MARGIN = 0.02
+# "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin (the metric table
+# says why 0.02; another metric uses its own margin there, or is not tested for "no effect").
+EQUIVALENCE_MARGIN = METRICS["cosine"].equivalence_margin
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,17 @@ def evaluate_claim(
     (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
     a claim with the observed mean and spread reaches 80 % power (alpha 0.05, unadjusted)."""
 
-    from src.sensitivity.metrics import METRICS
-
     # a claim says "more invariant"; for a metric where larger means less similar (a distance) that is "smaller"
     direction = claim.direction if METRICS[metric].larger_is_similar else -claim.direction
 
     def seeds(side: tuple[str, str]) -> list[list[float]]:
         layer = output_layer if side[0] == "output" else side[0]
-        return radial[layer][metric][side[1]]
+        profiles = radial[layer][metric][side[1]]
+        for i, p in enumerate(profiles):  # a damaged JSON is one line, not an IndexError or a NaN verdict
+            if len(p) <= max_shift or any(v is None or v != v for v in p[: max_shift + 1]):
+                raise DataError(f"the {metric} profile of {side[1]} at {layer}, seed index {i}, lacks radii 0..{max_shift}"
+                                " (missing, null or NaN values): rerun the figure")  # fmt: skip
+        return profiles
 
     a, b = seeds(claim.a), seeds(claim.b)
     n = min(len(a), len(b))
@@ -77,10 +80,15 @@ def evaluate_claim(
     per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
     out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": direction,
            "metric": metric, "radii": [1, max_shift], "n": n, "difference": summary}  # fmt: skip
+    untested = untested_reason(claim, metric, summary)
+    if untested:
+        return out | {"test": None, "p": None, "verdict": f"not tested: {untested}", "seeds_needed": None,
+                      "per_radius": [], "holds_at_radii": [], "fails_at_radii": []}  # fmt: skip
+    margin = claim.margin if metric == "cosine" else METRICS[metric].equivalence_margin
     if direction == 0:  # "no difference": equivalence, not absence of evidence
-        result, test = equivalence_verdict(diffs, claim.margin)
-        out |= {"test": "TOST", "margin": claim.margin, "tost": test, "p": test["p"], "verdict": result}
-        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"], claim.margin)
+        result, test = equivalence_verdict(diffs, margin)
+        out |= {"test": "TOST", "margin": margin, "tost": test, "p": test["p"], "verdict": result}
+        out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"], margin)
     else:
         p = two_sided_p(diffs)
         out |= {"test": "paired t", "p": p, "verdict": verdict(summary, direction)}
@@ -97,6 +105,20 @@ def evaluate_claim(
     return out
 
 
+def untested_reason(claim: Claim, metric: str, summary: dict) -> str | None:
+    """Why a claim cannot be tested on these numbers, or None: two layers of different size on a metric that is not
+    scale-free; "no effect" on a metric without a margin; or no spread over seeds (identical runs, such as copies,
+    would give p = 0 and a verdict from nothing)."""
+    m = METRICS[metric]
+    if claim.a[0] != claim.b[0] and not m.scale_free:
+        return f"{metric} is not comparable across layers of different size (use a normalised metric)"
+    if claim.direction == 0 and metric != "cosine" and m.equivalence_margin is None:
+        return f"no equivalence margin is set for {metric} (src/sensitivity/metrics.py)"
+    if summary["n"] >= 2 and summary["std"] == 0:
+        return f"no spread over {summary['n']} seeds (identical runs?)"
+    return None
+
+
 def holm_adjust(claims: list[dict]) -> list[dict]:
     """The claims of one figure at one measuring point, each with `p_holm` (Holm across the family) and
     `verdict_holm`: directional claims hold (or not) only if their two-sided p survives Holm; equivalence claims
@@ -105,7 +127,9 @@ def holm_adjust(claims: list[dict]) -> list[dict]:
     out = []
     for c, p in zip(claims, adjusted, strict=True):
         n = c.get("n", c["difference"]["n"])
-        if p is None or p >= ALPHA:
+        if c["verdict"].startswith("not tested"):
+            v = c["verdict"]
+        elif p is None or p >= ALPHA:
             v = "different" if c["direction"] == 0 and c["verdict"] == "different" else f"unresolved at n={n}"
         elif c["direction"] == 0:
             v = "equivalent"
