@@ -323,11 +323,22 @@ def check_evaluate_config(cfg: DictConfig) -> None:
     check_metrics(cfg.get("metrics"))
 
 
+def workload(runs: int, images_per_class: int | None, max_shift: int) -> str:
+    """What an evaluation is about to compute, said before it starts (a whole test set is the default)."""
+    shifts = (2 * max_shift + 1) ** 2
+    images = "the whole test set (10,000 MNIST images)" if images_per_class is None else (
+        f"{images_per_class} test images per class")  # fmt: skip
+    cost = (" (about 6.5 min per MNIST network on a 2-core CPU: docs/PERFORMANCE.md; images_per_class=100 "
+            "measures a tenth of it)") if images_per_class is None else ""  # fmt: skip
+    return f"measuring {runs} run(s), each on {images} x {shifts} shifts{cost}"
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
     check_evaluate_config(cfg)
     runs, failed, done = find_runs(cfg.run_dir), [], 0
+    print(workload(len(runs), cfg.images_per_class, cfg.max_shift), flush=True)
     for i, run in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {run}", flush=True)
         try:

@@ -565,6 +565,9 @@ def _finish_wandb(summary: dict | None = None) -> None:
 
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
         if summary:
+            # the last history row is still pending (logged at an explicit step): committed at finish(), it would
+            # overwrite these values with the last epoch's; commit it first
+            sys.modules["wandb"].run.log({}, commit=True)
             sys.modules["wandb"].run.summary.update(summary)
         sys.modules["wandb"].finish()
 

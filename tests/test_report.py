@@ -33,7 +33,9 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
     flat = [[1.0, 0.9, 0.8], [1.0, 0.91, 0.79], [1.0, 0.9, 0.81]]
     steep = [[1.0, 0.7, 0.5], [1.0, 0.72, 0.49], [1.0, 0.69, 0.52]]
     near_flat = [[1.0, 0.905, 0.8], [1.0, 0.905, 0.79], [1.0, 0.9, 0.815]]  # within the seeds' spread of flat
-    radial = {layer: {"cosine": {"k=3": flat, "k=4": near_flat, "k=5": steep}} for layer in ("conv", "softmax")}
+    radial = {
+        layer: {"cosine": {"k=3": flat, "k=4": near_flat, "k=5": steep}} for layer in ("conv", "softmax")
+    }
     fig = {
         "figure": "5",
         "experiment": "exp2_mnist",
@@ -49,7 +51,9 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
     assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 0
     text = report.read_text()
     assert text.startswith("prose\n") and text.endswith("more prose\n") and "\nold\n" not in text
-    assert "k=4 = k=3" in text and "TOST ±0.02" in text and "**equivalent**" in text  # near-identical networks
+    assert (
+        "k=4 = k=3" in text and "TOST ±0.02" in text and "**equivalent**" in text
+    )  # near-identical networks
     row = next(line for line in text.splitlines() if "k=5 > k=4" in line)
     assert "does not hold" in row and "never at this mean" in row  # k=5 is steeper: less invariant, not more
     assert main(["--report", str(report), "--figures-dir", str(tmp_path), "--check"]) == 0

@@ -388,3 +388,28 @@ def test_failed_training_stops_the_figure_pipeline_unless_allowed(tmp_path, monk
     with pytest.raises(SystemExit) as e:
         src.reproduce.train_sweep(cfg, "exp1_mnist", [3], [0.001], tmp_path)
     assert e.value.code == 143
+
+
+def test_the_wandb_summary_keeps_the_selected_epochs_values(tmp_path, monkeypatch):
+    """Logged per epoch at explicit steps, the last row is committed only at finish(); the selected epoch's values
+    written into the summary before that were overwritten by the last epoch's (issue: 0.7136 shown for 0.7237)."""
+    import wandb
+
+    from src.train import _finish_wandb
+    from src.wandb_log import final_summary
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run = wandb.init(dir=str(tmp_path), mode="offline")
+    for step, value in enumerate((0.70, 0.7237, 0.7136)):  # epochs 0-2; epoch 1 is the selected one
+        run.log({"sens_mean/softmax/cosine": value, "epoch": step}, step=step)
+    _finish_wandb({"sens_mean/softmax/cosine": 0.7237, "best/best_epoch": 1})
+    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary = final_summary(folder)
+    assert summary["sens_mean/softmax/cosine"] == 0.7237 and summary["best/best_epoch"] == 1
+
+
+def test_evaluate_says_how_much_it_will_measure_before_it_starts():
+    from src.evaluate import workload
+
+    assert "the whole test set (10,000 MNIST images) x 441 shifts (about 6.5 min" in workload(4, None, 10)
+    assert workload(1, 100, 2) == "measuring 1 run(s), each on 100 test images per class x 25 shifts"
