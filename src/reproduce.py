@@ -183,22 +183,28 @@ def records_of(cfg: DictConfig, sweep_dir: Path) -> Path | None:
 
 
 def selected_runs(
-    cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = ()
-) -> tuple[dict[int, list[dict]], list[dict], dict]:
+    cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = (),
+    measure: Callable[[int, list[dict]], None] | None = None,
+) -> tuple[dict[int, list[dict]], list[dict], dict]:  # fmt: skip
     """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the selected lr, excluded runs,
     kernel -> the selection: rates tried with their validation accuracies, the rate selected, the widening steps).
 
     Full grid (the preset has no `select_seeds`): every seed at every rate, the rate with the best mean validation
     accuracy over seeds. Staged (`select_seeds`, e.g. [0]): every rate on those seeds, the rate selected (and widened)
-    on them alone, the other seeds at that rate only."""
+    on them alone, the other seeds at that rate only.
+
+    A preset that keeps records goes kernel by kernel, and `measure(kernel, runs)` measures each kernel's selected
+    runs as soon as they exist (recorded with their maps): a sitting that ends loses only the network in progress."""
     records = records_of(cfg, sweep_dir)
     seeds = list(cfg.preset.seeds)
     planning = [s for s in (cfg.preset.get("select_seeds") or seeds) if s in seeds] or seeds
     others = [s for s in seeds if s not in planning]
-    if cfg.train:
+    if cfg.train and records is None:  # one sweep: the launcher spreads every kernel's jobs at once
         train_sweep(cfg, experiment, kernels, list(cfg.preset.lrs), sweep_dir, overrides, planning, records)
     chosen, selection = {}, {}
     for k in kernels:
+        if cfg.train and records is not None:
+            train_sweep(cfg, experiment, [k], list(cfg.preset.lrs), sweep_dir, overrides, planning, records)
         best, tried = choose_lr(
             k,
             runs=lambda: sweep_runs(sweep_dir, planning, records)[0],
@@ -215,6 +221,8 @@ def selected_runs(
         chosen[k] = [r for r in eligible if r["config"]["kernel"] == k and r["config"]["lr"] == best]
         selection[k] = selection_record(eligible, out, k, best, tried, list(cfg.preset.lrs), planning)
         chosen[k] = retrain_for_maps(cfg, experiment, k, best, chosen[k], sweep_dir, overrides, records)
+        if measure is not None and records is not None:
+            measure(k, chosen[k])
     excluded = [
         r for r in sweep_runs(sweep_dir, seeds, records)[1] if r.get("config", {}).get("kernel") in kernels
     ]
@@ -618,7 +626,9 @@ def computed_numbers(cfg: DictConfig) -> dict:
             runs[variant], excluded = chosen[kernels[0]], excluded + out
         extra["depth"] = evaluate(cfg, runs, maps="all")
     else:
-        runs, excluded, selection = selected_runs(cfg, spec.experiment, kernels, sweep_dir)
+        maps = KINDS[spec.kind].maps
+        measure = (lambda k, rs: evaluate(cfg, {k: rs}, maps)) if maps else None
+        runs, excluded, selection = selected_runs(cfg, spec.experiment, kernels, sweep_dir, measure=measure)
         extra["selection"] = selection
     maps = KINDS[spec.kind].maps
     results = evaluate(cfg, runs, maps) if maps else {}
