@@ -347,6 +347,11 @@ def main(cfg: DictConfig) -> None:
             print(f"error: {e}", file=sys.stderr)
             failed.append(run)
     print(f"{done} evaluated, {len(runs) - done - len(failed)} skipped, {len(failed)} failed")
+    from src.sweep_report import refresh_results
+
+    for sweep in sorted({run.parent for run in runs}):  # a sweep's results.csv gains the test-set columns
+        if (path := refresh_results(sweep)) is not None:
+            print(f"updated {path}")
     if failed:
         raise DataError(f"{len(failed)} of {len(runs)} runs could not be evaluated (listed above)")
 

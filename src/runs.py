@@ -148,7 +148,13 @@ def check_same_settings(run: Path, config: dict) -> None:
     """Refuse to reuse a run directory whose summary holds other settings (a resume would mix two experiments)."""
     if not (run / SUMMARY).is_file():
         return
-    old = read_summary(run).get("config")
+    summary = read_summary(run)
+    checkpoints = run / "checkpoints"
+    if summary.get("status") == "unreadable" and checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
+        # a resume would continue weights whose settings can no longer be checked, under whatever settings it is given
+        raise ConfigError(f"{run}: {summary['error']}, so the settings of its checkpoints cannot be checked: restore "
+                          f"summary.json, or delete {checkpoints} to train afresh")  # fmt: skip
+    old = summary.get("config")
     if not isinstance(old, dict) or not old:
         return
     differ = settings_differences(old, config)

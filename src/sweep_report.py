@@ -20,23 +20,36 @@ RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_ac
 
 
 def results_table(sweep_dir: str | Path) -> str:
-    """CSV text, one row per job below sweep_dir: its swept keys (from the job directory's name), RESULT_COLUMNS
-    from its summary.json (floats to 4 significant digits), and the headline sensitivity (mean cosine over
-    r = 1..S per measuring point, from the test-set maps if evaluated, else the selected epoch's callback maps)."""
+    """CSV text, one row per job below sweep_dir: its swept keys (named by the job directories, valued from each
+    job's own config, so a job that did not sweep a key still shows its value), RESULT_COLUMNS from its summary.json
+    (floats to 4 significant digits), and the headline sensitivity: mean cosine over r = 1..S per measuring point on
+    the test set (`test_cos_*`, once src.evaluate ran) and on the callback's validation subset at the selected epoch
+    (`val_cos_*`), never mixed in one column."""
+    from src.runs import _flat
+
+    summaries = sweep_summaries(sweep_dir)
+    # job directories are named key=value,key=value; a value may be a list with commas inside brackets
+    named = [dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", Path(s["run_dir"]).name) if "=" in kv)
+             for s in summaries]  # fmt: skip
+    swept = sorted({k for n in named for k in n})
     rows = []
-    for s in sweep_summaries(sweep_dir):
-        job = Path(s["run_dir"]).name
-        # job directories are named key=value,key=value; a value may be a list with commas inside brackets
-        keys = dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", job) if "=" in kv)
+    for s, names in zip(summaries, named, strict=True):
+        config = _flat(s.get("config") or {})  # every job's own value, also of a key only another job swept
+        keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
-        rows.append(keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": job})
-    sens = sorted({k for r in rows for k in r if k.startswith("cos_")}) + (["maps_from"] if rows else [])
-    swept = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS) - {"job", "maps_from"} - set(sens))
+        rows.append(
+            keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": Path(s["run_dir"]).name}
+        )
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, *sens, "job"], lineterminator="\n")
+    writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"],
+                            lineterminator="\n")  # fmt: skip
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def _sensitivity_columns(rows: list[dict]) -> set[str]:
+    return {k for r in rows for k in r if k.startswith(("test_cos_", "val_cos_")) or k == "val_epoch"}
 
 
 def _rounded(value):
@@ -45,26 +58,39 @@ def _rounded(value):
 
 
 def headline_sensitivity(run: Path, summary: dict) -> dict:
-    """{"cos_<point>": mean cosine over r = 1..S at each measuring point, "maps_from": "test" (src.evaluate's
-    sensitivity.pt) or "val subset, epoch E" (the callback's maps of the selected epoch)}; {} if neither exists."""
+    """{"test_cos_<point>": mean cosine over r = 1..S on the test set (src.evaluate's sensitivity.pt),
+    "val_cos_<point>" and "val_epoch": the same on the callback's validation subset at the selected epoch}; each
+    only where its file exists and reads."""
     from src.callbacks.sensitivity import EPOCHS_DIR
     from src.errors import UserError
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
 
     epoch = summary.get("best_epoch")
-    sources = [(run / "sensitivity.pt", "test")]
+    sources = [(run / "sensitivity.pt", "test_cos_")]
     if epoch is not None:
-        sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", f"val subset, epoch {epoch}"))
-    for path, label in sources:
+        sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
+    out: dict = {}
+    for path, prefix in sources:
         if path.is_file():
             try:
                 res = SensitivityResult.load(path)
             except UserError:
                 continue
-            return {f"cos_{layer}": round(full_ring_mean(res.radial_mean(layer, "cosine"), res.max_shift), 4)
-                    for layer in res.layers} | {"maps_from": label}  # fmt: skip
-    return {}
+            out |= {f"{prefix}{layer}": round(full_ring_mean(res.radial_mean(layer, "cosine"), res.max_shift), 4)
+                    for layer in res.layers}  # fmt: skip
+            if prefix == "val_cos_":
+                out["val_epoch"] = epoch
+    return out
+
+
+def refresh_results(sweep_dir: Path) -> Path | None:
+    """Rewrite <sweep_dir>/results.csv where one exists (after src.evaluate added test-set maps); None if none."""
+    path = Path(sweep_dir) / "results.csv"
+    if not path.is_file():
+        return None
+    table = results_table(sweep_dir)
+    return atomic_write(path, lambda p: p.write_text(table))
 
 
 def sweep_job_names(config: DictConfig) -> set[str] | None:

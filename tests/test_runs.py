@@ -99,3 +99,49 @@ def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
         DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"
     ):
         best_checkpoint(tmp_path, {"checkpoint": "checkpoints/best-000.ckpt", "checkpoint_sha256": "0" * 64})
+
+
+def test_a_damaged_summary_beside_checkpoints_is_refused_not_resumed(tmp_path):
+    """Its checkpoints' settings cannot be checked: a rerun with another lr would continue the old weights and
+    write a completed summary naming the new setting."""
+    from src.runs import check_same_settings
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (tmp_path / "summary.json").write_text('{"status": "compl')
+    with pytest.raises(
+        ConfigError, match="corrupt or truncated.*settings of its checkpoints cannot be checked"
+    ):
+        check_same_settings(tmp_path, {"lr": 0.002})
+    (tmp_path / "checkpoints" / "last.ckpt").unlink()  # nothing to resume: trained afresh, as before
+    check_same_settings(tmp_path, {"lr": 0.002})
+
+
+def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_val_apart(tmp_path):
+    """A second command added a job with another swept key (lr) to the same sweep folder: the first job's row holds
+    its own lr, not an empty cell; test-set and validation-subset cosines are separate columns."""
+    import csv
+    import io
+
+    import torch
+
+    from src.runs import write_summary
+    from src.sensitivity import SensitivityResult
+    from src.sweep_report import refresh_results, results_table
+
+    for job, lr, seed in (("kernel=3,seed=0", 0.001, 0), ("kernel=3,lr=0.002,seed=1", 0.002, 1)):
+        write_summary(tmp_path / job, {"status": "completed", "best_epoch": 0, "val_acc": 0.9, "epochs": 1,
+                                       "test_acc": 0.9, "checkpoint": "", "meets_criterion": True,
+                                       "config": {"kernel": 3, "lr": lr, "seed": seed, "dataset": {"name": "mnist"}}})  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(results_table(tmp_path))))
+    assert [(r["kernel"], r["lr"], r["seed"]) for r in rows] == [("3", "0.002", "1"), ("3", "0.001", "0")]
+    maps = torch.ones(2, 3, 3, dtype=torch.float64)
+    SensitivityResult({"conv": {"cosine": maps}}, maps, maps, torch.tensor([1, 1]), 1).save(
+        tmp_path / "kernel=3,seed=0" / "sensitivity.pt"
+    )
+    (tmp_path / "results.csv").write_text("stale\n")
+    refresh_results(tmp_path)  # what src.evaluate does after measuring
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text())))
+    assert [r["test_cos_conv"] for r in rows] == ["", "1.0"] and not any(
+        k.startswith("cos_") for k in rows[0]
+    )
