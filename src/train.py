@@ -325,7 +325,7 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
         net.compile()
     module = ClassifierModule(
         net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.channels_last,
-        train_accuracy_criterion=cfg.stop_train_accuracy,
+        train_accuracy_criterion=cfg.stop_train_accuracy, optimizer=optimizer_factory(cfg),
     )  # fmt: skip
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
@@ -337,6 +337,19 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
     bar = {} if sys.stdout.isatty() else {"enable_progress_bar": False}
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
     return cfg, wandb_id, dm, module, history, callbacks, trainer
+
+
+def optimizer_factory(cfg: DictConfig):
+    """(parameters, lr=...) -> the optimizer of conf/optimizer/ (`name` is the choice's label, not an argument)."""
+    from omegaconf import open_dict
+
+    spec = cfg.get("optimizer")
+    if spec is None:  # a config from before the optimizer group: Adam
+        return None
+    spec = spec.copy()
+    with open_dict(spec):
+        spec.pop("name", None)
+    return hydra.utils.instantiate(spec)
 
 
 def completion_record(

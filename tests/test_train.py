@@ -150,3 +150,28 @@ def test_debug_and_trainer_configs_compose(tmp_path, debug, trainer):
 def test_fast_dev_run_trains_and_tests_one_batch(train_cfg):
     summary = train(train_cfg("debug=fast_dev_run", "logger=csv"))
     assert summary["status"] == "completed" and summary["checkpoint"] == ""
+
+
+def test_the_optimizer_is_a_config_group_recorded_in_the_summary(tmp_path):
+    """optimizer=sgd trains with SGD (momentum 0.9) and says so; Adam stays the default, built as before."""
+    import functools
+
+    import torch
+
+    from src.train import optimizer_factory, train
+
+    cfg = compose_config("train", ["optimizer=sgd", "dataset=synthetic", "max_epochs=1", "max_shift=2", "logger=csv",
+                                   "dataset.val_size=20", "trainer.enable_progress_bar=false"], tmp_path)  # fmt: skip
+    summary = train(cfg)
+    assert summary["status"] == "completed"
+    assert summary["config"]["optimizer"] == {"_target_": "torch.optim.SGD", "_partial_": True, "name": "sgd",
+                                              "momentum": 0.9}  # fmt: skip
+    adam = optimizer_factory(compose_config("train", [], tmp_path))
+    assert (
+        isinstance(adam, functools.partial)
+        and adam.func is torch.optim.Adam
+        and not adam.args
+        and not adam.keywords
+    )
+    sgd = optimizer_factory(cfg)([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9 and sgd.defaults["lr"] == 0.01

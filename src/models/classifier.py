@@ -1,6 +1,8 @@
-"""LightningModule: cross-entropy training of any image classifier with Adam, torchmetrics accuracies."""
+"""LightningModule: cross-entropy training of any image classifier with the configured optimizer (Adam by default), torchmetrics accuracies."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -26,9 +28,12 @@ class ClassifierModule(L.LightningModule):
         num_classes: int = 10,
         channels_last: bool = False,
         train_accuracy_criterion: float = 0.0,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net"])
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        # (parameters, lr=...) -> optimizer: conf/optimizer/ instantiated with _partial_; None: Adam, the paper's
+        self.make_optimizer = optimizer or torch.optim.Adam
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
         self.channels_last = channels_last
         self.nan_check_every = 25
@@ -107,4 +112,4 @@ class ClassifierModule(L.LightningModule):
         self._step(batch, "test", self.test_acc)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return self.make_optimizer(self.parameters(), lr=self.hparams.lr)
