@@ -115,13 +115,25 @@ def check_output_writable(config_name: str, argv: list[str]) -> None:
     given = [a.split("=", 1)[1] for a in argv if a.startswith(f"{key}=")]
     target = Path(given[-1].strip("'\"") if given else "outputs").expanduser().absolute()
     existing = target
-    while not existing.exists() and existing != existing.parent:
+    while not _exists(existing) and existing != existing.parent:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise ConfigError(f"{key}={target} cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         why = "read-only file system" if _read_only_fs(existing) else "no write permission"
         raise ConfigError(f"{key}={target} cannot be written: {existing} is not writable ({why})")
+    try:  # what Hydra does next, with a traceback: /proc/..., a name over 255 characters, a full disk
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{key}={target} cannot be created ({e.strerror})") from None
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists, False for a path the OS refuses to look up (a name over 255 characters)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _read_only_fs(path: Path) -> bool:

@@ -40,6 +40,8 @@ from src.runs import (
 
 log = logging.getLogger(__name__)
 DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)  # a write the file system refused
+# torch.save reports a refused write as a RuntimeError from its zip writer, not an OSError
+TORCH_WRITE_ERRORS = ("PytorchStreamWriter failed", "No space left on device", "unexpected pos")
 # summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 warnings.filterwarnings(
@@ -433,6 +435,12 @@ def recording_failures(summary: dict, history, save_summary, out: Path) -> Itera
         _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
+        if isinstance(e, RuntimeError) and any(
+            s in str(e) for s in TORCH_WRITE_ERRORS
+        ):  # torch.save, disk full
+            raise UserError(f"{out}: a checkpoint could not be written ({str(e).strip().splitlines()[0]}): free disk "
+                            "space; the run is marked failed and the same command resumes from its last whole "
+                            "epoch") from e  # fmt: skip
         if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # full disk, read-only or forbidden: one line
             raise UserError(f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
                             "failed and the same command resumes from its last whole epoch") from e  # fmt: skip

@@ -295,6 +295,33 @@ def test_an_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
         subprocess.run(["umount", str(ro)])
 
 
+def test_an_output_folder_that_cannot_be_created_is_one_line_before_hydra_starts(tmp_path):
+    from src.cli import check_output_writable
+    from src.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"hydra.run.dir=/proc/x/run cannot be created"):
+        check_output_writable("train", ["hydra.run.dir=/proc/x/run"])
+    with pytest.raises(ConfigError, match=r"hydra.sweep.dir=.* cannot be created \(File name too long\)"):
+        check_output_writable("train", ["-m", f"hydra.sweep.dir={tmp_path / ('x' * 300)}"])
+
+
+def test_a_full_disk_while_training_is_one_line_and_the_run_is_marked_failed(tmp_path):
+    """torch.save reports a full disk as a RuntimeError from its zip writer (37 frames before): one line."""
+    from src.errors import UserError
+    from src.train import recording_failures
+
+    class History:
+        epochs: list = []
+
+    saved = []
+    full = RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 4416 vs 4304\n"
+                        "PytorchStreamWriter failed writing file data/3: file write failed")  # fmt: skip
+    with pytest.raises(UserError, match="a checkpoint could not be written .*unexpected pos.*free disk space"), \
+            recording_failures({"status": "running"}, History(), saved.append, tmp_path):  # fmt: skip
+        raise full
+    assert saved[-1]["status"] == "failed"
+
+
 @pytest.mark.slow
 def test_a_full_disk_during_evaluation_is_one_line_and_leaves_nothing(two_runs, tmp_path, monkeypatch):
     import errno
