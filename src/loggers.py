@@ -57,14 +57,27 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+# Logged once per epoch: plotted against the epoch, not the optimizer step (the step stays the row's key for syncing)
+EPOCH_METRICS = (
+    "train/acc",
+    "train/loss",
+    "val/*",
+    "sens_mean/*",
+    "sens_radial/*",
+    "sens_maps/*",
+    "radial_val",
+)
+
+
 class WandbLogger(_LightningWandbLogger):
-    """Lightning's WandbLogger, with three changes:
+    """Lightning's WandbLogger, with four changes:
 
     - every row is logged at an explicit W&B step, the trainer's global step (never below the last one logged), so a
       resumed run's new offline folder continues its steps and syncs as an append (src/wandb_log.py), and the
       epoch-end metrics, tables and images of one step share one row;
     - `log_model=true` logs only the selected checkpoint (the ModelCheckpoint with a monitor), not checkpoints/last.ckpt
       (a resume point, not a result);
+    - the per-epoch metrics are plotted against `epoch` (W&B define_metric);
     - no `anonymous` argument to wandb.init (it warned "The anonymous setting has no effect" on every run), and `tags`
       given as one string is one tag, not its letters.
     """
@@ -79,6 +92,17 @@ class WandbLogger(_LightningWandbLogger):
         self._log_selected = bool(log_model)
         self._selection: ModelCheckpoint | None = None
         self._logged_checkpoint = ""
+
+    @property
+    def experiment(self):
+        """The W&B run; on first use, the per-epoch metrics get `epoch` as their x axis (EPOCH_METRICS)."""
+        run = super().experiment
+        if not getattr(self, "_epoch_axis", False) and callable(getattr(run, "define_metric", None)):
+            self._epoch_axis = True
+            run.define_metric("epoch")
+            for pattern in EPOCH_METRICS:
+                run.define_metric(pattern, step_metric="epoch")
+        return run
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

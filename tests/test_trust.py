@@ -440,3 +440,17 @@ def test_evaluate_says_how_much_it_will_measure_before_it_starts():
 
     assert "the whole test set (10,000 MNIST images) x 441 shifts (about 6.5 min" in workload(4, None, 10)
     assert workload(1, 100, 2) == "measuring 1 run(s), each on 100 test images per class x 25 shifts"
+
+
+def test_wandb_plots_the_epoch_metrics_against_the_epoch(tmp_path, monkeypatch):
+    from src.loggers import EPOCH_METRICS, WandbLogger
+    from src.wandb_log import read_records
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    logger.log_metrics({"val/acc": 0.9, "epoch": 0}, step=3)
+    logger.experiment.finish()
+    (file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    metrics = {(r.metric.name or r.metric.glob_name): r.metric.step_metric
+               for r in read_records(file) if r.WhichOneof("record_type") == "metric"}  # fmt: skip
+    assert all(metrics.get(p) == "epoch" for p in EPOCH_METRICS), metrics
