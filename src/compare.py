@@ -215,13 +215,14 @@ def comparison_figure(
     each group's class-mean `metric` map at `layer` on the test set (mean over its runs), on one colour scale."""
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     n = len(groups)
     fig = plt.figure(figsize=(max(11, 2.4 * n), 7))
     grid = fig.add_gridspec(2, max(3, n))
     top = [fig.add_subplot(grid[0, i * max(3, n) // 3 : (i + 1) * max(3, n) // 3]) for i in range(3)]
     colours = plt.get_cmap("tab10")
-    maps, max_shift = {}, 0
+    maps, max_shift, unevaluated = {}, 0, []
     for i, (key, members) in enumerate(groups.items()):
         label, colour = f"{group_label(by, key)} (n={len(members)})", colours(i % 10)
         _plot_epoch_curves(top[:2], members, f"sens_mean/{layer}/{metric}", label, colour)
@@ -232,13 +233,25 @@ def comparison_figure(
                 [r.class_mean(layer, metric).numpy() for r in results], axis=0
             )
             max_shift = results[0].max_shift
+        else:
+            unevaluated.append(group_label(by, key))
     titles = ("validation accuracy per epoch", f"{layer} {metric} per epoch (val subset, r = 1-S mean)",
               f"{layer} {metric}, test set (mean, 95 % interval)")  # fmt: skip
-    for ax, title, xlabel in zip(top, titles, ("epoch", "epoch", "radius (px)"), strict=True):
+    ylabels = ("validation accuracy", f"mean {metric}, r = 1-S", f"class-mean {metric}")
+    for ax, title, xlabel, ylabel in zip(
+        top, titles, ("epoch", "epoch", "radius (px)"), ylabels, strict=True
+    ):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel, fontsize=8)
+        if xlabel == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="best", framealpha=0.8)
+    if unevaluated:  # never vanish silently
+        top[2].text(0.02, 0.02, f"not evaluated yet: {', '.join(unevaluated)}", transform=top[2].transAxes,
+                    fontsize=7, color="0.3")  # fmt: skip
+    fig.suptitle(f"runs grouped by {', '.join(by)}: {layer}, {metric}", fontsize=11)
     _draw_group_maps(fig, grid, maps, max_shift, layer, metric)
     fig.tight_layout()
     return fig
@@ -253,8 +266,14 @@ def _plot_epoch_curves(axes, members: list[Run], sens_key: str, label: str, colo
         for ax, points in zip(axes, (val, sens), strict=True):
             if points:
                 ax.plot(
-                    *zip(*points, strict=True), color=colour, alpha=0.7, lw=1, label=label if j == 0 else None
-                )
+                    *zip(*points, strict=True),
+                    color=colour,
+                    alpha=0.7,
+                    lw=1,
+                    marker="o",
+                    ms=3,
+                    label=label if j == 0 else None,
+                )  # markers: a one-epoch run is a point, not nothing
 
 
 def _plot_radial_band(ax, results: list, layer: str, metric: str, label: str, colour) -> None:
@@ -280,10 +299,10 @@ def _draw_group_maps(fig, grid, maps: dict, max_shift: int, layer: str, metric: 
     for i, (label, m) in enumerate(maps.items()):
         ax = fig.add_subplot(grid[1, i])
         im = ax.imshow(m, extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
-        ax.set_title(label, fontsize=8)
+        ax.set_title(label, fontsize=8, pad=4)
         ax.set_xlabel("dx (px)", fontsize=7)
         ax.set_ylabel("dy (px)", fontsize=7)
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02, label=metric)
     if not maps:
         fig.text(0.5, 0.25, "no test-set maps yet: run `python -m src.evaluate run_dir=...`", ha="center")
 

@@ -151,3 +151,13 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(tmp
     with pytest.raises(ConfigError, match="out=.*file/sub cannot be created"):
         writable_folder("out", tmp_path / "file" / "sub")
     assert writable_folder("out", tmp_path / "new" / "deep").is_dir()
+
+
+def test_the_comparison_figure_shows_one_epoch_runs_and_names_groups_not_evaluated(tmp_path):
+    _run(tmp_path, "k3", kernel=3, level=0.1)
+    _run(tmp_path, "k5", kernel=5, seed=1)  # trained, not evaluated
+    runs, _ = load_runs(tmp_path)
+    fig = comparison_figure(group_runs(runs, ["kernel"]), ["kernel"], "softmax")
+    assert all(line.get_marker() == "o" for line in fig.axes[0].lines)  # a one-epoch run is a visible point
+    assert fig.axes[0].get_ylabel() and fig.axes[2].get_xlabel() == "radius (px)"
+    assert any("not evaluated yet: kernel=5" in text.get_text() for text in fig.axes[2].texts)
