@@ -251,3 +251,21 @@ def test_claims_are_not_tested_on_numbers_that_cannot_test_them():
     radial["softmax"]["cosine"]["k=3"] = [[1.0, 0.8]] * 3  # shorter than max_shift
     with pytest.raises(DataError, match="lacks radii 0..2"):
         claims_for(claims, radial, "softmax", 2)
+
+
+def test_depth_and_epoch_figures_keep_their_legends_readable():
+    """The depth figure: a numeric radius axis (no "never" tick) and its legend inside a panel; the epochs figure
+    over 26 epochs: a colour bar of the epochs, not a 26-entry legend over half the axes."""
+    from src.figures.depth import depth_figure, depth_numbers
+    from src.figures.extras import epochs_figure
+
+    depth = depth_numbers({"k=5": [_result(0.3, s) for s in range(2)]}, 2)
+    fig = depth_figure(depth, 2)
+    assert all(t.get_text().replace("−", "-").lstrip("-").isdigit() for t in fig.axes[1].get_yticklabels())
+    assert fig.axes[0].get_legend() is not None and not fig.legends
+    profiles = [[1.0, 0.9 - 0.001 * e, 0.8] for e in range(26)]
+    fig = epochs_figure(profiles, list(range(26)), 2, "cosine", selected=25)
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["epoch 25 (selected)"] and len(
+        fig.axes
+    ) == 2  # + colour bar

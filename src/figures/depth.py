@@ -74,9 +74,12 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
                 ax.plot(x[cut], vals.mean(0)[cut], marker, ms=7, mfc="white", color=colour, ls="none")
     axes[1].axhline(max_shift + 0.5, color="gray", ls="--", lw=0.8)
     step = max(1, max_shift // 5)
-    ticks = [*range(0, max_shift + 1, step), never]
-    axes[1].set_yticks(ticks, [str(t) for t in ticks[:-1]] + ["never"])
-    axes[1].set_ylim(0, never + 0.5)
+    axes[1].set_yticks(
+        range(0, max_shift + 1, step)
+    )  # a numeric axis: "never" is a band above it, said in text
+    axes[1].set_ylim(0, never + 0.7)
+    axes[1].text(0.02, (never + 0.1) / (never + 0.7), f"never below 0.5 (up to r = {max_shift})", fontsize=7,
+                 color="gray", va="center", transform=axes[1].transAxes)  # fmt: skip
     for ax in axes:
         ax.set_xticks(
             np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
@@ -86,8 +89,9 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
     axes[1].text(0.98, 0.03, f"hollow: some seed never falls below 0.5 up to r = {max_shift}", fontsize=7,
                  ha="right", transform=axes[1].transAxes)  # fmt: skip
     fig.supxlabel(f"measuring point (input to output)\n{plotting.DEPTH_CAVEAT}", fontsize=8)
-    # one legend beside both panels: inside either panel it covered the input and block1 markers
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
+    # one legend for both panels, in the left panel's lower right: the cosine rises with depth, so that corner is
+    # empty (upper left covered the input and block1 markers; beside the panels it stood outside both)
+    axes[0].legend(loc="lower right", fontsize=7, framealpha=0.9)
     if title:
         fig.suptitle(title, fontsize=10)
     add_note(fig, note)

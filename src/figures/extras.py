@@ -131,6 +131,15 @@ def epochs_figure(
     ax.set_xlabel("shift radius (pixels)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    if len(profiles) <= 10:
+        ax.legend(fontsize=7, ncol=2, loc="upper right")
+    else:  # a legend of every epoch covered half the axes (26 entries): a colour bar of the epochs instead
+        bar = fig.colorbar(
+            plt.cm.ScalarMappable(plt.Normalize(min(epochs), max(epochs)), cmap), ax=ax, pad=0.02
+        )
+        bar.set_label("epoch", fontsize=8)
+        if selected is not None:
+            ax.legend(handles=[h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)
+                               if "selected" in lab], fontsize=7, loc="upper right")  # fmt: skip
     add_note(fig, note)
     return fig
