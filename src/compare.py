@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError
 from src.files import writable_folder
-from src.runs import VOLATILE, _flat, completed_summary, find_runs
+from src.runs import VOLATILE, completed_summary, find_runs, flat_config
 
 # Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
 # a run lives and how it logs are src.runs.VOLATILE.
@@ -134,7 +134,7 @@ def load_runs(root: str | Path) -> tuple[list[Run], list[Path]]:
         if summary is None:
             skipped.append(d)
         else:
-            runs.append(Run(d, summary, _flat(summary["config"])))
+            runs.append(Run(d, summary, flat_config(summary["config"])))
     return runs, skipped
 
 

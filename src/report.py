@@ -297,10 +297,6 @@ def training_level_table(fig: dict) -> str:
     return table(header, rows)
 
 
-def _fig(name: str) -> Callable[[Path], dict]:
-    return lambda d: read_json(d / f"{name}.json")
-
-
 # name -> (figure JSONs it reads, how it is drawn)
 TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "accuracy": (["fig2", "fig5"], lambda f2, f5: accuracy_table({"fig2": f2, "fig5": f5})),

@@ -118,11 +118,12 @@ def best_checkpoint(run: Path, summary: dict) -> Path:
     return ckpt
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flat_config(d: dict, prefix: str = "") -> dict:
+    """A nested config as dotted keys: {"dataset": {"name": "mnist"}} -> {"dataset.name": "mnist"}."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        out |= _flat(v, f"{key}.") if isinstance(v, dict) else {key: v}
+        out |= flat_config(v, f"{key}.") if isinstance(v, dict) else {key: v}
     return out
 
 
@@ -130,7 +131,7 @@ def settings_differences(old: dict, new: dict) -> str:
     """'' if two configs compute the same run, else the differing keys ('key: old -> new, ...'). Keys present in
     only one (an option added or moved since) and VOLATILE keys do not count; values under ${...} (paths resolved
     at run time) are not compared."""
-    a, b = _flat(old), _flat(new)
+    a, b = flat_config(old), flat_config(new)
 
     def volatile(key: str) -> bool:
         return any(key == v or key.startswith(f"{v}.") for v in VOLATILE)

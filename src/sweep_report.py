@@ -25,7 +25,7 @@ def results_table(sweep_dir: str | Path) -> str:
     (floats to 4 significant digits), and the headline sensitivity: mean cosine over r = 1..S per measuring point on
     the test set (`test_cos_*`, once src.evaluate ran) and on the callback's validation subset at the selected epoch
     (`val_cos_*`), never mixed in one column."""
-    from src.runs import _flat
+    from src.runs import flat_config
 
     summaries = sweep_summaries(sweep_dir)
     # job directories are named key=value,key=value; a value may be a list with commas inside brackets
@@ -34,7 +34,9 @@ def results_table(sweep_dir: str | Path) -> str:
     swept = sorted({k for n in named for k in n})
     rows = []
     for s, names in zip(summaries, named, strict=True):
-        config = _flat(s.get("config") or {})  # every job's own value, also of a key only another job swept
+        config = flat_config(
+            s.get("config") or {}
+        )  # every job's own value, also of a key only another job swept
         keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
         rows.append(

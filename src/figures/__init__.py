@@ -155,7 +155,6 @@ FIGURES: dict[str, FigureSpec] = {
         "exp1_fashion", "Beyond the paper on Fashion-MNIST: what makes the Table 1 k=5 network invariant"
     ),
 }
-DEPTH_OUTPUT = depth.OUTPUT  # the depth figure's maps: layers=all, beside the paper's sensitivity.pt
 
 
 def accuracy_table(runs: dict[int, list[dict]]) -> dict:

@@ -3,8 +3,8 @@
 A claim of the paper (e.g. "k=5 is more invariant than k=3 after the FC layer") is tested as a paired difference
 over seeds: seed i of one network minus seed i of the other, both measured on the same test images.
 - Directional claims: "holds" when the 95 % t interval of the mean difference lies on the claimed side of 0, "does
-  not hold" when it lies on the other side, else "unresolved at n=N"; the one-sided p-value of the claimed side is
-  what Holm's correction adjusts across the claims of one figure.
+  not hold" when it lies on the other side, else "unresolved at n=N"; the two-sided p-value (the test behind the
+  95 % interval) is what Holm's correction adjusts across the claims of one figure.
 - "No effect" claims are equivalence tests (two one-sided t tests, TOST) against a margin written in the claim:
   "equivalent" when both one-sided tests reject at alpha (the 90 % interval lies inside (-margin, +margin)),
   "different" when the two-sided test rejects 0, else "unresolved at n=N". Absence of evidence is not equivalence.
@@ -54,17 +54,6 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
     if len(a) != len(b):
         raise ValueError(f"paired_difference needs equal lengths, got {len(a)} and {len(b)}")
     return mean_ci([x - y for x, y in zip(a, b, strict=True)], level)
-
-
-def one_sided_p(diffs: Sequence[float], direction: int) -> float | None:
-    """p-value of the one-sided t test of mean(diffs) > 0 (direction +1) or < 0 (-1); None below 2 values.
-    Zero spread gives 0 or 1 (the sign decides), where scipy would give NaN."""
-    d = np.asarray(diffs, dtype=float)
-    if d.size < 2:
-        return None
-    if np.ptp(d) == 0:
-        return 0.0 if direction * d[0] > 0 else 1.0
-    return float(stats.ttest_1samp(d, 0.0, alternative="greater" if direction > 0 else "less").pvalue)
 
 
 def two_sided_p(diffs: Sequence[float]) -> float | None:
