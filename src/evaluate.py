@@ -121,7 +121,10 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     }
     print(f"wrote {out}: {images} images; {shown} radial profile (r = 0, 2, 4, ...): {prof}")
     if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
-        log_to_wandb(run, summary, result)
+        try:  # the maps are saved: a damaged W&B folder costs the W&B copy only, said in one line
+            log_to_wandb(run, summary, result)
+        except (UserError, OSError) as e:
+            print(f"warning: {run}: the maps are saved, but not logged to W&B: {e}", file=sys.stderr)
     return result
 
 

@@ -22,6 +22,7 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from src.errors import DataError
 from src.sensitivity import SensitivityResult
 from src.sensitivity.metrics import SHOWN_METRICS
 
@@ -174,18 +175,31 @@ def offline_folders(run_dir: str | Path, wandb_id: str) -> list[Path]:
 
 
 def history(folder: str | Path) -> list[dict]:
-    """The logged rows of one offline folder: {key: value (JSON-decoded)}, with "_step"."""
+    """The logged rows of one offline folder: {key: value (JSON-decoded)}, with "_step"; a damaged run file is a
+    one-line DataError naming it."""
     rows = []
     for file in Path(folder).glob("run-*.wandb"):
-        for rec in read_records(file):
-            if rec.WhichOneof("record_type") == "history":
-                row = {
-                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                    for item in rec.history.item
-                }
-                if rec.history.HasField("step"):
-                    row.setdefault("_step", rec.history.step.num)
-                rows.append(row)
+        try:
+            rows += _history_rows(file)
+        except (
+            Exception
+        ) as e:  # not a W&B file, truncated, unreadable: protobuf and struct raise several types
+            raise DataError(f"{file} is damaged or not a W&B run file ({type(e).__name__}): move its folder "
+                            f"{Path(folder).name} aside to go on without it") from None  # fmt: skip
+    return rows
+
+
+def _history_rows(file: Path) -> list[dict]:
+    rows = []
+    for rec in read_records(file):
+        if rec.WhichOneof("record_type") == "history":
+            row = {
+                item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                for item in rec.history.item
+            }
+            if rec.history.HasField("step"):
+                row.setdefault("_step", rec.history.step.num)
+            rows.append(row)
     return rows
 
 

@@ -454,3 +454,16 @@ def test_wandb_plots_the_epoch_metrics_against_the_epoch(tmp_path, monkeypatch):
     metrics = {(r.metric.name or r.metric.glob_name): r.metric.step_metric
                for r in read_records(file) if r.WhichOneof("record_type") == "metric"}  # fmt: skip
     assert all(metrics.get(p) == "epoch" for p in EPOCH_METRICS), metrics
+
+
+def test_a_damaged_wandb_run_file_is_one_line(tmp_path):
+    from src.errors import DataError
+    from src.wandb_log import next_step
+
+    folder = tmp_path / "wandb" / "offline-run-20260101_000000-abc123"
+    folder.mkdir(parents=True)
+    (folder / "run-abc123.wandb").write_bytes(b"random bytes, not a W&B file")
+    with pytest.raises(
+        DataError, match="run-abc123.wandb is damaged or not a W&B run file .*move its folder"
+    ):
+        next_step(tmp_path, "abc123")
