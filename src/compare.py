@@ -153,8 +153,10 @@ def group_runs(runs: Sequence[Run], by: Sequence[str]) -> dict[tuple, list[Run]]
     groups: dict[tuple, list[Run]] = {}
     for r in runs:
         groups.setdefault(tuple(r.settings.get(k) for k in by), []).append(r)
+    # a choice's name first: a dataset mix is said as dataset.name, not as the loader it implies
+    order = sorted(known, key=lambda k: (not k.endswith(".name"), k))
     for key, members in groups.items():
-        for setting in sorted(known):
+        for setting in order:
             if setting in by or not _compared(setting):
                 continue
             values = {repr(m.settings.get(setting)) for m in members}

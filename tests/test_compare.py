@@ -1,5 +1,6 @@
 """The comparison view on hand-made runs: grouping, refusal to average runs that differ, the table and figure."""
 
+import json
 import math
 
 import pandas as pd
@@ -70,6 +71,12 @@ def test_groups_average_over_seeds_only(tmp_path):
 def test_a_group_that_mixes_settings_is_refused_not_averaged(tmp_path):
     _run(tmp_path, "a", dataset="mnist", seed=0)
     _run(tmp_path, "b", dataset="fashion_mnist", seed=1)
+    for run, loader in (("a", "src.data.sources.load_mnist"), ("b", "src.data.sources.load_fashion")):
+        summary = json.loads(
+            (tmp_path / run / "summary.json").read_text()
+        )  # as train writes it: the loader too
+        summary["config"]["dataset"]["loader"] = {"_target_": loader}
+        (tmp_path / run / "summary.json").write_text(json.dumps(summary))
     runs, _ = load_runs(tmp_path)
     with pytest.raises(ConfigError, match=r"differ in dataset.name \('fashion_mnist', 'mnist'\)"):
         group_runs(runs, ["kernel"])
