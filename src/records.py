@@ -92,36 +92,34 @@ def write_record(run: Path, record: Path) -> list[str]:
     """Record a completed run in `record` (a folder); returns the files written ([] if it was up to date).
 
     Maps are recorded only when they were measured on the selected checkpoint (its identity in their settings, its
-    sha256 against the summary); a record never loses maps it holds to a run that has none."""
+    sha256 against the summary), and before the summary that says so; a record keeps the maps it holds while the
+    weights are the same, and drops them when the run now holds another network."""
     summary = completed_summary(run)
     if summary is None:
         raise DataError(f"{run} has not completed training: nothing to record")
-    has_maps = _maps_of_selected_weights(run, summary)
-    entry = {k: v for k, v in summary.items() if k not in ("run_dir", "pid")}
     previous = read_summary(record) if (record / SUMMARY).is_file() else {}
-    same_weights = previous.get("checkpoint_sha256") == summary.get("checkpoint_sha256")
+    if previous.get("checkpoint_sha256") != summary.get("checkpoint_sha256"):
+        (record / MAPS).unlink(missing_ok=True)  # another network: maps of the old one do not describe it
+    written = []
+    if _maps_of_selected_weights(run, summary) and _differs(record / MAPS, (run / MAPS).read_bytes()):
+        atomic_write(record / MAPS, lambda p: p.write_bytes((run / MAPS).read_bytes()))
+        written.append(MAPS)
+    entry = {k: v for k, v in summary.items() if k not in ("run_dir", "pid")}
     entry["record"] = {
         "trained_at": _trained_commit(summary),
         "source": str(run),
-        "maps": has_maps or (same_weights and (record / MAPS).is_file()),
+        "maps": (record / MAPS).is_file(),
     }
-    written = []
-    if {k: v for k, v in previous.items() if k not in ("run_dir", "record")} != {k: v for k, v in entry.items()
-                                                                                if k != "record"} or (
-        previous.get("record", {}).get("maps") != entry["record"]["maps"]
-    ):  # fmt: skip
+
+    def content(s: dict) -> tuple:  # what a record says, apart from where and when it was written
+        return {k: v for k, v in s.items() if k not in ("run_dir", "record")}, (s.get("record") or {}).get(
+            "maps"
+        )
+
+    if content(previous) != content(entry):
         entry["record"]["recorded_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
         write_json(record / SUMMARY, entry)
         written.append(SUMMARY)
-    if has_maps and (
-        not (record / MAPS).is_file() or (record / MAPS).read_bytes() != (run / MAPS).read_bytes()
-    ):
-        atomic_write(record / MAPS, lambda p: p.write_bytes((run / MAPS).read_bytes()))
-        written.append(MAPS)
-    elif (
-        not same_weights and (record / MAPS).is_file()
-    ):  # another network now: its old maps do not describe it
-        (record / MAPS).unlink()
     profiles = epoch_profiles(run)
     if profiles and (
         not (record / EPOCH_PROFILES).is_file() or read_json(record / EPOCH_PROFILES) != profiles
@@ -129,6 +127,10 @@ def write_record(run: Path, record: Path) -> list[str]:
         write_json(record / EPOCH_PROFILES, profiles)
         written.append(EPOCH_PROFILES)
     return written
+
+
+def _differs(path: Path, data: bytes) -> bool:
+    return not path.is_file() or path.read_bytes() != data
 
 
 def record_sweep(sweep: Path, records: Path) -> dict[str, list[str]]:
