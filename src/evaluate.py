@@ -331,7 +331,7 @@ def workload(runs: int, images_per_class: int | None, max_shift: int) -> str:
     shifts = (2 * max_shift + 1) ** 2
     images = "the whole test set (10,000 MNIST images)" if images_per_class is None else (
         f"{images_per_class} test images per class")  # fmt: skip
-    cost = (" (about 6.5 min per MNIST network on a 2-core CPU: docs/PERFORMANCE.md; images_per_class=100 "
+    cost = (" (6.5-13 min per MNIST network on a 2-core CPU: README; images_per_class=100 "
             "measures a tenth of it)") if images_per_class is None else ""  # fmt: skip
     return f"measuring {runs} run(s), each on {images} x {shifts} shifts{cost}"
 

@@ -438,7 +438,7 @@ def test_the_wandb_summary_keeps_the_selected_epochs_values(tmp_path, monkeypatc
 def test_evaluate_says_how_much_it_will_measure_before_it_starts():
     from src.evaluate import workload
 
-    assert "the whole test set (10,000 MNIST images) x 441 shifts (about 6.5 min" in workload(4, None, 10)
+    assert "the whole test set (10,000 MNIST images) x 441 shifts (6.5-13 min" in workload(4, None, 10)
     assert workload(1, 100, 2) == "measuring 1 run(s), each on 100 test images per class x 25 shifts"
 
 
