@@ -322,6 +322,7 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
     from src.models.build import build_model
 
     dm = hydra.utils.instantiate(cfg.dataset)
+    dm.load_files()  # no data: one line before a W&B run or a summary exists (a failed start leaves neither)
     net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
     if cfg.compile:
         net.compile()

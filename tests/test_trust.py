@@ -467,3 +467,17 @@ def test_a_damaged_wandb_run_file_is_one_line(tmp_path):
         DataError, match="run-abc123.wandb is damaged or not a W&B run file .*move its folder"
     ):
         next_step(tmp_path, "abc123")
+
+
+def test_a_failed_start_leaves_no_summary_and_no_wandb_run(tmp_path, monkeypatch):
+    """No data files: one line before anything that src.compare or `make wandb-sync` would later pick up."""
+    from src.errors import DataError
+    from src.train import train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    (tmp_path / "empty").mkdir()
+    run = tmp_path / "run"
+    cfg = compose_config("train", ["dataset=mnist", f"paths.data_dir={tmp_path / 'empty'}"], run)
+    with pytest.raises(DataError, match="MNIST not found in data_dir="):
+        train(cfg)
+    assert not (run / "summary.json").exists() and not (run / "wandb").exists()

@@ -249,9 +249,17 @@ class PaddedDataModule(L.LightningDataModule):
 
     # -- loading ---------------------------------------------------------------------------------------------
     def _raw(self):
-        return self.loader(
-            self.data_dir, self.download
-        )  # its own options are bound in the config (Hydra partial)
+        """The loader's (train, test) tensors, read once: `load_files` may have read them already."""
+        raw, self._raw_files = getattr(self, "_raw_files", None), None  # handed over once, then not kept
+        return (
+            raw if raw is not None else self.loader(self.data_dir, self.download)
+        )  # options bound in config
+
+    def load_files(self) -> None:
+        """Read the dataset's files now (a missing or damaged file is a one-line error), kept for `setup`: a training
+        finds out before it creates its W&B run or any record of itself."""
+        if self.train_set is None and getattr(self, "_raw_files", None) is None:
+            self._raw_files = self.loader(self.data_dir, self.download)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         x = pad_images(images, self.border, self.info.background)
