@@ -98,26 +98,15 @@ def refresh_results(sweep_dir: Path) -> Path | None:
 def sweep_job_names(config: DictConfig) -> set[str] | None:
     """The directory names of this multirun's own jobs (Hydra's override_dirname of each combination), or None
     when they cannot be worked out (another sweeper or subdir pattern): then every job directory counts."""
-    try:
-        from hydra._internal.config_loader_impl import get_overrides_dirname
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    from src.hydra_adapter import job_dirname, sweep_jobs
 
-        parser = OverridesParser.create()
-        c = config.hydra.job.config.override_dirname
-        names = set()
-        for batch in BasicSweeper.split_arguments(
-            parser.parse_overrides(list(config.hydra.overrides.task)), None
-        ):
-            for job in batch:
-                names.add(
-                    get_overrides_dirname(
-                        parser.parse_overrides(job), list(c.exclude_keys), c.item_sep, c.kv_sep
-                    )
-                )
-        return names if any((Path(config.hydra.sweep.dir) / n).is_dir() for n in names) else None
-    except Exception:  # Hydra internals moved, or an unusual sweep: fall back to the whole folder
+    try:
+        names = {job_dirname(config, job) for job in sweep_jobs(config.hydra.overrides.task)}
+    except (
+        Exception
+    ):  # an unusual sweep, or Hydra internals moved (tests/test_cli.py would say): the whole folder
         return None
+    return names if any((Path(config.hydra.sweep.dir) / n).is_dir() for n in names) else None
 
 
 def sweep_status(sweep_dir: str | Path, only: set[str] | None = None) -> tuple[list[str], list[str]]:
@@ -145,11 +134,9 @@ class SweepReport(Callback):
 
         names = sweep_job_names(config) or set()
         try:  # before any job ran, sweep_job_names cannot check the folder: count the combinations directly
-            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-            from hydra.core.override_parser.overrides_parser import OverridesParser
+            from src.hydra_adapter import sweep_jobs
 
-            parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-            total = sum(len(batch) for batch in BasicSweeper.split_arguments(parsed, None))
+            total = len(sweep_jobs(config.hydra.overrides.task))
         except Exception:
             total = len(names)
         if total:

@@ -179,3 +179,24 @@ def test_a_slurm_launcher_without_slurm_is_one_line(monkeypatch):
         with pytest.raises(ConfigError, match="sbatch is not on this machine's PATH"):
             launcher_overrides(launcher)
     check_group_choices(["hydra/launcher=parallel"])  # a local launcher needs nothing
+
+
+def test_the_hydra_adapter_names_jobs_as_a_multirun_does():
+    """Pinned to Hydra's behaviour (src/hydra_adapter.py owns its internals): the sweep expands in Hydra's order, and
+    a job's folder name leaves out the excluded keys (threads, tags, records, ...) as Hydra's own job folders do."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from src.cli import CONF_DIR
+    from src.hydra_adapter import job_dirname, sweep_jobs
+
+    jobs = sweep_jobs(["kernel=3,5", "seed=0,1", "threads=1"])
+    assert jobs == [["kernel=3", "seed=0", "threads=1"], ["kernel=3", "seed=1", "threads=1"],
+                    ["kernel=5", "seed=0", "threads=1"], ["kernel=5", "seed=1", "threads=1"]]  # fmt: skip
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[], return_hydra_config=True)
+    assert (
+        job_dirname(cfg, ["seed=1", "kernel=5", "threads=1", "records=/r", "lr=0.002"])
+        == "kernel=5,lr=0.002,seed=1"
+    )

@@ -19,18 +19,9 @@ from pathlib import Path
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
 
+from src.hydra_adapter import job_dir
+
 log = logging.getLogger(__name__)
-
-
-def job_dir(config, overrides: Sequence[str]) -> Path:
-    """The run folder Hydra gives the job with these overrides (sweep dir / override_dirname)."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    c = config.hydra.job.config.override_dirname
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    name = get_overrides_dirname(parsed, list(c.exclude_keys), c.item_sep, c.kv_sep)
-    return Path(str(config.hydra.sweep.dir)) / name
 
 
 def finished(run: Path, records: str | None = None) -> bool:
