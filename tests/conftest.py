@@ -30,7 +30,13 @@ if _WORKERS > 1:
 
 # The files whose tests take longest (SLURM ~110 s, figures end to end, kill/resume: `make test` prints the slowest)
 # run first: under `--dist loadfile` a worker left alone with one of them at the end idles the other cores.
-LONGEST_FILES = ("test_slurm.py", "test_reproduce.py", "test_reliability.py", "test_cli.py")
+LONGEST_FILES = (
+    "test_records.py",
+    "test_slurm.py",
+    "test_reproduce.py",
+    "test_reliability.py",
+    "test_cli.py",
+)
 
 
 def pytest_collection_modifyitems(items: list) -> None:
