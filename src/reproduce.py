@@ -174,12 +174,12 @@ def choose_lr(
     return best, sorted(set(tried) | trained)
 
 
-def records_of(cfg: DictConfig, sweep_dir: Path) -> Path | None:
-    """The committed records of a sweep folder (<records_dir>/<experiment>/<sweep>[/<variant>]), for presets that keep
-    records (`record: true`); None for the others."""
+def records_of(cfg: DictConfig, path: Path) -> Path | None:
+    """Where a sweep folder or run folder below `outputs` is recorded (<records_dir>/<experiment>/<sweep>/...), for
+    presets that keep records (`record: true`); None for the others."""
     if not cfg.preset.get("record", False):
         return None
-    return Path(cfg.records_dir) / sweep_dir.relative_to(cfg.outputs)
+    return Path(cfg.records_dir) / path.relative_to(cfg.outputs)
 
 
 def selected_runs(
@@ -373,17 +373,10 @@ def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], maps: str = "paper") 
                 results[k].append(recorded_maps(run, ecfg))
                 continue
             evaluate_run(run, ecfg)
-            if (record := records_of_run(cfg, run)) is not None and ecfg.output == "sensitivity.pt":
+            if (record := records_of(cfg, run)) is not None and ecfg.output == "sensitivity.pt":
                 write_record(run, record)
             results[k].append(SensitivityResult.load(run / ecfg.output))
     return results
-
-
-def records_of_run(cfg: DictConfig, run: Path) -> Path | None:
-    """The record folder of a local run of this preset's sweeps (None when the preset keeps no records)."""
-    if not cfg.preset.get("record", False):
-        return None
-    return Path(cfg.records_dir) / run.relative_to(cfg.outputs)
 
 
 def recorded_maps(record: Path, ecfg: DictConfig):
