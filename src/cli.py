@@ -103,6 +103,7 @@ def run_cli(main: Callable, config_name: str) -> None:
         user_errors_exit(check_group_choices)(argv)
         user_errors_exit(check_known_keys)(config_name, argv)
         user_errors_exit(check_output_writable)(config_name, argv)
+        user_errors_exit(check_job_folder_names)(config_name, argv)
     main()
 
 
@@ -126,6 +127,32 @@ def check_output_writable(config_name: str, argv: list[str]) -> None:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{key}={target} cannot be created ({e.strerror})") from None
+
+
+def check_job_folder_names(config_name: str, argv: list[str]) -> None:
+    """A multirun's job folders are named after their overrides (`kernel=3,seed=0`); a name longer than the file
+    system allows (255 bytes) would fail in the job, after Hydra started the sweep: one line before, naming it."""
+    if config_name != "train" or not ("-m" in argv or "--multirun" in argv):
+        return
+    from hydra import compose, initialize_config_dir
+
+    from src.hydra_adapter import job_dirname, sweep_jobs
+
+    task = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name, overrides=[a.split(",")[0] for a in task], return_hydra_config=True)
+        names = [job_dirname(cfg, job) for job in sweep_jobs(task)]
+    except Exception:  # an odd command line: Hydra itself will say what is wrong
+        return
+    limit = 255  # NAME_MAX of every file system this runs on (ext4, xfs, NFS, Lustre)
+    long = max(names, key=lambda n: len(os.fsencode(n)), default="")
+    if len(os.fsencode(long)) > limit:
+        raise ConfigError(
+            f"the job folder name {long[:60]}... is {len(os.fsencode(long))} bytes, over the {limit} a file system "
+            "allows: sweep fewer keys on one command line, or shorten their values (a run's folder is named after its "
+            "overrides)"
+        )
 
 
 def _exists(path: Path) -> bool:

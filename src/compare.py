@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -220,7 +221,9 @@ def comparison_figure(
     from matplotlib.ticker import MaxNLocator
 
     n = len(groups)
-    fig = plt.figure(figsize=(max(11, 2.4 * n), 7))
+    fig = plt.figure(
+        figsize=(max(11, 2.4 * n), 7), layout="constrained"
+    )  # places the maps' shared colour bar
     grid = fig.add_gridspec(2, max(3, n))
     top = [fig.add_subplot(grid[0, i * max(3, n) // 3 : (i + 1) * max(3, n) // 3]) for i in range(3)]
     colours = plt.get_cmap("tab10")
@@ -231,7 +234,7 @@ def comparison_figure(
         results = [res for m in members if (res := m.result()) is not None]
         if results and layer in results[0].maps:
             _plot_radial_band(top[2], results, layer, metric, f"{label}, {len(results)} evaluated", colour)
-            maps[f"{group_label(by, key)} ({len(results)} evaluated)"] = np.mean(
+            maps[f"{group_label(by, key)}\n({len(results)} evaluated)"] = np.mean(
                 [r.class_mean(layer, metric).numpy() for r in results], axis=0
             )
             max_shift = results[0].max_shift
@@ -246,16 +249,14 @@ def comparison_figure(
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel, fontsize=8)
-        if xlabel == "epoch":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ax.lines:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and radii are whole numbers
+        if ax.lines and ax is not top[1]:  # the groups' colours: said once for both epoch panels
             ax.legend(fontsize=7, loc="best", framealpha=0.8)
-    if unevaluated:  # never vanish silently
-        top[2].text(0.02, 0.02, f"not evaluated yet: {', '.join(unevaluated)}", transform=top[2].transAxes,
-                    fontsize=7, color="0.3")  # fmt: skip
+    if unevaluated:  # never vanish silently; wrapped inside the panel, groups apart by ";"
+        note = textwrap.fill(f"not evaluated yet: {'; '.join(unevaluated)}", 60)
+        top[2].text(0.02, 0.02, note, transform=top[2].transAxes, fontsize=7, color="0.3", va="bottom")
     fig.suptitle(f"runs grouped by {', '.join(by)}: {layer}, {metric}", fontsize=11)
     _draw_group_maps(fig, grid, maps, max_shift, layer, metric)
-    fig.tight_layout()
     return fig
 
 
@@ -293,19 +294,29 @@ def _plot_radial_band(ax, results: list, layer: str, metric: str, label: str, co
 
 
 def _draw_group_maps(fig, grid, maps: dict, max_shift: int, layer: str, metric: str) -> None:
-    """The bottom row: one class-mean map per group, on one colour scale; a hint when no run is evaluated yet."""
+    """The bottom row: one class-mean map per evaluated group, on one colour scale with one colour bar; a hint when
+    no run is evaluated yet. At least four columns, so a few maps stay large enough to read and their titles apart."""
+    from matplotlib.ticker import MaxNLocator
+
     from src.wandb_log import cosine_range
 
     lo, hi = cosine_range(layer) if metric == "cosine" else (0.0, 1.0)
     s = max_shift
+    row = grid[1, :].subgridspec(1, max(4, len(maps)), wspace=0.35)
+    axes = []
     for i, (label, m) in enumerate(maps.items()):
-        ax = fig.add_subplot(grid[1, i])
+        ax = fig.add_subplot(row[0, i])
         im = ax.imshow(m, extent=(-s - 0.5, s + 0.5, s + 0.5, -s - 0.5), vmin=lo, vmax=hi, cmap="magma")
         ax.set_title(label, fontsize=8, pad=4)
         ax.set_xlabel("dx (px)", fontsize=7)
-        ax.set_ylabel("dy (px)", fontsize=7)
-        fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02, label=metric)
-    if not maps:
+        ax.set_ylabel("dy (px)", fontsize=7, labelpad=0)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+        axes.append(ax)
+    if axes:
+        fig.colorbar(im, ax=axes, shrink=0.8, pad=0.02, label=f"{layer} {metric}")
+    else:
         fig.text(0.5, 0.25, "no test-set maps yet: run `python -m src.evaluate run_dir=...`", ha="center")
 
 

@@ -122,7 +122,10 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     print(f"wrote {out}: {images} images; {shown} radial profile (r = 0, 2, 4, ...): {prof}")
     if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
         try:  # the maps are saved: a damaged W&B folder costs the W&B copy only, said in one line
-            log_to_wandb(run, summary, result)
+            eval_id = log_to_wandb(run, summary, result)
+            print(
+                f"W&B: the test-set results are the evaluation run {eval_id} (trained run {summary['wandb_id']})"
+            )
         except (UserError, OSError) as e:
             print(f"warning: {run}: the maps are saved, but not logged to W&B: {e}", file=sys.stderr)
     return result
@@ -196,11 +199,12 @@ def merge_metrics(previous: SensitivityResult, new: SensitivityResult) -> Sensit
     return new
 
 
-def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> None:
-    """Add the test-set results to the run's own W&B run (continued by its id, in the training's group and name): the
-    long-format table `radial_test`, one chart per profile, the class-mean cosine maps, and the radii-1..S means in
-    the summary (`test_sens_mean/<layer>/<metric>`). Logged one step past the last step any earlier offline folder
-    of the run holds, so the folders sync as one run (src/wandb_log.py)."""
+def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> str:
+    """Log the test-set results as their own W&B run (job type `evaluate`, a fresh id) in the training's group,
+    named after it and pointing back to it (`config.trained_run`, `config.model_artifact`): the long-format table
+    `radial_test`, one chart per profile, the class-mean cosine maps, and the radii-1..S means in the summary
+    (`test_sens_mean/<layer>/<metric>`). Its own run, not a continuation of the training's: one W&B run has one job
+    type, and a re-evaluation with other settings must not overwrite the first one's summary. Returns the run id."""
     import wandb
 
     from src import wandb_log
@@ -221,14 +225,23 @@ def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> None:
         | wandb_log.map_images(result, "test_maps", f"test set, {images} images")
     )
     means = {f"test_sens_mean/{k}": full_ring_mean(c, result.max_shift) for k, c in curves.items()}
-    step = wandb_log.next_step(run, summary["wandb_id"])
+    trained = summary["wandb_id"]
+    name = logger.get("name") or config.get("run_name")
+    evaluation = {
+        "trained_run": trained,
+        "model_artifact": f"model-{trained}:best",
+        "images": images,
+        "settings": result.meta.get("settings"),
+        "selected_epoch": summary.get("best_epoch"),
+    }
     with wandb.init(
-        id=summary["wandb_id"], resume="allow", project=logger.get("project"), dir=str(run),
-        mode="offline" if logger.get("offline", True) else "online", job_type="evaluate",
-        name=logger.get("name") or config.get("run_name"), group=logger.get("group"), tags=logger.get("tags"),
+        project=logger.get("project"), dir=str(run), job_type="evaluate",  # a fresh run id, drawn by W&B
+        mode="offline" if logger.get("offline", True) else "online", name=f"{name}-test" if name else None,
+        group=logger.get("group"), tags=logger.get("tags"), config=config | {"evaluation": evaluation},
     ) as wrun:  # fmt: skip
-        wrun.log(payload | {"epoch": summary.get("best_epoch")}, step=step)
+        wrun.log(payload | {"epoch": summary.get("best_epoch")}, step=0)
         wrun.summary.update(means | {"test_images": images})
+        return wrun.id
 
 
 class ShardedSensitivity(L.LightningModule):

@@ -23,6 +23,15 @@ COMPLETED_KEYS = ("config", "epochs", "best_epoch", "val_acc", "test_acc", "chec
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
             "debug", "records")  # fmt: skip
+# Settings added after runs were first written, with the value every run written before them used: a summary that
+# lacks one is read with it, so old and new runs of the same computation compare and merge (src.compare, records).
+ADDED_SETTINGS = {
+    "optimizer": {
+        "_target_": "torch.optim.Adam",
+        "_partial_": True,
+        "name": "adam",
+    },  # the group since c6a8430
+}
 
 
 def read_summary(run: Path) -> dict:
@@ -38,6 +47,8 @@ def read_summary(run: Path) -> dict:
     if data.get("status") == "completed" and missing:
         return {"status": "unreadable", "run_dir": str(run),
                 "error": f"{run / SUMMARY} says completed but lacks {', '.join(missing)}: damaged"}  # fmt: skip
+    if "config" in data:
+        data["config"] = {k: v for k, v in ADDED_SETTINGS.items() if k not in data["config"]} | data["config"]
     return data | {"run_dir": str(run)}
 
 

@@ -8,11 +8,11 @@ Per run, W&B gets:
 - `sens_maps/<layer>` (`test_maps/<layer>`): the class-mean cosine map on a fixed scale per measuring point, with a
   colour bar, so images of different epochs and runs compare.
 
-Offline continuations: a resumed training or a later `src.evaluate` writes a new offline folder with the same run
-id. W&B syncs several folders of one run in order of start time (`wandb sync` on all of them at once, wandb >=
-0.20), appending each to the run, which keeps data only when each folder's steps continue the previous ones. So every
-log here carries an explicit step: the trainer's global step in training, and one past the last step any earlier
-folder of the run recorded for an evaluation (`next_step`).
+Offline continuations: a resumed training writes a new offline folder with the same run id (an evaluation is a W&B
+run of its own). W&B syncs several folders of one run in order of start time (`wandb sync` on all of them at once,
+wandb >= 0.20), appending each to the run, which keeps data only when each folder's steps continue the previous ones.
+So every training log carries an explicit step, the trainer's global step, continued past the last step any earlier
+folder of the run recorded (`next_step`).
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def sync_groups(root: str | Path) -> dict[str, list[Path]]:
 
 def sync(root: str | Path, dry_run: bool = False) -> list[list[str]]:
     """Upload every offline run below `root`: one `wandb sync` per W&B run with all its folders, so a resumed
-    training and its evaluations append to one run (after `wandb login`). Returns the commands."""
+    training appends to its run (after `wandb login`). Returns the commands."""
     import shutil
     import subprocess
 

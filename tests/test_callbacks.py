@@ -148,3 +148,36 @@ def test_wandb_sync_passes_every_folder_of_a_run_to_one_command_oldest_first(tmp
     assert by_run == {"abc": ["offline-run-20261202_090000-abc", "offline-run-20261202_101500-abc"],
                       "xyz": ["offline-run-20261202_095000-xyz"]}  # fmt: skip
     assert all(cmd[1] == "sync" for cmd in commands)
+
+
+def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path, monkeypatch):
+    """One W&B run has one job type: an evaluation never resumes the training's run, and a second evaluation does
+    not overwrite the first one's summary."""
+    import json
+
+    from src.evaluate import log_to_wandb
+    from src.wandb_log import final_summary, read_records
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = {
+        "kernel": 3,
+        "run_name": "synthetic-k3",
+        "logger": {"wandb": {"group": "train/sweep", "offline": True}},
+    }
+    summary = {"wandb_id": "trained1", "best_epoch": 1, "config": config}
+    ids = [log_to_wandb(tmp_path, summary, _result(1)) for _ in range(2)]
+    assert len(set(ids)) == 2 and "trained1" not in ids
+    for eval_id in ids:
+        (folder,) = (tmp_path / "wandb").glob(f"offline-run-*-{eval_id}")
+        records = [r for f in folder.glob("*.wandb") for r in read_records(f)]
+        (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+        assert (run.job_type, run.run_group, run.display_name) == (
+            "evaluate",
+            "train/sweep",
+            "synthetic-k3-test",
+        )
+        evaluation = next(json.loads(i.value_json) for i in run.config.update if i.key == "evaluation")
+        assert (
+            evaluation["trained_run"] == "trained1" and evaluation["model_artifact"] == "model-trained1:best"
+        )
+        assert final_summary(folder)["test_images"] == 6

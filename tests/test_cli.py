@@ -53,7 +53,7 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
         assert (p.parent / "wandb").is_dir()  # the offline W&B run of this job
     runs = {s.parent.parent.name for s in (tmp_path / "sweep").glob("*/wandb/offline-run-*")}
     assert len(runs) == 2  # each job finished its own W&B run
-    # src.evaluate adds the test-set maps to the job's own W&B run: a second offline run dir with the same id
+    # src.evaluate logs the test-set maps as its own W&B run (job type evaluate) beside the training's
     job = next((tmp_path / "sweep").glob("*kernel=3*"))
     # job directories contain '=' and ',': Hydra needs the value quoted
     proc = run_python(
@@ -61,7 +61,7 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
-    assert len(list((job / "wandb").glob(f"offline-run-*-{wandb_id}"))) == 2
+    assert len(list((job / "wandb").glob("offline-run-*"))) == 2
     check_offline_wandb_records(job, wandb_id)
     table = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert table[0].startswith(
@@ -74,7 +74,8 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
     """What W&B will show, read back from the offline run files of a training and its later evaluation."""
     from src.wandb_log import history, offline_folders, read_records
 
-    train_folder, eval_folder = offline_folders(job, wandb_id)
+    [train_folder] = offline_folders(job, wandb_id)
+    [eval_folder] = [f for f in (job / "wandb").glob("offline-run-*") if f != train_folder]
 
     def records(folder, kind):
         return [
@@ -87,7 +88,12 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
     train_run, eval_run = records(train_folder, "run")[0], records(eval_folder, "run")[0]
     assert (train_run.run_group, train_run.job_type) == ("train/sweep", "train")  # one group per sweep folder
     assert (eval_run.run_group, eval_run.job_type) == ("train/sweep", "evaluate")
-    assert eval_run.display_name == train_run.display_name == "synthetic-k3-same-lr0.001-s0"
+    assert train_run.display_name == "synthetic-k3-same-lr0.001-s0" and eval_run.run_id != wandb_id
+    assert eval_run.display_name == "synthetic-k3-same-lr0.001-s0-test"
+    config = {item.key: json.loads(item.value_json) for item in eval_run.config.update}
+    assert (
+        config["evaluation"]["trained_run"] == wandb_id and config["kernel"] == 3
+    )  # points back to its training
     rows = history(train_folder)
     epochs = [r for r in rows if "radial_val/_type" in r]  # media are stored as flat keys: <key>/<field>
     assert [r["epoch"] for r in epochs] == [0, 1]  # tables and maps in the epoch's own row, labelled
@@ -98,7 +104,7 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
     assert any("train/loss_step" in r for r in rows)  # the loss within epochs
     steps = [r["_step"] for r in rows]
     later = history(eval_folder)
-    assert steps == sorted(steps) and later[0]["_step"] > steps[-1]  # the continuation appends after training
+    assert steps == sorted(steps) and later[0]["_step"] == 0
     assert later[0]["radial_test/_type"] == "table-file" and "test_maps/fc/_type" in later[0]
     models = [a for a in records(train_folder, "artifact") if a.type == "model"]
     assert [m.name for m in models] == [f"model-{wandb_id}"]  # the selected checkpoint only, not last.ckpt

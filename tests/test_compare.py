@@ -168,3 +168,26 @@ def test_the_comparison_figure_shows_one_epoch_runs_and_names_groups_not_evaluat
     assert all(line.get_marker() == "o" for line in fig.axes[0].lines)  # a one-epoch run is a visible point
     assert fig.axes[0].get_ylabel() and fig.axes[2].get_xlabel() == "radius (px)"
     assert any("not evaluated yet: kernel=5" in text.get_text() for text in fig.axes[2].texts)
+
+
+def test_a_run_from_before_a_setting_existed_is_read_with_the_value_it_used(tmp_path):
+    """Runs written before the optimizer group have no `optimizer` key: they trained with Adam, so they group with
+    today's Adam runs and are refused beside an SGD run (runs.ADDED_SETTINGS, checked against the default config)."""
+    from omegaconf import OmegaConf
+
+    from src.runs import ADDED_SETTINGS
+    from tests.conftest import compose_config
+
+    defaults = OmegaConf.to_container(compose_config("train", [], tmp_path / "cfg"))
+    assert all(defaults[key] == value for key, value in ADDED_SETTINGS.items())
+    old, new = _run(tmp_path, "old", seed=0), _run(tmp_path, "new", seed=1)
+    for run, optimizer in ((new, defaults["optimizer"]), (_run(tmp_path, "sgd", seed=2), {"name": "sgd"})):
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(
+            json.dumps(summary | {"config": summary["config"] | {"optimizer": optimizer}})
+        )
+    assert "optimizer" not in json.loads((old / "summary.json").read_text())["config"]
+    runs, _ = load_runs(tmp_path)
+    assert len(group_runs([r for r in runs if r.dir.name != "sgd"], ["kernel"])[(5,)]) == 2
+    with pytest.raises(ConfigError, match=r"differ in optimizer.name \('adam', 'sgd'\)"):
+        group_runs(runs, ["kernel"])

@@ -305,6 +305,21 @@ def test_an_output_folder_that_cannot_be_created_is_one_line_before_hydra_starts
         check_output_writable("train", ["-m", f"hydra.sweep.dir={tmp_path / ('x' * 300)}"])
 
 
+def test_a_job_folder_name_over_255_bytes_is_one_line_before_the_sweep_starts():
+    from src.cli import check_job_folder_names
+    from src.errors import ConfigError
+
+    long_tags = "run_name=" + "x" * 250  # the folder is named after every override but the excluded keys
+    with pytest.raises(
+        ConfigError, match=r"job folder name kernel=3,run_name=x+\.\.\. is 2\d\d bytes, over the 255"
+    ):
+        check_job_folder_names("train", ["-m", "kernel=3,5", long_tags])
+    check_job_folder_names(
+        "train", ["-m", "kernel=3,5", "tags=[" + ",".join(["t" * 50] * 6) + "]"]
+    )  # excluded key
+    check_job_folder_names("train", [long_tags])  # a single run's folder is hydra.run.dir, checked above
+
+
 def test_a_full_disk_while_training_is_one_line_and_the_run_is_marked_failed(tmp_path):
     """torch.save reports a full disk as a RuntimeError from its zip writer (37 frames before): one line."""
     from src.errors import UserError
