@@ -21,6 +21,9 @@ import time
 
 # before torch loads: hides the profiler's GPU-probe error line
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
 import torch  # noqa: E402
 
 BATCHES = (32, 64, 128, 256, 441, 512, 1024, 2048)
@@ -163,8 +166,6 @@ def _bare_one_thread(steps: int, start_at: float) -> float:
 def side_by_side_training_throughput(steps: int, processes: int) -> float:
     """Total images/s of `processes` one-thread training processes running at once (how launcher=parallel with
     threads=1 runs a sweep's jobs on a CPU)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     start_at = time.time() + 8.0  # after every process has imported torch
     with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:

@@ -1,18 +1,21 @@
-"""What every entry point shares: the config folder, one-line user errors, the check of config-group choices."""
+"""What every entry point shares: one-line user errors, the check of config-group choices."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from src.conf import CONF_DIR
 from src.errors import ConfigError, UserError
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
 
 # Keys filled from one top-level setting: setting them directly would make two spellings of one job (two run
 # directories, and a resume that retrains everything), so the command line must use the top-level key.
@@ -58,7 +61,6 @@ SLURM_LAUNCHERS = ("slurm", "slurm_cpu", "submitit_slurm")  # launchers that sub
 
 def check_launcher_available(launcher: str | None) -> None:
     """A SLURM launcher needs SLURM's client on this machine: one line here instead of submitit's traceback."""
-    import shutil
 
     if launcher in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
         raise ConfigError(f"launcher {launcher} submits with SLURM, but sbatch is not on this machine's PATH: run on "
@@ -177,7 +179,6 @@ def check_known_keys(config_name: str, argv: list[str]) -> None:
     `+key=...` (append), `~key` (delete) and hydra.* keys are Hydra's business and pass.
     """
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     pairs = [a.split("=", 1) for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
     groups = [f"{k}={v.split(',')[0]}" for k, v in pairs if "/" in k or (CONF_DIR / k).is_dir()]
@@ -200,7 +201,6 @@ def check_known_keys(config_name: str, argv: list[str]) -> None:
 def entry_point_help(config_name: str) -> str:
     """Usage, the config groups conf/<config_name>.yaml composes with their options, and the composed config."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, return_hydra_config=True)
@@ -232,8 +232,6 @@ def keep_freed_memory() -> None:
     Without it glibc returns every large freed block to the OS, and CPU forwards on batches of several hundred
     images lose up to half their speed. Settings from the environment win; other C libraries are left alone.
     """
-    import ctypes
-    import ctypes.util
 
     settings = {  # mallopt parameter -> (environment variable, bytes)
         -3: ("MALLOC_MMAP_THRESHOLD_", 32 << 20),  # M_MMAP_THRESHOLD: serve blocks < 32 MiB from the heap

@@ -29,6 +29,7 @@ from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError
 from src.files import writable_folder
 from src.runs import VOLATILE, completed_summary, find_runs, flat_config
+from src.sensitivity.metrics import METRICS, PAPER_METRIC
 
 # Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
 # a run lives and how it logs are src.runs.VOLATILE.
@@ -180,7 +181,7 @@ def group_label(by: Sequence[str], key: tuple) -> str:
 
 
 def comparison_rows(
-    groups: Mapping[tuple, list[Run]], by: Sequence[str], metric: str = "cosine"
+    groups: Mapping[tuple, list[Run]], by: Sequence[str], metric: str = PAPER_METRIC
 ) -> list[dict]:
     """One row per group: the `by` values, n, run folders, accuracies (mean, std), and per measuring point the test
     set's mean `metric` over radii 1..S (mean, 95 % interval; empty before `src.evaluate`)."""
@@ -211,7 +212,7 @@ def _round(v: float | None) -> float | None:
 
 
 def comparison_figure(
-    groups: Mapping[tuple, list[Run]], by: Sequence[str], layer: str, metric: str = "cosine"
+    groups: Mapping[tuple, list[Run]], by: Sequence[str], layer: str, metric: str = PAPER_METRIC
 ):
     """Top row: validation accuracy per epoch (one line per run), the per-epoch sensitivity at `layer` (validation
     subset, mean `metric` over radii 1..S), the test-set radial profile at `layer` (group mean, 95 % band). Bottom row:
@@ -300,7 +301,9 @@ def _draw_group_maps(fig, grid, maps: dict, max_shift: int, layer: str, metric: 
 
     from src.wandb_log import cosine_range
 
-    lo, hi = cosine_range(layer) if metric == "cosine" else (0.0, 1.0)
+    # cosine: its range at this point (non-negative after a ReLU or softmax); another metric: its table range, or
+    # the data's for an unbounded one
+    lo, hi = cosine_range(layer) if metric == "cosine" else (METRICS[metric].value_range or (None, None))
     s = max_shift
     row = grid[1, :].subgridspec(1, max(4, len(maps)), wspace=0.35)
     axes = []
@@ -329,7 +332,6 @@ def check_compare_config(cfg: DictConfig) -> list[str]:
         raise ConfigError(
             f"by={cfg.by!r} is not allowed: give config keys, e.g. by=[kernel] or by=[dataset.name,kernel]"
         )
-    from src.sensitivity.metrics import METRICS
 
     if cfg.metric not in METRICS:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")

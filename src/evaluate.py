@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from src.checks import integer, is_integer
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
-from src.runs import best_checkpoint, find_runs, read_summary
+from src.runs import best_checkpoint, find_runs, load_network, read_summary
 from src.sensitivity import SensitivityResult, measuring_points
 from src.sensitivity.metrics import METRICS, check_metrics
 from src.sensitivity.settings import MeasurementSettings
@@ -38,45 +39,6 @@ def measurement_settings_of(cfg: DictConfig, checkpoint: str) -> MeasurementSett
         autocast=cfg.autocast, batch_size=cfg.batch_size, metrics=check_metrics(cfg.get("metrics")),
         checkpoint=checkpoint,
     )  # fmt: skip
-
-
-def load_network(run: Path, summary: dict):
-    """The run's network with the weights of its best checkpoint, and its datamodule (not yet set up)."""
-    import torch
-
-    from src.models.build import build_model
-
-    cfg = OmegaConf.create(summary["config"])
-    dm = hydra.utils.instantiate(cfg.dataset)
-    net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
-    ckpt = best_checkpoint(run, summary)
-    try:
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        state = saved["state_dict"]
-    except Exception as e:  # torch raises several types for a damaged zip/pickle
-        raise DataError(f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
-                        f"{run}/summary.json first) or restore the file") from e  # fmt: skip
-    hp = saved.get("hyper_parameters") or {}
-    for key, setting in (("lr", "lr"), ("train_accuracy_criterion", "stop_train_accuracy")):
-        if key in hp and setting in cfg and float(hp[key]) != float(cfg[setting]):
-            raise DataError(
-                f"{ckpt} was trained with {setting}={hp[key]}, but its run's summary says {cfg[setting]}: "
-                "these are not this run's weights"
-            )
-    weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise DataError(
-            f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
-        )
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise DataError(
-            f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding={cfg.padding}): {first}"
-        ) from e
-    return net, dm
 
 
 def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
@@ -291,7 +253,6 @@ def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, d
     Each process accumulates its own shard's per-class sums; one sum-reduction at the end merges them. The shards
     are disjoint and cover the data without padding (unlike DistributedSampler), so the counts add up to N.
     """
-    import tempfile
 
     import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -87,7 +88,6 @@ def load_torch(path: str | Path) -> Any:
 
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
-    import hashlib
 
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -3,57 +3,26 @@ run directory is reused), and a W&B logger with explicit steps and only the sele
 
 from __future__ import annotations
 
-import csv
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities import rank_zero_only
 
-
-class _KeepingWriter(ExperimentWriter):
-    """Appends to an existing metrics.csv, with its header as the starting columns, instead of deleting it; a new
-    column rewrites the file atomically."""
-
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            try:
-                with open(self.metrics_file_path, newline="") as f:
-                    self.metrics_keys = list(next(csv.reader(f), []))
-            except (csv.Error, UnicodeDecodeError, OSError):  # damaged: kept aside, a new file starts
-                os.replace(self.metrics_file_path, f"{self.metrics_file_path}.damaged-{int(time.time())}")
-                self.metrics_keys = []
-
-    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
-        """Lightning truncates metrics.csv and writes it again when a column appears (the train epoch metrics at the
-        end of epoch 0): a kill or signal in between lost every earlier row (seen in CI). Written beside, renamed."""
-        from src.files import atomic_write
-
-        with open(self.metrics_file_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-
-        def write(path) -> None:
-            with open(path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=fieldnames)
-                writer.writeheader()
-                writer.writerows(rows)
-
-        atomic_write(self.metrics_file_path, write)
+from src.lightning_adapter import KeepingExperimentWriter
 
 
 class ResumableCSVLogger(CSVLogger):
     """lightning's CSVLogger, except that a resumed run keeps every earlier row of metrics.csv."""
 
     @property
-    def experiment(self) -> ExperimentWriter:
+    def experiment(self) -> KeepingExperimentWriter:
         if self._experiment is None:
             os.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _KeepingWriter(log_dir=self.log_dir)
+            self._experiment = KeepingExperimentWriter(log_dir=self.log_dir)
         return self._experiment
 
 

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from src.files import atomic_write
 from src.models.points import point_titles  # noqa: E402
 from src.sensitivity.metrics import METRICS  # noqa: E402
 
@@ -24,7 +25,11 @@ from src.sensitivity.metrics import METRICS  # noqa: E402
 def layer_title(layer: str) -> str:
     """A figure's name for a measuring point (its model's registry, src/models/points.py), or the point's own name."""
     global _TITLES
-    _TITLES = _TITLES or point_titles()
+    if not _TITLES:
+        from src.conf import import_models
+
+        import_models()  # every model's points registered, not only those of the models imported so far
+        _TITLES = point_titles()
     return _TITLES.get(layer, layer)
 
 
@@ -36,7 +41,13 @@ DEPTH_CAVEAT = (
     "caveat (§4.3.1): the points' vectors differ in dimension (1,600 input pixels to 10 outputs), and "
     "dimension alone moves cosine values"
 )
-METRIC_LABELS = {name: m.label for name, m in METRICS.items()} | {"accuracy": "accuracy"}
+
+
+def metric_label(name: str) -> str:
+    """A figure's name for a metric (its METRICS label), "accuracy" for the shifted images' accuracy."""
+    return METRICS[name].label if name in METRICS else name
+
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 plt.rcParams.update({"figure.dpi": 120, "savefig.bbox": "tight", "axes.grid": True, "grid.alpha": 0.3})
@@ -138,7 +149,6 @@ def map_with_colorbar(
 
 def save_figure(fig: plt.Figure, path: Path) -> list[Path]:
     """PNG and PDF beside each other (path's suffix replaced), each written atomically; the figure is closed."""
-    from src.files import atomic_write
 
     # no creation date in the PDF: a redraw of unchanged numbers leaves the files (and git) unchanged
     out = [atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(

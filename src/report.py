@@ -18,8 +18,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from src.errors import UserError
 from src.files import atomic_write, read_json
+from src.sensitivity.metrics import PAPER_METRIC
 
 REPORT = Path("docs/REPRODUCTION.md")
 FIGURES_DIR = Path("figures")
@@ -81,9 +84,7 @@ def training_criterion(fig: dict) -> str:
     if overrides:
         value = float(overrides[-1].split("=", 1)[1])
     else:
-        from omegaconf import OmegaConf
-
-        from src.cli import CONF_DIR
+        from src.conf import CONF_DIR
 
         value = float(OmegaConf.load(Path(CONF_DIR) / "train.yaml").stop_train_accuracy)
     return f"{100 * value:g} %"
@@ -111,17 +112,21 @@ def accuracy_table(figs: dict[str, dict]) -> str:
 
 
 def radial_table(fig: dict, layers: list[str]) -> str:
-    """Class-mean cosine at RADII, mean ± std over seeds, one row per measuring point and network."""
+    """Class-mean values of the figure's metric (the paper's cosine unless it says otherwise) at RADII, mean ± std over
+    seeds, one row per measuring point and network."""
     from src.sensitivity.stats import mean_ci
 
     rows = []
+    metric = fig.get("metric", PAPER_METRIC)
+    # a figure measured to a smaller shift shows the radii it has
+    radii = [r for r in RADII if r <= fig.get("max_shift", max(RADII))]
     for layer in layers:
         if layer not in fig["radial"]:
             continue
-        for label, seeds in fig["radial"][layer]["cosine"].items():
-            cells = [mean_std(mean_ci([p[r] for p in seeds])) for r in RADII]
+        for label, seeds in fig["radial"][layer][metric].items():
+            cells = [mean_std(mean_ci([p[r] for p in seeds])) for r in radii]
             rows.append([POINT.get(layer, layer), label.removeprefix("k="), str(len(seeds)), *cells])
-    return table(["point", "k", "n", *[f"r={r}" for r in RADII]], rows)
+    return table(["point", "k", "n", *[f"r={r}" for r in radii]], rows)
 
 
 def verdict_cell(v: str) -> str:
@@ -198,8 +203,8 @@ def across_datasets_table(mnist: dict, fashion: dict) -> str:
     for layer in ("softmax", "fc", "conv"):
         if layer not in mnist["radial"] or layer not in fashion["radial"]:
             continue
-        for label, f_seeds in fashion["radial"][layer]["cosine"].items():
-            m_seeds = mnist["radial"][layer]["cosine"].get(label)
+        for label, f_seeds in fashion["radial"][layer][PAPER_METRIC].items():
+            m_seeds = mnist["radial"][layer][PAPER_METRIC].get(label)
             if not m_seeds:
                 continue
             cells = []

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -22,11 +23,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from src.cli import CONF_DIR, check_launcher_available, run_cli, user_errors_exit
+from src.cli import check_launcher_available, run_cli, user_errors_exit
+from src.conf import CONF_DIR
 from src.errors import ConfigError, DataError
 from src.files import atomic_write, read_json, writable_folder, write_json
 from src.records import has_maps, merged_summaries, write_record
 from src.runs import eligible_and_excluded, sweep_summaries
+from src.sensitivity.metrics import PAPER_METRIC
 
 LR_STEP = 0.001  # the paper's step when a sweep is widened
 
@@ -128,7 +131,6 @@ def train_sweep(
 def run_child(cmd: list[str]) -> int:
     """Run `cmd` and return its exit status; SIGTERM and SIGINT sent to this process are passed on to it (and we
     wait for it to stop), so a cancelled reproduction never leaves a training sweep running behind it."""
-    import signal
 
     proc = subprocess.Popen(cmd)
 
@@ -464,11 +466,11 @@ def figure_numbers(
     return numbers | KINDS[spec.kind].numbers(inputs)
 
 
-def figure_name(figure: str, metric: str = "cosine", suffix: str = "") -> str:
+def figure_name(figure: str, metric: str = PAPER_METRIC, suffix: str = "") -> str:
     """figures/<name>.*: fig2, levers, ...; a preset's `figure_suffix` (fig2_paper) and another metric than the
     paper's cosine (fig2_distance) are in the name, so neither overwrites the figure of the default protocol."""
     base = f"fig{figure}" if figure[0].isdigit() else figure
-    return base + (suffix or "") + ("" if metric == "cosine" else f"_{metric}")
+    return base + (suffix or "") + ("" if metric == PAPER_METRIC else f"_{metric}")
 
 
 def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") -> dict:
@@ -483,7 +485,7 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
                   fig_dir / f"{names[0]}.json")  # fmt: skip
     numbers = read_json(source)
     check_numbers(numbers, source, figure)
-    if metric != numbers.get("metric", "cosine"):
+    if metric != numbers.get("metric", PAPER_METRIC):
         if KINDS[FIGURES[figure].kind].key != "radial":
             raise ConfigError(
                 f"metric={metric} applies to radial figures only; figure={figure} is drawn on cosine"

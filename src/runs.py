@@ -1,4 +1,5 @@
-"""The run directory, owned here: its summary and status, its checkpoints, scans of sweeps, and its lock.
+"""The run directory, owned here: its summary and status, its checkpoints and trained network, scans of sweeps, and
+its lock.
 
 A run directory holds summary.json (status: running, completed, failed or interrupted; the resolved config; the
 selected epoch and its accuracies), checkpoints/ (best-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
@@ -12,6 +13,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from src.errors import ConfigError, DataError, UserError
 from src.files import file_sha256, read_json, write_json
@@ -48,7 +51,10 @@ def read_summary(run: Path) -> dict:
         return {"status": "unreadable", "run_dir": str(run),
                 "error": f"{run / SUMMARY} says completed but lacks {', '.join(missing)}: damaged"}  # fmt: skip
     if "config" in data:
-        data["config"] = {k: v for k, v in ADDED_SETTINGS.items() if k not in data["config"]} | data["config"]
+        from src.conf import completed_config
+
+        added = {k: v for k, v in ADDED_SETTINGS.items() if k not in data["config"]}
+        data["config"] = completed_config(added | data["config"])
     return data | {"run_dir": str(run)}
 
 
@@ -127,6 +133,48 @@ def best_checkpoint(run: Path, summary: dict) -> Path:
             "the run or restore its own checkpoint"
         )
     return ckpt
+
+
+def load_network(run: Path, summary: dict):
+    """The run's network with the weights of its selected checkpoint, and its datamodule (not yet set up); `summary`
+    as `read_summary` gives it (its config completed for today's code). One-line DataErrors for weights that are
+    damaged, another run's, diverged or of another network."""
+    import hydra
+    import torch
+
+    from src.models.build import build_model
+
+    cfg = OmegaConf.create(summary["config"])
+    dm = hydra.utils.instantiate(cfg.dataset)
+    net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
+    ckpt = best_checkpoint(run, summary)
+    try:
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = saved["state_dict"]
+    except Exception as e:  # torch raises several types for a damaged zip/pickle
+        raise DataError(f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
+                        f"{run}/summary.json first) or restore the file") from e  # fmt: skip
+    hp = saved.get("hyper_parameters") or {}
+    for key, setting in (("lr", "lr"), ("train_accuracy_criterion", "stop_train_accuracy")):
+        if key in hp and setting in cfg and float(hp[key]) != float(cfg[setting]):
+            raise DataError(
+                f"{ckpt} was trained with {setting}={hp[key]}, but its run's summary says {cfg[setting]}: "
+                "these are not this run's weights"
+            )
+    weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise DataError(
+            f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
+        )
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise DataError(
+            f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding={cfg.padding}): {first}"
+        ) from e
+    return net, dm
 
 
 def flat_config(d: dict, prefix: str = "") -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from src.errors import UserError
 from src.files import atomic_write
 from src.runs import sweep_summaries
+from src.sensitivity.metrics import PAPER_METRIC
 
 RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_acc", "train_acc_full", "val_acc",
                   "test_acc", "wall_time_s", "error")  # fmt: skip
@@ -64,7 +67,6 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     "val_cos_<point>" and "val_epoch": the same on the callback's validation subset at the selected epoch}; each
     only where its file exists and reads."""
     from src.callbacks.sensitivity import EPOCHS_DIR
-    from src.errors import UserError
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
 
@@ -79,7 +81,7 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
                 res = SensitivityResult.load(path)
             except UserError:
                 continue
-            out |= {f"{prefix}{layer}": round(full_ring_mean(res.radial_mean(layer, "cosine"), res.max_shift), 4)
+            out |= {f"{prefix}{layer}": round(full_ring_mean(res.radial_mean(layer, PAPER_METRIC), res.max_shift), 4)
                     for layer in res.layers}  # fmt: skip
             if prefix == "val_cos_":
                 out["val_epoch"] = epoch
@@ -130,7 +132,6 @@ TOTAL_ENV = (
 
 class SweepReport(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        import os
 
         names = sweep_job_names(config) or set()
         try:  # before any job ran, sweep_job_names cannot check the folder: count the combinations directly

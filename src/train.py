@@ -8,9 +8,11 @@ Each job's run directory ends with:
 
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -18,6 +20,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -25,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from src.checks import integer, is_integer, is_number
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
-from src.files import file_sha256, writable_folder
+from src.files import atomic_write, file_sha256, writable_folder
 from src.records import code_version, write_record
 from src.runs import (
     SUMMARY,
@@ -125,9 +128,9 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
         raise ConfigError(
             f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
-    from src.data import dataset_entry
+    from src.conf import dataset_entry
 
-    info = cfg.dataset.get("info") or vars(dataset_entry(cfg.dataset.name)[0])
+    info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     side = info["raw_size"] + 2 * cfg.dataset.border
     integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:
@@ -140,7 +143,6 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
 def check_network(cfg: DictConfig, info, side: int) -> None:
     """Build the network once (milliseconds) so that a kernel too large for the image, a pool or head that does
     not exist, or a model setting the model refuses is one line now rather than a traceback after data loading."""
-    from types import SimpleNamespace
 
     from hydra.errors import InstantiationException
 
@@ -344,7 +346,6 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
 
 def optimizer_factory(cfg: DictConfig):
     """(parameters, lr=...) -> the optimizer of conf/optimizer/ (`name` is the choice's label, not an argument)."""
-    from omegaconf import open_dict
 
     spec = cfg.get("optimizer")
     if spec is None:  # a config from before the optimizer group: Adam
@@ -521,7 +522,6 @@ def resumed_epoch(last: Path) -> int:
 def trim_metrics(path: Path, first_epoch: int) -> None:
     """Keep the rows of metrics.csv from epochs before `first_epoch` (a dead run's later rows would be duplicated
     when the resumed run logs them again); rows cut mid-write or unparseable are dropped, the header kept."""
-    import csv
 
     if not path.is_file():
         return
@@ -540,7 +540,6 @@ def trim_metrics(path: Path, first_epoch: int) -> None:
                     kept.append(row)
             except ValueError:
                 continue
-    from src.files import atomic_write
 
     def write(p: Path) -> None:
         with open(p, "w", newline="") as f:
@@ -567,7 +566,6 @@ def job_progress() -> str:
 def wandb_run_id(run_dir: Path) -> str:
     """The W&B run id of a run directory: the one in its summary.json (a resumed run continues its W&B run), else a
     new random one (an id derived from the path would be reused by a new run in the same folder after a clean)."""
-    import secrets
 
     if (run_dir / SUMMARY).is_file() and (known := read_summary(run_dir).get("wandb_id")):
         return known
@@ -583,7 +581,6 @@ def wandb_group(task_name: str, run_dir: Path) -> str:
 def _finish_wandb(summary: dict | None = None) -> None:
     """Write `summary` into the W&B run's summary and close the run, so the next job of a multirun does not log
     into it."""
-    import sys
 
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
         if summary:

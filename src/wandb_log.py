@@ -18,17 +18,16 @@ folder of the run recorded (`next_step`).
 from __future__ import annotations
 
 import json
-import struct
-from collections.abc import Iterator, Mapping, Sequence
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from src.errors import DataError
 from src.sensitivity import SensitivityResult
-from src.sensitivity.metrics import SHOWN_METRICS
+from src.sensitivity.metrics import PAPER_METRIC, shown_metrics
+from src.wandb_adapter import read_records
 
-LOGGED_METRICS = (
-    SHOWN_METRICS  # per measuring point, from the metric table; the shifted images' accuracy once
-)
 RADIAL_COLUMNS = (
     "run",
     "dataset",
@@ -54,12 +53,12 @@ def cosine_range(layer: str) -> tuple[float, float]:
 
 
 def profiles(result: SensitivityResult) -> dict[str, list[float]]:
-    """Class-mean radial profiles (R + 1 floats, radius 0..R px): "<layer>/<metric>" for LOGGED_METRICS, and
+    """Class-mean radial profiles (R + 1 floats, radius 0..R px): "<layer>/<metric>" for shown_metrics(), and
     "accuracy" (the shifted images' accuracy)."""
     out = {
         f"{layer}/{m}": result.radial_mean(layer, m).tolist()
         for layer in result.layers
-        for m in LOGGED_METRICS
+        for m in shown_metrics()
         if m in result.maps[layer]
     }
     return out | {ACCURACY: result.radial_mean(None, ACCURACY).tolist()}
@@ -123,52 +122,15 @@ def map_images(result: SensitivityResult, prefix: str, what: str) -> dict:
         lo, hi = cosine_range(layer)
         title = f"{layer} cosine, class mean\n{what}"
         images[f"{prefix}/{layer}"] = wandb.Image(
-            map_with_colorbar(result.class_mean(layer, "cosine").numpy(), result.max_shift, lo, hi, title),
+            map_with_colorbar(
+                result.class_mean(layer, PAPER_METRIC).numpy(), result.max_shift, lo, hi, title
+            ),
             caption=f"{layer}: cosine similarity of original and shifted outputs, {what}; colour {lo:g} to {hi:g}",
         )
     return images
 
 
-# ---- offline run folders --------------------------------------------------------------------------------------
-_BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of records with 7-byte headers
-_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
-
-
-def read_records(path: str | Path) -> Iterator:
-    """The protobuf records (wandb.proto.wandb_internal_pb2.Record) of one offline run's `run-<id>.wandb` file."""
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a W&B run file")
-    pos, pending = 7, b""
-    while pos + 7 <= len(data):
-        left = _BLOCK - pos % _BLOCK
-        if left < 7:  # a block's tail too short for a header is padding
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        pos += 7
-        chunk = data[pos : pos + length]
-        pos += length
-        if kind == _FULL:
-            payload = chunk
-        elif kind == _FIRST:
-            pending = chunk
-            continue
-        elif kind == _MIDDLE:
-            pending += chunk
-            continue
-        elif kind == _LAST:
-            payload, pending = pending + chunk, b""
-        else:  # zero padding at the end of a block
-            pos += left - 7 - length
-            continue
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(payload)
-        yield record
-
-
+# ---- offline run folders---------------------------------------------------------------------------------------
 def offline_folders(run_dir: str | Path, wandb_id: str) -> list[Path]:
     """The offline W&B folders of one W&B run below a run directory, oldest first."""
     return sorted(Path(run_dir).glob(f"wandb/offline-run-*-{wandb_id}"))
@@ -232,8 +194,6 @@ def sync_groups(root: str | Path) -> dict[str, list[Path]]:
 def sync(root: str | Path, dry_run: bool = False) -> list[list[str]]:
     """Upload every offline run below `root`: one `wandb sync` per W&B run with all its folders, so a resumed
     training appends to its run (after `wandb login`). Returns the commands."""
-    import shutil
-    import subprocess
 
     exe = shutil.which("wandb") or "wandb"
     commands = [[exe, "sync", *map(str, folders)] for folders in sync_groups(root).values()]

@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from src.cli import CONF_DIR
+from src.conf import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -156,7 +156,8 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
     import json
 
     from src.evaluate import log_to_wandb
-    from src.wandb_log import final_summary, read_records
+    from src.wandb_adapter import read_records
+    from src.wandb_log import final_summary
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = {

@@ -72,7 +72,8 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
 
 def check_offline_wandb_records(job, wandb_id: str) -> None:
     """What W&B will show, read back from the offline run files of a training and its later evaluation."""
-    from src.wandb_log import history, offline_folders, read_records
+    from src.wandb_adapter import read_records
+    from src.wandb_log import history, offline_folders
 
     [train_folder] = offline_folders(job, wandb_id)
     [eval_folder] = [f for f in (job / "wandb").glob("offline-run-*") if f != train_folder]
@@ -193,7 +194,7 @@ def test_the_hydra_adapter_names_jobs_as_a_multirun_does():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from src.cli import CONF_DIR
+    from src.conf import CONF_DIR
     from src.hydra_adapter import job_dirname, sweep_jobs
 
     jobs = sweep_jobs(["kernel=3,5", "seed=0,1", "threads=1"])

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from src.conf import datamodule
 from src.data import PaddedDataModule, balanced_subset
 from src.errors import ConfigError, DataError
 from tests.dataset_files import write_cifar10_batches
 
 
 def test_synthetic_padded_images_and_splits():
-    dm = PaddedDataModule("synthetic", val_size=500)  # 3000 + 1000 images (conf/dataset/synthetic.yaml)
+    dm = datamodule("synthetic", val_size=500)  # 3000 + 1000 images (conf/dataset/synthetic.yaml)
     dm.setup()
     x, y = dm.train_set[list(range(len(dm.train_set)))]
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (2500, 500, 1000)
@@ -26,7 +27,7 @@ def test_synthetic_padded_images_and_splits():
 def test_split_seed_is_independent_of_the_model_seed():
     def val_labels(split_seed, model_seed):
         torch.manual_seed(model_seed)
-        dm = PaddedDataModule("synthetic", val_size=500, split_seed=split_seed)
+        dm = datamodule("synthetic", val_size=500, split_seed=split_seed)
         dm.setup()
         return dm.val_set.labels
 
@@ -35,7 +36,7 @@ def test_split_seed_is_independent_of_the_model_seed():
 
 
 def test_batches_are_whole_tensors():
-    dm = PaddedDataModule("synthetic", val_size=500, batch_size=128)
+    dm = datamodule("synthetic", val_size=500, batch_size=128)
     dm.setup()
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (128, 1, 40, 40) and y.shape == (128,)
@@ -43,14 +44,14 @@ def test_batches_are_whole_tensors():
 
 
 def test_normalisation_pads_with_the_normalised_zero():
-    dm = PaddedDataModule("synthetic", val_size=500, normalize={"mean": [0.5], "std": [0.25]})
+    dm = datamodule("synthetic", val_size=500, normalize={"mean": [0.5], "std": [0.25]})
     dm.setup()
     assert dm.fill_value == [-2.0]
     assert torch.all(dm.test_set.images[:, :, 0, :] == -2.0)
 
 
 def test_real_mnist(mnist_root):
-    dm = PaddedDataModule("mnist", data_dir=str(mnist_root), download=False)
+    dm = datamodule("mnist", data_dir=str(mnist_root), download=False)
     dm.setup()
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (55_000, 5_000, 10_000)
     test_x, test_y = dm.test_set.images, dm.test_set.labels
@@ -73,7 +74,7 @@ def _fake_cifar(root, n=60, test=20):
 
 def test_cifar10_python_format(tmp_path):
     images, labels = _fake_cifar(tmp_path)
-    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
+    dm = datamodule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
     dm.setup()
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 20)
     assert dm.test_set.images.shape == (20, 3, 44, 44)
@@ -83,28 +84,28 @@ def test_cifar10_python_format(tmp_path):
 
 
 def test_missing_data_is_one_clear_error(tmp_path):
-    dm = PaddedDataModule("mnist", data_dir=str(tmp_path), download=False)
+    dm = datamodule("mnist", data_dir=str(tmp_path), download=False)
     with pytest.raises(DataError, match=r"MNIST not found in data_dir=.*train-images-idx3-ubyte"):
         dm.setup()
-    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path / "nope"), download=False)
+    dm = datamodule("cifar10", data_dir=str(tmp_path / "nope"), download=False)
     with pytest.raises(DataError, match=r"data_dir=.*nope does not exist"):
         dm.setup()
     (tmp_path / "cifar-10-batches-py").mkdir()
     (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"garbage")
-    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False)
+    dm = datamodule("cifar10", data_dir=str(tmp_path), download=False)
     with pytest.raises(DataError, match="cifar-10-batches-py/{data_batch_1"):
         dm.setup()
 
 
 def test_bad_dataset_name():
-    from src.data import dataset_files
+    from src.conf import dataset_files
 
     assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(dataset_files())  # built-ins: files too
     with pytest.raises(
         ConfigError,
         match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(dataset_files())))}",
     ):
-        PaddedDataModule("foo")
+        datamodule("foo")
 
 
 FASHION_CLASSES = ["T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
@@ -116,7 +117,7 @@ def test_fashion_mnist_reads_pads_and_splits_generated_idx_files(tmp_path):
     train_px, test_px = rng.integers(1, 256, (60, 28, 28)), rng.integers(1, 256, (20, 28, 28))
     _write_idx(tmp_path, "train", 60, 60, sub="FashionMNIST", pixels=train_px)
     _write_idx(tmp_path, "t10k", 20, 20, sub="FashionMNIST", pixels=test_px)
-    dm = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10,
+    dm = datamodule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10,
                           class_names=FASHION_CLASSES)  # fmt: skip
     dm.setup()
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (50, 10, 20)
@@ -125,20 +126,20 @@ def test_fashion_mnist_reads_pads_and_splits_generated_idx_files(tmp_path):
     assert torch.all(dm.test_set.images[:, :, :6] == 0) and torch.all(dm.test_set.images[:, :, :, 34:] == 0)
     assert dm.class_names[9] == "ankle boot"
     # the same 55,000 / 5,000 split rule as MNIST: the split depends on split_seed alone
-    mnist_like = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10)
+    mnist_like = datamodule("fashion_mnist", data_dir=str(tmp_path), download=False, val_size=10)
     mnist_like.setup()
     assert torch.equal(mnist_like.val_set.images, dm.val_set.images)
 
 
 def test_fashion_mnist_missing_files_are_one_line(tmp_path):
-    dm = PaddedDataModule("fashion_mnist", data_dir=str(tmp_path), download=False)
+    dm = datamodule("fashion_mnist", data_dir=str(tmp_path), download=False)
     with pytest.raises(
         DataError, match=r"FashionMNIST not found in data_dir=.*FashionMNIST/raw/\{train-images"
     ) as e:
         dm.setup()
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="dataset.class_names has 2 names"):
-        PaddedDataModule("fashion_mnist", class_names=["a", "b"])
+        datamodule("fashion_mnist", class_names=["a", "b"])
 
 
 def test_real_fashion_mnist_when_present(mnist_root):
@@ -203,7 +204,7 @@ def test_cifar10_batch_with_disagreeing_labels(tmp_path):
     batch[b"labels"] = batch[b"labels"][:-1]
     with open(path, "wb") as f:
         pickle.dump(batch, f)
-    dm = PaddedDataModule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
+    dm = datamodule("cifar10", data_dir=str(tmp_path), download=False, val_size=10)
     with pytest.raises(DataError, match=r"data_batch_1 holds 8 images but 7 labels"):
         dm.setup()
 
@@ -219,8 +220,10 @@ def test_a_new_dataset_needs_only_its_config_and_a_loader():
     dm = PaddedDataModule("tiny", val_size=8, info=info, loader=tiny, border=2)
     dm.setup()
     assert dm.image_size == 20 and dm.num_classes == 4 and dm.test_set.images.shape == (20, 3, 20, 20)
-    with pytest.raises(ConfigError, match="or give dataset.info and dataset.loader"):
+    with pytest.raises(ConfigError, match="dataset 'tiny' needs dataset.info and dataset.loader"):
         PaddedDataModule("tiny")
+    with pytest.raises(ConfigError, match="or give dataset.info and dataset.loader"):
+        datamodule("tiny")  # not a registered dataset
 
 
 def test_translate_augmentation_moves_each_image_by_its_own_shift():
@@ -238,7 +241,7 @@ def test_translate_augmentation_moves_each_image_by_its_own_shift():
         out, random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7))
     )  # reproducible
     with pytest.raises(ConfigError, match=r"augment.shift=9 is not allowed: an integer in 0..6"):
-        PaddedDataModule("synthetic", augment_shift=9)
+        datamodule("synthetic", augment_shift=9)
 
 
 def test_a_new_dataset_from_config_alone(tmp_path):

@@ -102,8 +102,9 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
-    from src.evaluate import load_network, sharded_sensitivity
+    from src.evaluate import sharded_sensitivity
     from src.files import read_json
+    from src.runs import load_network
     from src.sensitivity import translation_sensitivity
 
     net, dm = load_network(trained_run, read_json(trained_run / "summary.json"))

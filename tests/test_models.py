@@ -81,12 +81,12 @@ def test_other_kernels_with_explicit_channels():
 
 
 def test_model_config_group_builds_the_paper_network_and_completes_old_runs(tmp_path):
-    from src.data import PaddedDataModule
-    from src.models.build import build_model, model_config
+    from src.conf import datamodule, model_config
+    from src.models.build import build_model
     from tests.conftest import compose_config
 
     cfg = compose_config("train", ["dataset=synthetic", "kernel=3", "padding=none"], tmp_path)
-    dm = PaddedDataModule("synthetic")
+    dm = datamodule("synthetic")
     net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
     assert [net.block1[0].out_channels, net.conv[0].out_channels] == [28, 83]  # Table 3, k=3
     # a run trained before the model group existed: no _target_, and options that are no longer model keys

@@ -11,7 +11,7 @@ import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from src.cli import CONF_DIR
+from src.conf import CONF_DIR
 from src.figures.training_level import first_epoch_at, training_level
 from src.records import merged_summaries
 from tests.conftest import compose_config

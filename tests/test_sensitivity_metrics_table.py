@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from src.sensitivity.metrics import METRICS, SHOWN_METRICS
+from src.sensitivity.metrics import METRICS, shown_metrics
 
 
 @pytest.mark.parametrize("name", list(METRICS))
@@ -22,12 +22,13 @@ def test_each_metric_has_its_direction_and_range(name):
 
 
 def test_figures_and_wandb_read_the_table():
-    from src.plotting import METRIC_LABELS
-    from src.wandb_log import LOGGED_METRICS
+    from src.plotting import metric_label
 
-    assert all(METRIC_LABELS[n] == m.label for n, m in METRICS.items())
+    assert all(metric_label(n) == m.label for n, m in METRICS.items())
     bounded = tuple(n for n, m in METRICS.items() if m.larger_is_similar and m.value_range is not None)
-    assert LOGGED_METRICS == SHOWN_METRICS == bounded and "distance" not in bounded  # not the raw distance
+    assert (
+        shown_metrics() == bounded and "distance" not in bounded
+    )  # W&B logs bounded similarities, not the distance
 
 
 @pytest.mark.parametrize("name", list(METRICS))
@@ -58,3 +59,65 @@ def test_an_unknown_metric_is_refused_in_one_line():
         "cosine",
         "distance",
     )
+
+
+def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_and_wandb(
+    tmp_path, monkeypatch
+):
+    """Adding a metric is its function, its METRICS entry and its test: nothing else in src/ changes. A Pearson
+    correlation of the two responses (a centred cosine) is registered here and runs through every consumer."""
+    from src.compare import comparison_figure, comparison_rows, group_runs, load_runs
+    from src.figures import FIGURES
+    from src.figures.claims import Claim, claims_for
+    from src.figures.radial import draw, radial_numbers
+    from src.models.cnn import build_network
+    from src.report import claims_table, radial_table
+    from src.runs import write_summary
+    from src.sensitivity import translation_sensitivity
+    from src.sensitivity.metrics import Metric, cosine
+    from src.sensitivity.reference import naive_translation_sensitivity
+    from src.wandb_log import profiles
+
+    def pearson(a, b):
+        return cosine(a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True))
+
+    monkeypatch.setitem(
+        METRICS, "pearson", Metric(pearson, "Pearson correlation", True, (-1.0, 1.0), True, 0.02)
+    )
+    x, y = torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2] * 2)
+    results = {}
+    for kernel in (3, 5):
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            net = build_network("mnist", 1, 12, kernel, "same", channels=[2, 3, 4], hidden=8, num_classes=3)
+            res = translation_sensitivity(
+                net, x, y, ("conv", "softmax"), 3, max_shift=2
+            )  # default: every metric
+            results.setdefault(f"k={kernel}", []).append(res)
+            run = tmp_path / "runs" / f"k{kernel}s{seed}"
+            write_summary(run, {"status": "completed", "epochs": 1, "best_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
+                                "config": {"kernel": kernel, "seed": seed}, "checkpoint": "", "meets_criterion": True})  # fmt: skip
+            res.save(run / "sensitivity.pt")
+    slow = naive_translation_sensitivity(net, x, y, ("conv",), 3, max_shift=2, metrics=["pearson"])
+    assert torch.allclose(
+        res.get("conv", "pearson"), slow["conv/pearson"], atol=1e-5
+    )  # the engine = reference
+    assert "conv/pearson" in profiles(res)  # logged to W&B: bounded, larger = more similar
+
+    runs, _ = load_runs(tmp_path / "runs")
+    groups = group_runs(runs, ["kernel"])
+    rows = comparison_rows(groups, ["kernel"], metric="pearson")
+    assert -1 <= rows[0]["pearson_conv_mean"] <= 1 and rows[0]["n"] == 2
+    comparison_figure(groups, ["kernel"], "conv", metric="pearson")
+
+    radial = radial_numbers(results, ("conv", "softmax"))
+    claim = Claim("conv: k=5 more invariant than k=3", ("conv", "k=5"), ("conv", "k=3"), 1)
+    numbers = {"radial": radial, "metric": "pearson", "max_shift": 2, "output_layer": "softmax"}
+    numbers |= claims_for([claim], radial, "softmax", 2, "pearson")
+    assert numbers["claims"][0]["metric"] == "pearson" and "p" in numbers["claims"][0]
+    table = radial_table(numbers, ["conv"]).splitlines()
+    # two networks, and only the radii up to the measured S = 2
+    assert len(table) == 4 and table[0].split("|")[4:7] == [" r=1 ", " r=2 ", ""]
+    assert claims_table(numbers).count("conv: k=5 more invariant") == 1
+    written = draw(numbers | {"name": "fig2_pearson"}, FIGURES["2"], tmp_path, note="test")
+    assert (tmp_path / "fig2_pearson.png").is_file() and written

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from src.cli import CONF_DIR
+from src.conf import CONF_DIR
 from src.errors import ConfigError
 from src.train import check_config, train
 from tests.conftest import compose_config

@@ -12,7 +12,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from src.cli import CONF_DIR
+from src.conf import CONF_DIR
 from src.errors import DataError
 from src.evaluate import evaluate_run
 from src.figures import FIGURES
@@ -459,7 +459,7 @@ def test_evaluate_says_how_much_it_will_measure_before_it_starts():
 
 def test_wandb_plots_the_epoch_metrics_against_the_epoch(tmp_path, monkeypatch):
     from src.loggers import EPOCH_METRICS, WandbLogger
-    from src.wandb_log import read_records
+    from src.wandb_adapter import read_records
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     logger = WandbLogger(save_dir=str(tmp_path), offline=True)

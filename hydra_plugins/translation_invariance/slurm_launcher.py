@@ -16,9 +16,11 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
 
+from hydra_plugins.translation_invariance.submitit_adapter import tolerant_results
+from src.errors import UserError
 from src.hydra_adapter import job_dir
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,6 @@ log = logging.getLogger(__name__)
 def finished(run: Path, records: str | None = None) -> bool:
     """The job is recorded in `records` (src/records.py: src.train skips it), or its run completed and its selected
     checkpoint is there and is the one its summary names."""
-    from src.errors import UserError
     from src.records import recorded
     from src.runs import best_checkpoint, completed_summary
 
@@ -44,47 +45,16 @@ def finished(run: Path, records: str | None = None) -> bool:
     return True
 
 
-class _Tolerant:
-    """A submitit job whose results() never raises: a job that ended without a result (cancelled, timed out,
-    killed) becomes a completed Hydra return of None, logged, like a job whose training failed."""
-
-    def __init__(self, job, overrides: Sequence[str]) -> None:
-        self.job, self.overrides = job, list(overrides)
-
-    def results(self) -> list[JobReturn]:
-        try:
-            return self.job.results()
-        except Exception as e:  # submitit's UncompletedJobError, FailedJobError, ...
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            log.error(
-                f"SLURM job {self.job.job_id} ({' '.join(self.overrides)}) ended without a result: {first}"
-            )
-            ret = JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED)
-            ret.return_value = None
-            return [ret]
-
-
 class SlurmLauncher(_SubmititSlurm):
     """hydra-submitit-launcher's SLURM launcher, with finished jobs filtered out before submission and
     uncompleted jobs reported instead of raised."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit
-
         todo = [o for o in job_overrides if not finished(job_dir(self.config, o), self.config.get("records"))]
         skipped = len(job_overrides) - len(todo)
         if skipped:
             log.info(f"{skipped} of {len(job_overrides)} jobs already completed: not submitted again")
         if not todo:
             return []
-        original = submitit.AutoExecutor.map_array
-
-        def map_array(executor, fn, *iterables):  # the plugin waits on each job's results() in turn
-            jobs = original(executor, fn, *iterables)
-            return [_Tolerant(job, overrides) for job, overrides in zip(jobs, iterables[0], strict=True)]
-
-        submitit.AutoExecutor.map_array = map_array  # only for this call: restored below
-        try:
+        with tolerant_results():
             return super().launch(todo, initial_job_idx)
-        finally:
-            submitit.AutoExecutor.map_array = original

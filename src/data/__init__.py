@@ -1,3 +1,3 @@
-from src.data.datamodule import PaddedDataModule, balanced_subset, dataset_entry, dataset_files, pad_images
+from src.data.datamodule import DatasetInfo, PaddedDataModule, balanced_subset, pad_images
 
-__all__ = ["PaddedDataModule", "balanced_subset", "dataset_entry", "dataset_files", "pad_images"]
+__all__ = ["DatasetInfo", "PaddedDataModule", "balanced_subset", "pad_images"]

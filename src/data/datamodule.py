@@ -10,7 +10,7 @@ same fill value that shifts use later (`fill_value`): the background, or (backgr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -31,32 +31,6 @@ class DatasetInfo:
     # the images' background, as a pixel value in [0, 1]: the paper's zero padding and the pixels a shift vacates
     # take this value, so a shift moves the object over its own background (white for inverted digits)
     background: float = 0.0
-
-
-def dataset_files() -> dict[str, Path]:
-    """name -> conf/dataset/<name>.yaml of every registered dataset (a file giving `info` and `loader`)."""
-    from omegaconf import OmegaConf
-
-    from src.cli import CONF_DIR
-
-    files = sorted((CONF_DIR / "dataset").glob("*.yaml"))
-    return {p.stem: p for p in files if {"info", "loader"} <= set(OmegaConf.load(p))}
-
-
-def dataset_entry(name: str) -> tuple[DatasetInfo, Callable]:
-    """(facts, loader) of a registered dataset, from its conf/dataset/ file: the one registry, which built-in and
-    new datasets join alike; a ConfigError naming the registered ones for any other name."""
-    import hydra
-    from omegaconf import OmegaConf
-
-    files = dataset_files()
-    if name not in files:
-        raise ConfigError(
-            f"dataset={name!r} is not allowed: use one of {sorted(files)} (conf/dataset/), or give dataset.info "
-            "and dataset.loader"
-        )
-    cfg = OmegaConf.load(files[name])
-    return DatasetInfo(**cfg.info), hydra.utils.instantiate(cfg.loader)
 
 
 class TensorBatches(Dataset):
@@ -165,7 +139,7 @@ class PaddedDataModule(L.LightningDataModule):
     zero-padded.
 
     Args:
-        name: the dataset's name: a file of conf/dataset/ (the registry) when info and loader are not given.
+        name: the dataset's name (figures and run names say it).
         data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused for synthetic).
         download: let torchvision download missing files (needs internet).
         border: zero padding added on every side, pixels.
@@ -175,9 +149,9 @@ class PaddedDataModule(L.LightningDataModule):
         normalize: None, or {"mean": [...], "std": [...]} per channel, applied after padding.
         keep_on_device: move the tensors to the training device once (a GPU holds MNIST easily).
         shuffle_seed: seed of the batch order (epoch e uses seed and e), so resumed runs repeat it exactly.
-        info: {family, in_channels, raw_size, num_classes, background}; None: the registry's (by name).
+        info: {family, in_channels, raw_size, num_classes, background}: the dataset's facts (required).
         loader: a function (data_dir, download) -> ((train_x, train_y), (test_x, test_y)), uint8 images
-            (N, C, raw_size, raw_size) and int64 labels (Hydra: `_partial_`); None: the registry's (by name).
+            (N, C, raw_size, raw_size) and int64 labels (Hydra: `_partial_`) (required).
         class_names: a name per class label (figures title class maps with them); None: the label numbers.
         augment_shift: m > 0: training batches only, each image moved by a random integer shift in [-m, m]^2
             pixels (vacated pixels take the padding value), drawn from (shuffle_seed, step) so runs and resumed
@@ -209,9 +183,11 @@ class PaddedDataModule(L.LightningDataModule):
         super().__init__()
         if border < 0:
             raise ConfigError(f"dataset.border={border} is not allowed: must be >= 0 pixels")
-        if info is None or loader is None:  # a run saved before its config carried them: the registry's
-            registered_info, registered_loader = dataset_entry(name)
-            info, loader = info or asdict(registered_info), loader or registered_loader
+        if info is None or loader is None:
+            raise ConfigError(
+                f"dataset {name!r} needs dataset.info and dataset.loader (a conf/dataset/ file gives both; "
+                "src.conf.datamodule(name) builds a registered dataset's module)"
+            )
         self.name, self.info, self.loader = name, DatasetInfo(**info), loader
         self.data_dir, self.download, self.border = Path(data_dir).expanduser(), download, border
         self.val_size, self.split_seed = val_size, split_seed

@@ -6,6 +6,7 @@ directly so that small files in the same format (used by the tests) load too (to
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from pathlib import Path
 
@@ -47,7 +48,6 @@ def read_idx(path: Path, kind: str) -> torch.Tensor:
     The header (magic number, counts, sizes) is checked against the file's length, so a damaged or truncated file
     is a DataError naming it and what is wrong, never a silent run on part of the data.
     """
-    import gzip
 
     opener = gzip.open if path.suffix == ".gz" else open
     try:

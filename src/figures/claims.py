@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from src.errors import DataError
-from src.sensitivity.metrics import METRICS
+from src.sensitivity.metrics import METRICS, PAPER_METRIC
 from src.sensitivity.stats import (
     ALPHA,
     equivalence_verdict,
@@ -28,7 +28,7 @@ from src.sensitivity.stats import (
 
 # "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin (the metric table
 # says why 0.02; another metric uses its own margin there, or is not tested for "no effect").
-EQUIVALENCE_MARGIN = METRICS["cosine"].equivalence_margin
+EQUIVALENCE_MARGIN = METRICS[PAPER_METRIC].equivalence_margin
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def kernel_pairs(layer: str, text: str, direction: int, pairs: Sequence[tuple[in
 
 
 def evaluate_claim(
-    claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
+    claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = PAPER_METRIC
 ) -> dict:
     """The claim's paired difference (summary over r = 1..S and per radius, exploratory: no correction), its test
     (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
@@ -84,7 +84,7 @@ def evaluate_claim(
     if untested:
         return out | {"test": None, "p": None, "verdict": f"not tested: {untested}", "seeds_needed": None,
                       "per_radius": [], "holds_at_radii": [], "fails_at_radii": []}  # fmt: skip
-    margin = claim.margin if metric == "cosine" else METRICS[metric].equivalence_margin
+    margin = claim.margin if metric == PAPER_METRIC else METRICS[metric].equivalence_margin
     if direction == 0:  # "no difference": equivalence, not absence of evidence
         result, test = equivalence_verdict(diffs, margin)
         out |= {"test": "TOST", "margin": margin, "tost": test, "p": test["p"], "verdict": result}
@@ -112,7 +112,7 @@ def untested_reason(claim: Claim, metric: str, summary: dict) -> str | None:
     m = METRICS[metric]
     if claim.a[0] != claim.b[0] and not m.scale_free:
         return f"{metric} is not comparable across layers of different size (use a normalised metric)"
-    if claim.direction == 0 and metric != "cosine" and m.equivalence_margin is None:
+    if claim.direction == 0 and metric != PAPER_METRIC and m.equivalence_margin is None:
         return f"no equivalence margin is set for {metric} (src/sensitivity/metrics.py)"
     if summary["n"] >= 2 and summary["std"] == 0:
         return f"no spread over {summary['n']} seeds (identical runs?)"
@@ -141,7 +141,7 @@ def holm_adjust(claims: list[dict]) -> list[dict]:
 
 
 def claims_for(
-    claims: Sequence[Claim], radial: dict, output_layer: str, max_shift: int, metric: str = "cosine"
+    claims: Sequence[Claim], radial: dict, output_layer: str, max_shift: int, metric: str = PAPER_METRIC
 ) -> dict:
     """{"claims": at the figure's output point, "claims_logits": the same at the logits (when measured and not
     the output point)}, each Holm-adjusted as one family, tested on `metric`. A pure function of the radial

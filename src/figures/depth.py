@@ -13,6 +13,7 @@ from src import plotting
 from src.figures.inputs import FigureInputs
 from src.plotting import add_note
 from src.sensitivity import SensitivityResult
+from src.sensitivity.metrics import PAPER_METRIC
 from src.sensitivity.stats import full_ring_mean
 
 KEY = "depth"
@@ -27,7 +28,7 @@ def depth_numbers(results: dict[str, list[SensitivityResult]], max_shift: int) -
         layers = res[0].layers
         means, halves = [], []
         for r in res:
-            profiles = {layer: r.radial_mean(layer, "cosine") for layer in layers}
+            profiles = {layer: r.radial_mean(layer, PAPER_METRIC) for layer in layers}
             means.append([full_ring_mean(profiles[la], max_shift) for la in layers])
             halves.append(
                 [next((i for i in range(1, max_shift + 1) if profiles[la][i] < 0.5), None) for la in layers]

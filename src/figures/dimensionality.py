@@ -23,7 +23,7 @@ def dimensionality_numbers(run: dict, images_per_class: int, max_shift: int) -> 
     from torch import nn
 
     from src.data import balanced_subset
-    from src.evaluate import load_network
+    from src.runs import load_network
     from src.sensitivity import translation_sensitivity
     from src.sensitivity.dimensionality import PooledViews
     from src.sensitivity.maps import PointOutput
@@ -79,7 +79,7 @@ def dimensionality_figure(
             prof = np.asarray(prof, dtype=float)[: max_shift + 1]
             ax.plot(prof, marker=plotting.MARKERS[i % len(plotting.MARKERS)], ms=4, label=label)
         ax.set_xlabel("shift radius (pixels)")
-        ax.set_ylabel(f"{plotting.METRIC_LABELS.get(metric, metric)} (class mean)")
+        ax.set_ylabel(f"{plotting.metric_label(metric)} (class mean)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     if title:

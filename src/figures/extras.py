@@ -12,6 +12,7 @@ import numpy as np
 from src import plotting
 from src.figures.inputs import FigureInputs
 from src.plotting import add_note
+from src.sensitivity.metrics import PAPER_METRIC
 
 KEY = "class_maps"
 
@@ -27,7 +28,7 @@ def extras_numbers(run: dict, result, out: str) -> dict:
     return {
         "class_maps_run": f"seed {run['config']['seed']}",
         "class_names": run["config"].get("dataset", {}).get("class_names"),
-        KEY: {layer: result.get(layer, "cosine").tolist() for layer in ("conv", out)},
+        KEY: {layer: result.get(layer, PAPER_METRIC).tolist() for layer in ("conv", out)},
         "epochs": {
             "run": run["run_dir"],
             "subset": "epoch-end callback: fixed class-balanced validation subset",
@@ -35,7 +36,7 @@ def extras_numbers(run: dict, result, out: str) -> dict:
             "selected_epoch": run.get("best_epoch"),
             "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
             "profiles": {
-                layer: [r.radial_mean(layer, "cosine").tolist() for r in per_epoch] for layer in layers
+                layer: [r.radial_mean(layer, PAPER_METRIC).tolist() for r in per_epoch] for layer in layers
             },
         },
     }

@@ -24,7 +24,7 @@ def feature_maps(run: dict) -> dict:
     """Fig. 3 from one run: the first test image, its shifted copy, and 3 channels of the last conv block."""
     import torch
 
-    from src.evaluate import load_network
+    from src.runs import load_network
     from src.sensitivity import shift_images
     from src.sensitivity.maps import capturing
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from src.sensitivity.metrics import PAPER_METRIC
+
 
 @dataclass(frozen=True)
 class FigureInputs:
@@ -25,7 +27,7 @@ class FigureInputs:
     images_per_class: int | None = None
     claims: Sequence[Any] = ()
     variants: bool = False
-    metric: str = "cosine"  # what radial figures draw and their claims test (a name of the METRICS table)
+    metric: str = PAPER_METRIC  # what radial figures draw and their claims test (a name of the METRICS table)
     depth: dict | None = field(default=None)  # variant -> results at every stage (figures with variants)
 
     def label(self, key) -> str:

@@ -14,6 +14,7 @@ from src.figures.claims import claims_for
 from src.figures.depth import depth_figure, depth_numbers
 from src.figures.inputs import FigureInputs
 from src.sensitivity import SensitivityResult
+from src.sensitivity.metrics import PAPER_METRIC
 from src.sensitivity.stats import shifts_per_radius
 
 KEY = "radial"  # the JSON key holding this kind's numbers
@@ -44,7 +45,7 @@ def numbers(inputs: FigureInputs) -> dict:
 def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict[str, str]:
     """{"k=5": "1x1", ...}: the last conv block's map size of the no-padding networks (Experiment 2: exp2_*), from the
     dataset's image size plus the paper's 6-px border; {} for padded networks, whose maps keep one size."""
-    from src.data import dataset_entry
+    from src.conf import dataset_entry
     from src.models.cnn import feature_map_sizes
 
     if not experiment.startswith("exp2_"):
@@ -52,7 +53,7 @@ def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict
     name = {"fashion": "fashion_mnist"}.get(
         experiment.removeprefix("exp2_"), experiment.removeprefix("exp2_")
     )
-    side = dataset_entry(name)[0].raw_size + 2 * 6
+    side = dataset_entry(name)[0]["raw_size"] + 2 * 6
     return {f"k={k}": f"{(n := feature_map_sizes(side, k, 'none')[-1])}x{n}" for k in kernels}
 
 
@@ -60,8 +61,8 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     """<name>.png/pdf: conv (radial_conv_output only) and output panels; <name>_depth when the JSON has depth
     numbers; <name>_logits when the logits were measured and are not the output point."""
     name, radial, max_shift = numbers["name"], numbers[KEY], numbers.get("max_shift", 10)
-    output_point, metric = numbers.get("output_layer", "softmax"), numbers.get("metric", "cosine")
-    ylabel = f"{plotting.METRIC_LABELS.get(metric, metric)} (class mean)"
+    output_point, metric = numbers.get("output_layer", "softmax"), numbers.get("metric", PAPER_METRIC)
+    ylabel = f"{plotting.metric_label(metric)} (class mean)"
     layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [output_point]
     letters = "ab" if len(layers) == 2 else ""
     sizes = final_map_sizes(spec.experiment)  # no padding: the label says the final map size (Experiment 2)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from src.records import epoch_profiles
+from src.sensitivity.metrics import PAPER_METRIC
 from src.sensitivity.stats import full_ring_mean, paired_difference
 
-METRIC = "cosine"
+METRIC = PAPER_METRIC
 
 
 def first_epoch_at(history: list[dict], criterion: float) -> int | None:

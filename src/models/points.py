@@ -10,10 +10,7 @@ the softmax output, belong to every model.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-
-from omegaconf import OmegaConf
 
 from src.sensitivity.maps import INPUT, SOFTMAX
 
@@ -54,14 +51,8 @@ def present_points(model) -> list[str]:
 
 
 def point_titles() -> dict[str, str]:
-    """name -> title of every point of every model of conf/model/ (their modules imported, so registered), and of
-    the engine's points; the first model registering a name titles it."""
-    from src.cli import CONF_DIR
-
-    for path in sorted((CONF_DIR / "model").glob("*.yaml")):
-        target = OmegaConf.load(path).get("_target_")
-        if target:
-            importlib.import_module(target.rpartition(".")[0])
+    """name -> title of every registered point (of every model module imported so far) and of the engine's points;
+    the first model registering a name titles it. `src.conf.import_models()` imports every model of conf/model/."""
     titles = {p.name: p.title for p in ENGINE_POINTS}
     for points in REGISTRY.values():
         for p in points:

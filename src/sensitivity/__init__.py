@@ -11,7 +11,7 @@ from src.sensitivity.maps import (
     sensitivity_result,
     translation_sensitivity,
 )
-from src.sensitivity.metrics import DECISIONS, SIMILARITIES, cosine, distance, euclidean
+from src.sensitivity.metrics import DECISIONS, METRICS, cosine, distance, euclidean
 from src.sensitivity.radial import pearson, radial_profile, radius_grid
 from src.sensitivity.reference import naive_translation_sensitivity
 from src.sensitivity.shifts import shift_images, shifted_windows
@@ -21,7 +21,7 @@ __all__ = [
     "SOFTMAX",
     "measuring_points",
     "DECISIONS",
-    "SIMILARITIES",
+    "METRICS",
     "SensitivityResult",
     "SensitivitySums",
     "accumulate_sensitivity",

@@ -24,7 +24,7 @@ from torchmetrics import Metric
 
 from src.errors import ConfigError, DataError
 from src.files import load_torch, save_torch
-from src.sensitivity.metrics import DECISIONS, SIMILARITIES, check_metrics, similarities
+from src.sensitivity.metrics import DECISIONS, check_metrics, similarities
 from src.sensitivity.radial import radial_profile
 from src.sensitivity.shifts import Fill, check_max_shift, shifted_windows
 
@@ -376,7 +376,7 @@ def sensitivity_result(
     )
 
 
-def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size, metrics=SIMILARITIES) -> None:
+def _accumulate(forward, sums, x, y, layers, max_shift, fill_value, batch_size, metrics=None) -> None:
     """Add the metric values of every (image, shift) pair of the batch x (B, C, H, W), y (B,) to `sums`."""
     b = len(x)
     side = 2 * max_shift + 1

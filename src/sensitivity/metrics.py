@@ -62,26 +62,32 @@ METRICS: dict[str, Metric] = {
     "euclidean": Metric(euclidean, "Euclidean similarity", True, (0.0, 1.0), True),
     "distance": Metric(distance, "Euclidean distance", False, None, scale_free=False),
 }
-SIMILARITY_FUNCTIONS = {name: m.function for name, m in METRICS.items()}
-# the bounded similarities: what the epoch-end callback and src.evaluate log (a raw distance has no common scale)
-SHOWN_METRICS = tuple(
-    name for name, m in METRICS.items() if m.larger_is_similar and m.value_range is not None
+PAPER_METRIC = (
+    "cosine"  # the paper's measure: what its figures draw, its claims test and the report tabulates
 )
-SIMILARITIES = tuple(SIMILARITY_FUNCTIONS)  # per layer, in this order in the engine's accumulator
+
+
+def shown_metrics() -> tuple[str, ...]:
+    """The bounded similarities, in table order: what the epoch-end callback and src.evaluate log to W&B and the
+    comparison view summarises (a raw distance has no common scale). Read from the table on every call, so an entry
+    added to METRICS is picked up."""
+    return tuple(name for name, m in METRICS.items() if m.larger_is_similar and m.value_range is not None)
 
 
 def check_metrics(metrics: Sequence[str] | None, key: str = "metrics") -> tuple[str, ...]:
     """`metrics` as a tuple in METRICS order (None: all of them), or a one-line ConfigError naming `key`."""
     if metrics is None:
-        return SIMILARITIES
+        return tuple(METRICS)  # all, in table order: the engine's accumulator order
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ConfigError(f"{key}={list(metrics)} is not allowed: name one or more of {list(METRICS)}")
     return tuple(m for m in METRICS if m in metrics)
 
 
-def similarities(a: torch.Tensor, b: torch.Tensor, metrics: Sequence[str] = SIMILARITIES) -> torch.Tensor:
-    """(len(metrics), n): each metric of each row pair, in the order given, in float32 or wider."""
+def similarities(a: torch.Tensor, b: torch.Tensor, metrics: Sequence[str] | None = None) -> torch.Tensor:
+    """(len(metrics), n): each metric of each row pair (None: every metric of the table), in the order given, in
+    float32 or wider."""
+    metrics = tuple(METRICS) if metrics is None else metrics
     a, b = a.flatten(1), b.flatten(1)
     if a.dtype not in (torch.float32, torch.float64):
         a, b = a.float(), b.float()

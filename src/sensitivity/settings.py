@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from src.sensitivity.metrics import SIMILARITIES
+from src.sensitivity.metrics import METRICS
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class MeasurementSettings:
     images_per_class: int | None = None
     autocast: str | None = None
     batch_size: int = 256
-    metrics: tuple[str, ...] = SIMILARITIES
+    metrics: tuple[str, ...] = field(default_factory=lambda: tuple(METRICS))  # every metric of the table
     checkpoint: str = field(default="", compare=False)
 
     def key(self) -> dict:
