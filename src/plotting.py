@@ -109,8 +109,9 @@ def radial_panels(
     return fig
 
 
-def map_to_rgb(values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0, scale: int = 8,
-               cmap: str = "magma") -> np.ndarray:  # fmt: skip
+def map_to_rgb(
+    values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0, scale: int = 8, cmap: str = "magma"
+) -> np.ndarray:
     """A 2-D map as a uint8 RGB image (H * scale, W * scale, 3) through a colormap, for W&B and other viewers.
 
     wandb.Image writes float arrays as uint8 without scaling, so maps in [0, 1] became black images: colour here.

@@ -347,8 +347,9 @@ def render_table(name: str, figures_dir: Path) -> str:
         return make(*figs)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError, ZeroDivisionError) as e:
         files = ", ".join(str(figures_dir / f"{s}.json") for s in sources)
-        raise UserError(f"table:{name}: {files} lacks what the table needs ({type(e).__name__}: {e}): "
-                        "rerun its figure") from None  # fmt: skip
+        raise UserError(
+            f"table:{name}: {files} lacks what the table needs ({type(e).__name__}: {e}): rerun its figure"
+        ) from None
 
 
 def render(text: str, figures_dir: Path) -> tuple[str, list[str]]:

@@ -256,7 +256,7 @@ def selection_record(
                     "met_criterion": reason is None,
                     "excluded": reason,
                     "wall_time_s": r.get("wall_time_s"),
-                }  # fmt: skip
+                }
             )
     return {"selected_lr": best, "rates_tried": tried, "widened": [lr for lr in tried if lr not in grid],
             "selected_on_seeds": planning, "runs_by_lr": by_lr}  # fmt: skip

@@ -46,8 +46,9 @@ def results_table(sweep_dir: str | Path) -> str:
             keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": Path(s["run_dir"]).name}
         )
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"],
-                            lineterminator="\n")  # fmt: skip
+    writer = csv.DictWriter(
+        buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()

@@ -280,7 +280,7 @@ class PaddedDataModule(L.LightningDataModule):
             ds,
             sampler=IndexBatches(
                 len(ds), batch_size, shuffle, self.shuffle_seed, self._trainer_epoch, shard_by_rank=True
-            ),  # fmt: skip
+            ),
             batch_size=None,  # the sampler yields whole batches of indices
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -90,7 +90,7 @@ FIGURES: dict[str, FigureSpec] = {
             "output", "larger kernels, more invariant output: k={a} > k={b}", 1, [(5, 4), (4, 3), (5, 3)]
         )
         + FC_ADDS,
-    ),  # fmt: skip
+    ),
     "3": FigureSpec(
         "exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"
     ),
@@ -104,7 +104,7 @@ FIGURES: dict[str, FigureSpec] = {
             "output", "all kernels equally invariant at the output: k={a} = k={b}", 0, [(5, 3), (4, 3)]
         )
         + FC_ADDS,
-    ),  # fmt: skip
+    ),
     "5": FigureSpec(
         "exp2_mnist",
         None,
@@ -112,14 +112,14 @@ FIGURES: dict[str, FigureSpec] = {
         "Fig. 5: MNIST, no padding (Table 3)",
         kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)])
         + kernel_pairs("output", "otherwise no significant effect of map size: k={a} = k={b}", 0, [(4, 3)]),
-    ),  # fmt: skip
+    ),
     "6": FigureSpec(
         "exp2_cifar10",
         None,
         "radial_output",
         "Fig. 6: CIFAR-10, no padding (Table 4)",
         kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]),
-    ),  # fmt: skip
+    ),
     # The paper's CIFAR-10 questions (Figs. 4 and 6) asked on Fashion-MNIST with the MNIST networks unchanged.
     "fashion4": FigureSpec(
         "exp1_fashion",
@@ -136,7 +136,7 @@ FIGURES: dict[str, FigureSpec] = {
             [(5, 3), (4, 3), (5, 4)],
         )
         + FC_ADDS,
-    ),  # fmt: skip
+    ),
     "fashion6": FigureSpec(
         "exp2_fashion",
         None,
@@ -144,7 +144,7 @@ FIGURES: dict[str, FigureSpec] = {
         "Fashion-MNIST, no padding (Table 3 networks; the paper's Figs. 5 and 6 questions)",
         kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(4, 3)])
         + kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)]),
-    ),  # fmt: skip
+    ),
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
     "fashion_extras": FigureSpec("exp1_fashion", [5], "extras", "Fashion-MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),

@@ -98,10 +98,12 @@ def evaluate_claim(
         {"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)
     ]
     out["per_radius_note"] = "exploratory: 95 % intervals per radius, no multiplicity correction"
-    out["holds_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
-                             if direction and verdict(ci, direction) == "holds"]  # fmt: skip
-    out["fails_at_radii"] = [r + 1 for r, ci in enumerate(per_radius)
-                             if direction and verdict(ci, direction) == "does not hold"]  # fmt: skip
+    out["holds_at_radii"] = [
+        r + 1 for r, ci in enumerate(per_radius) if direction and verdict(ci, direction) == "holds"
+    ]
+    out["fails_at_radii"] = [
+        r + 1 for r, ci in enumerate(per_radius) if direction and verdict(ci, direction) == "does not hold"
+    ]
     return out
 
 

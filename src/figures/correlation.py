@@ -32,8 +32,9 @@ def correlation_numbers(results: list[SensitivityResult], layer: str) -> dict:
         "cosine vs -distance": lambda r: pearson(r.get(layer, "cosine"), -r.get(layer, "distance")),
     }
     per_class = {name: [f(r).tolist() for r in results] for name, f in pairs.items()}
-    class_means = {name: mean_ci([float(torch.tensor(v).nanmean()) for v in seeds])
-                   for name, seeds in per_class.items()}  # fmt: skip
+    class_means = {
+        name: mean_ci([float(torch.tensor(v).nanmean()) for v in seeds]) for name, seeds in per_class.items()
+    }
     claims = [
         {"claim": f"{name}: very strong positive correlation (class mean r >= {STRONG_CORRELATION})",
          "class_mean_r": ci,

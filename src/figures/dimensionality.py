@@ -72,8 +72,9 @@ def dimensionality_figure(
 ) -> plt.Figure:
     """§4.3.1: the same shifts measured at several dimensions D; profiles[metric][label] -> radial profile."""
     metrics = list(profiles)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False,
-                             layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False, layout="constrained"
+    )
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (label, prof) in enumerate(profiles[metric].items()):
             prof = np.asarray(prof, dtype=float)[: max_shift + 1]

@@ -51,8 +51,9 @@ def numbers(inputs: FigureInputs) -> dict:
 
 def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = True) -> list[Path]:
     fm = numbers[KEY]
-    fig = feature_map_figure(fm["image"], fm["shifted"], fm["maps"], fm["maps_shifted"], fm["shift"],
-                             title=spec.title, note=note)  # fmt: skip
+    fig = feature_map_figure(
+        fm["image"], fm["shifted"], fm["maps"], fm["maps_shifted"], fm["shift"], title=spec.title, note=note
+    )
     return plotting.save_figure(fig, fig_dir / numbers["name"])
 
 

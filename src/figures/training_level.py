@@ -43,7 +43,7 @@ def run_levels(run: dict, criterion: float) -> dict | None:
                 "selected": full_ring_mean(profiles[str(selected)][f"{p}/{METRIC}"], max_shift),
             }
             for p in points
-        },  # fmt: skip
+        },
     }
 
 
