@@ -93,7 +93,7 @@ class WandbLogger(_LightningWandbLogger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        """After a successful fit: the selected checkpoint as artifact `model-<run id>` (aliases best, latest)."""
+        """After a successful fit: the selected checkpoint as artifact `model-<run id>` (aliases selected, latest)."""
         import wandb
 
         cb = self._selection
@@ -108,5 +108,5 @@ class WandbLogger(_LightningWandbLogger):
                       "score": None if score is None else float(score)},
         )  # fmt: skip
         artifact.add_file(cb.best_model_path, name="model.ckpt")
-        self.experiment.log_artifact(artifact, aliases=["best", "latest"])
+        self.experiment.log_artifact(artifact, aliases=["selected", "latest"])
         self._logged_checkpoint = cb.best_model_path

@@ -251,7 +251,7 @@ def selection_record(
                 {
                     "seed": r["config"]["seed"],
                     "epochs": r.get("epochs"),
-                    "selected_epoch": r.get("best_epoch"),
+                    "selected_epoch": r.get("selected_epoch"),
                     "val_acc": r.get("val_acc"),
                     "met_criterion": reason is None,
                     "excluded": reason,

@@ -18,7 +18,7 @@ from src.files import atomic_write
 from src.runs import sweep_summaries
 from src.sensitivity.metrics import PAPER_METRIC
 
-RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_acc", "train_acc_full", "val_acc",
+RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "selected_epoch", "train_acc", "train_acc_full", "val_acc",
                   "test_acc", "wall_time_s", "error")  # fmt: skip
 
 
@@ -71,7 +71,7 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
 
-    epoch = summary.get("best_epoch")
+    epoch = summary.get("selected_epoch")
     sources = [(run / "sensitivity.pt", "test_cos_")]
     if epoch is not None:
         sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
