@@ -147,6 +147,8 @@ def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_v
     assert [r["test_cos_conv"] for r in rows] == ["", "1.0"] and not any(
         k.startswith("cos_") for k in rows[0]
     )
+    # each row says how it was measured (2 images, shifts up to 1 px): rows measured otherwise are seen, not averaged
+    assert [(r["test_cos_images"], r["test_cos_max_shift"]) for r in rows] == [("", ""), ("2", "1")]
 
 
 def test_a_run_written_before_the_selected_names_still_loads(tmp_path):
