@@ -52,12 +52,13 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     out = run / cfg.output
     if not os.access(run, os.W_OK):
         raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
-    settings = measurement_settings(cfg, selected_checkpoint(run, summary))
+    checkpoint = selected_checkpoint(run, summary)  # resolved and verified once for the whole evaluation
+    settings = measurement_settings(cfg, checkpoint)
     plan = measurement_plan(run, settings, cfg)
     if plan is None:
         return None
     measure, previous = plan
-    result, images, device = measure_run(run, summary, measure, cfg)
+    result, images, device = measure_run(run, summary, measure, cfg, checkpoint)
     if previous is not None:  # the stored metrics kept, the new ones added
         result = merge_metrics(previous, result)
         settings = replace(settings, metrics=tuple(next(iter(result.maps.values()))))
@@ -125,7 +126,7 @@ def measurement_plan(
     return settings, None
 
 
-def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig):
+def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig, checkpoint: Path):
     """(maps of the run's selected weights on its test images, number of images, device), as `measure` says."""
     import torch
 
@@ -134,7 +135,7 @@ def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: Dic
 
     if cfg.paths.data_dir:
         summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
-    net, dm = load_network(run, summary)
+    net, dm = load_network(run, summary, checkpoint)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)
     dm.setup("test")

@@ -169,10 +169,11 @@ def finished_summary(run: Path) -> dict | None:
     return done
 
 
-def load_network(run: Path, summary: dict):
+def load_network(run: Path, summary: dict, checkpoint: Path | None = None):
     """The run's network with the weights of its selected checkpoint, and its datamodule (not yet set up); `summary`
     as `read_summary` gives it (its config completed for today's code). One-line DataErrors for weights that are
-    damaged, another run's, diverged or of another network."""
+    damaged, another run's, diverged or of another network. `checkpoint`: the selected checkpoint when the caller
+    already resolved it (`selected_checkpoint`), else resolved here."""
     import hydra
     import torch
 
@@ -181,7 +182,7 @@ def load_network(run: Path, summary: dict):
     cfg = OmegaConf.create(summary["config"])
     dm = hydra.utils.instantiate(cfg.dataset)
     net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
-    ckpt = selected_checkpoint(run, summary)
+    ckpt = checkpoint or selected_checkpoint(run, summary)
     try:
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
         state = saved["state_dict"]
