@@ -122,15 +122,17 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
         raise ConfigError(
             f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
         )
+    from src.conf import dataset_entry
+
+    info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     data_dir = Path(cfg.paths.data_dir).expanduser()
-    if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
+    if (
+        info.get("reads_files", True) and not data_dir.is_dir()
+    ):  # the dataset table says whether it reads files
         what = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise ConfigError(
             f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
-    from src.conf import dataset_entry
-
-    info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     side = info["raw_size"] + 2 * cfg.dataset.border
     integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:

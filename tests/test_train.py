@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from src.conf import CONF_DIR
+from src.conf import CONF_DIR, dataset_files
 from src.errors import ConfigError
 from src.train import check_config, train
 from tests.conftest import compose_config
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "cifar10", "synthetic"])
+@pytest.mark.parametrize("dataset", sorted(dataset_files()))
 @pytest.mark.parametrize("padding", ["same", "none"])
 def test_configs_compose(tmp_path, dataset, padding):
     cfg = compose_config("train", [f"dataset={dataset}", f"padding={padding}", "kernel=3"], tmp_path)
