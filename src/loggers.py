@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.errors import UserError
 from src.lightning_adapter import KeepingExperimentWriter
 
 
@@ -64,8 +65,18 @@ class WandbLogger(_LightningWandbLogger):
 
     @property
     def experiment(self):
-        """The W&B run; on first use, the per-epoch metrics get `epoch` as their x axis (EPOCH_METRICS)."""
-        run = super().experiment
+        """The W&B run; on first use, the per-epoch metrics get `epoch` as their x axis (EPOCH_METRICS). A run that
+        W&B cannot start (online without a login, or no network) is one line, before the first epoch."""
+        import wandb
+
+        try:
+            run = super().experiment
+        except wandb.errors.Error as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(
+                f"W&B could not start the run ({first}): `wandb login` (or set WANDB_API_KEY) to log online, or "
+                "keep logger.wandb.offline=true (the default) and upload later with `make wandb-sync`"
+            ) from None
         if not getattr(self, "_epoch_axis", False) and callable(getattr(run, "define_metric", None)):
             self._epoch_axis = True
             run.define_metric("epoch")

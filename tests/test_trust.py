@@ -471,6 +471,22 @@ def test_wandb_plots_the_epoch_metrics_against_the_epoch(tmp_path, monkeypatch):
     assert all(metrics.get(p) == "epoch" for p in EPOCH_METRICS), metrics
 
 
+def test_wandb_online_without_a_login_is_one_line_before_training(tmp_path, monkeypatch):
+    """logger.wandb.offline=false on a machine with no W&B login: W&B's UsageError traceback before, one line now."""
+    from src.errors import UserError
+    from src.loggers import WandbLogger
+
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no stored login
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    logger = WandbLogger(save_dir=str(tmp_path), offline=False)
+    with pytest.raises(
+        UserError, match=r"W&B could not start the run \(.*\): `wandb login`.*make wandb-sync"
+    ):
+        logger.experiment  # noqa: B018  (the property starts the run)
+
+
 def test_a_damaged_wandb_run_file_is_one_line(tmp_path):
     from src.errors import DataError
     from src.wandb_log import next_step
