@@ -1,6 +1,6 @@
 """Sensitivity maps of trained networks: `python -m src.evaluate run_dir=<run or folder of runs>`.
 
-For each finished run below `run_dir`, load the best checkpoint, compute the translation-sensitivity maps on the
+For each finished run below `run_dir`, load the selected checkpoint, compute the translation-sensitivity maps on the
 test set and write them atomically to `<run>/sensitivity.pt`. Runs whose result exists with the same settings are
 skipped, so re-running after an interruption only does what is missing.
 """
@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from src.checks import integer, is_integer
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
-from src.runs import best_checkpoint, find_runs, load_network, read_summary
+from src.runs import find_runs, load_network, read_summary, selected_checkpoint
 from src.sensitivity import SensitivityResult, measuring_points
 from src.sensitivity.metrics import METRICS, check_metrics
 from src.sensitivity.settings import MeasurementSettings
@@ -52,12 +52,13 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     out = run / cfg.output
     if not os.access(run, os.W_OK):
         raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
-    settings = measurement_settings(cfg, best_checkpoint(run, summary))
+    checkpoint = selected_checkpoint(run, summary)  # resolved and verified once for the whole evaluation
+    settings = measurement_settings(cfg, checkpoint)
     plan = measurement_plan(run, settings, cfg)
     if plan is None:
         return None
     measure, previous = plan
-    result, images, device = measure_run(run, summary, measure, cfg)
+    result, images, device = measure_run(run, summary, measure, cfg, checkpoint)
     if previous is not None:  # the stored metrics kept, the new ones added
         result = merge_metrics(previous, result)
         settings = replace(settings, metrics=tuple(next(iter(result.maps.values()))))
@@ -125,7 +126,7 @@ def measurement_plan(
     return settings, None
 
 
-def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig):
+def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig, checkpoint: Path):
     """(maps of the run's selected weights on its test images, number of images, device), as `measure` says."""
     import torch
 
@@ -134,7 +135,7 @@ def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: Dic
 
     if cfg.paths.data_dir:
         summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
-    net, dm = load_network(run, summary)
+    net, dm = load_network(run, summary, checkpoint)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)
     dm.setup("test")
@@ -180,7 +181,7 @@ def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> str:
     payload = (
         {
             "radial_test": wandb_log.radial_table(
-                wandb_log.radial_rows(curves, keys, "test", summary.get("best_epoch"))
+                wandb_log.radial_rows(curves, keys, "test", summary.get("selected_epoch"))
             )
         }
         | wandb_log.radial_charts({"test set": curves}, "test_radial")
@@ -191,17 +192,17 @@ def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> str:
     name = logger.get("name") or config.get("run_name")
     evaluation = {
         "trained_run": trained,
-        "model_artifact": f"model-{trained}:best",
+        "model_artifact": f"model-{trained}:selected",
         "images": images,
         "settings": result.meta.get("settings"),
-        "selected_epoch": summary.get("best_epoch"),
+        "selected_epoch": summary.get("selected_epoch"),
     }
     with wandb.init(
         project=logger.get("project"), dir=str(run), job_type="evaluate",  # a fresh run id, drawn by W&B
         mode="offline" if logger.get("offline", True) else "online", name=f"{name}-test" if name else None,
         group=logger.get("group"), tags=logger.get("tags"), config=config | {"evaluation": evaluation},
     ) as wrun:  # fmt: skip
-        wrun.log(payload | {"epoch": summary.get("best_epoch")}, step=0)
+        wrun.log(payload | {"epoch": summary.get("selected_epoch")}, step=0)
         wrun.summary.update(means | {"test_images": images})
         return wrun.id
 

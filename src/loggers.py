@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from src.errors import UserError
 from src.lightning_adapter import KeepingExperimentWriter
 
 
@@ -64,8 +65,18 @@ class WandbLogger(_LightningWandbLogger):
 
     @property
     def experiment(self):
-        """The W&B run; on first use, the per-epoch metrics get `epoch` as their x axis (EPOCH_METRICS)."""
-        run = super().experiment
+        """The W&B run; on first use, the per-epoch metrics get `epoch` as their x axis (EPOCH_METRICS). A run that
+        W&B cannot start (online without a login, or no network) is one line, before the first epoch."""
+        import wandb
+
+        try:
+            run = super().experiment
+        except wandb.errors.Error as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(
+                f"W&B could not start the run ({first}): `wandb login` (or set WANDB_API_KEY) to log online, or "
+                "keep logger.wandb.offline=true (the default) and upload later with `make wandb-sync`"
+            ) from None
         if not getattr(self, "_epoch_axis", False) and callable(getattr(run, "define_metric", None)):
             self._epoch_axis = True
             run.define_metric("epoch")
@@ -93,7 +104,7 @@ class WandbLogger(_LightningWandbLogger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        """After a successful fit: the selected checkpoint as artifact `model-<run id>` (aliases best, latest)."""
+        """After a successful fit: the selected checkpoint as artifact `model-<run id>` (aliases selected, latest)."""
         import wandb
 
         cb = self._selection
@@ -108,5 +119,5 @@ class WandbLogger(_LightningWandbLogger):
                       "score": None if score is None else float(score)},
         )  # fmt: skip
         artifact.add_file(cb.best_model_path, name="model.ckpt")
-        self.experiment.log_artifact(artifact, aliases=["best", "latest"])
+        self.experiment.log_artifact(artifact, aliases=["selected", "latest"])
         self._logged_checkpoint = cb.best_model_path

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from src.errors import DataError
 from src.files import atomic_write, read_json, write_json
-from src.runs import SUMMARY, best_checkpoint, completed_summary, read_summary
+from src.runs import SUMMARY, completed_summary, read_summary, selected_checkpoint
 
 MAPS = "sensitivity.pt"  # src.evaluate's default output: the figure's maps
 EPOCH_PROFILES = "epoch_profiles.json"
@@ -83,7 +83,7 @@ def _maps_of_selected_weights(run: Path, summary: dict) -> bool:
     if not (run / MAPS).is_file():
         return False
     stored = (SensitivityResult.load(run / MAPS).meta.get("settings") or {}).get("checkpoint", "")
-    ckpt = best_checkpoint(run, summary)  # checks the sha256 against the summary
+    ckpt = selected_checkpoint(run, summary)  # checks the sha256 against the summary
     st = ckpt.stat()
     return stored == f"{ckpt.name}:{st.st_size}:{st.st_mtime_ns}"
 

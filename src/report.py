@@ -389,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.report}: {len(MARKER.findall(text))} generated tables up to date")
         return 0
     if changed:
-        atomic_write(args.report, lambda p: p.write_text(new))
+        try:
+            atomic_write(args.report, lambda p: p.write_text(new))
+        except OSError as e:  # a read-only checkout or folder: one line, the document left as it was
+            print(f"error: {args.report} cannot be written ({e.strerror}): nothing changed", file=sys.stderr)
+            return 2
     print(f"{args.report}: {len(changed)} tables rewritten ({', '.join(changed) or 'none changed'})")
     return 0
 

@@ -2,7 +2,7 @@
 its lock.
 
 A run directory holds summary.json (status: running, completed, failed or interrupted; the resolved config; the
-selected epoch and its accuracies), checkpoints/ (best-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
+selected epoch and its accuracies), checkpoints/ (selected-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
 sensitivity.pt. Every scan here tolerates a damaged summary: it is reported, never fatal to the other runs.
 """
 
@@ -21,7 +21,15 @@ from src.files import file_sha256, read_json, write_json
 
 SUMMARY = "summary.json"
 # What a completed summary always holds; one without them is damaged (treated as unreadable, and retrained).
-COMPLETED_KEYS = ("config", "epochs", "best_epoch", "val_acc", "test_acc", "checkpoint", "meets_criterion")
+COMPLETED_KEYS = (
+    "config",
+    "epochs",
+    "selected_epoch",
+    "val_acc",
+    "test_acc",
+    "checkpoint",
+    "meets_criterion",
+)
 # Settings that may differ between two commands on the same run directory without changing what it computes.
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
@@ -46,6 +54,10 @@ def read_summary(run: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
         return {"status": "unreadable", "error": f"{run / SUMMARY} is not a run summary (a JSON object with its "
                 "config)", "run_dir": str(run)}  # fmt: skip
+    if (
+        "best_epoch" in data
+    ):  # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+        data["selected_epoch"] = data.pop("best_epoch")
     missing = [k for k in COMPLETED_KEYS if k not in data]
     if data.get("status") == "completed" and missing:
         return {"status": "unreadable", "run_dir": str(run),
@@ -103,7 +115,7 @@ def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]
     return eligible, excluded
 
 
-def best_checkpoint(run: Path, summary: dict) -> Path:
+def selected_checkpoint(run: Path, summary: dict) -> Path:
     """The run's selected checkpoint, always a file inside the run directory, checked against the summary.
 
     The summary stores it relative to the run (older summaries: an absolute path, of which only the file name is
@@ -114,9 +126,11 @@ def best_checkpoint(run: Path, summary: dict) -> Path:
     if stored:
         ckpt = run / stored if not Path(stored).is_absolute() else run / "checkpoints" / Path(stored).name
     else:
-        found = sorted((run / "checkpoints").glob("best-*.ckpt"))
+        found = sorted((run / "checkpoints").glob("selected-*.ckpt")) or sorted(
+            (run / "checkpoints").glob("best-*.ckpt")  # named so before 2026-12-03
+        )
         if not found:
-            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/best-*.ckpt")
+            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/selected-*.ckpt")
         ckpt = found[-1]
     if not ckpt.is_file():
         raise DataError(f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)")
@@ -135,10 +149,31 @@ def best_checkpoint(run: Path, summary: dict) -> Path:
     return ckpt
 
 
-def load_network(run: Path, summary: dict):
+def finished_summary(run: Path) -> dict | None:
+    """The run's summary if it completed and its selected checkpoint is there and is the one the summary describes
+    (sha256; a summary without one: the file loads); else None. What "finished" means for a skip, in train and in
+    the SLURM launcher alike."""
+    done = completed_summary(run)
+    if done is None:
+        return None
+    try:
+        ckpt = selected_checkpoint(run, done)
+        if not done.get("checkpoint_sha256"):
+            import torch
+
+            torch.load(ckpt, map_location="cpu", weights_only=False)
+    except (
+        Exception
+    ):  # DataError (missing, other content, unreadable) or any of torch's errors for a damaged file
+        return None
+    return done
+
+
+def load_network(run: Path, summary: dict, checkpoint: Path | None = None):
     """The run's network with the weights of its selected checkpoint, and its datamodule (not yet set up); `summary`
     as `read_summary` gives it (its config completed for today's code). One-line DataErrors for weights that are
-    damaged, another run's, diverged or of another network."""
+    damaged, another run's, diverged or of another network. `checkpoint`: the selected checkpoint when the caller
+    already resolved it (`selected_checkpoint`), else resolved here."""
     import hydra
     import torch
 
@@ -147,7 +182,7 @@ def load_network(run: Path, summary: dict):
     cfg = OmegaConf.create(summary["config"])
     dm = hydra.utils.instantiate(cfg.dataset)
     net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
-    ckpt = best_checkpoint(run, summary)
+    ckpt = checkpoint or selected_checkpoint(run, summary)
     try:
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
         state = saved["state_dict"]

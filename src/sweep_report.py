@@ -18,7 +18,7 @@ from src.files import atomic_write
 from src.runs import sweep_summaries
 from src.sensitivity.metrics import PAPER_METRIC
 
-RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "best_epoch", "train_acc", "train_acc_full", "val_acc",
+RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "selected_epoch", "train_acc", "train_acc_full", "val_acc",
                   "test_acc", "wall_time_s", "error")  # fmt: skip
 
 
@@ -27,7 +27,8 @@ def results_table(sweep_dir: str | Path) -> str:
     job's own config, so a job that did not sweep a key still shows its value), RESULT_COLUMNS from its summary.json
     (floats to 4 significant digits), and the headline sensitivity: mean cosine over r = 1..S per measuring point on
     the test set (`test_cos_*`, once src.evaluate ran) and on the callback's validation subset at the selected epoch
-    (`val_cos_*`), never mixed in one column."""
+    (`val_cos_*`), never mixed in one column, each with the images and largest shift it was measured on
+    (`test_cos_images`, `test_cos_max_shift`, `val_cos_...`)."""
     from src.runs import flat_config
 
     summaries = sweep_summaries(sweep_dir)
@@ -71,7 +72,7 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
 
-    epoch = summary.get("best_epoch")
+    epoch = summary.get("selected_epoch")
     sources = [(run / "sensitivity.pt", "test_cos_")]
     if epoch is not None:
         sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
@@ -84,6 +85,8 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
                 continue
             out |= {f"{prefix}{layer}": round(full_ring_mean(res.radial_mean(layer, PAPER_METRIC), res.max_shift), 4)
                     for layer in res.layers}  # fmt: skip
+            # how each row was measured, beside its numbers: rows measured on other images or shifts do not average
+            out |= {f"{prefix}images": int(res.counts.sum()), f"{prefix}max_shift": res.max_shift}
             if prefix == "val_cos_":
                 out["val_epoch"] = epoch
     return out

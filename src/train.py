@@ -1,7 +1,7 @@
 """Train one network per Hydra job: `python -m src.train [overrides]`, `python -m src.train -m kernel=3,4,5 seed=0,1,2`.
 
 Each job's run directory ends with:
-  summary.json      resolved config, epochs, best-epoch train/val/test accuracy, checkpoint path, status
+  summary.json      resolved config, epochs, the selected epoch's train/val/test accuracy, checkpoint, status
   checkpoints/      best-EEE.ckpt (best validation accuracy) and last.ckpt (for resuming)
   metrics.csv       per-epoch metrics (CSVLogger); wandb/ holds the offline W&B run
 """
@@ -32,9 +32,9 @@ from src.files import atomic_write, file_sha256, writable_folder
 from src.records import code_version, write_record
 from src.runs import (
     SUMMARY,
-    best_checkpoint,
     check_same_settings,
     completed_summary,
+    finished_summary,
     read_summary,
     run_lock,
     settings_differences,
@@ -122,15 +122,17 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
         raise ConfigError(
             f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
         )
+    from src.conf import dataset_entry
+
+    info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     data_dir = Path(cfg.paths.data_dir).expanduser()
-    if cfg.dataset.name != "synthetic" and not data_dir.is_dir():
+    if (
+        info.get("reads_files", True) and not data_dir.is_dir()
+    ):  # the dataset table says whether it reads files
         what = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise ConfigError(
             f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
         )
-    from src.conf import dataset_entry
-
-    info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     side = info["raw_size"] + 2 * cfg.dataset.border
     integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:
@@ -170,17 +172,6 @@ def check_network(cfg: DictConfig, info, side: int) -> None:
         )
 
 
-def checkpoint_readable(run: Path, summary: dict) -> bool:
-    """Whether the run's selected checkpoint exists and loads."""
-    import torch
-
-    try:
-        torch.load(best_checkpoint(run, summary), map_location="cpu", weights_only=False)
-    except Exception:  # DataError (missing) or any of torch's errors for a damaged file
-        return False
-    return True
-
-
 def resume_point(last: Path) -> Path:
     """`last`, unless it is unreadable (a kill while Lightning wrote it): then it is set aside as *.corrupt."""
     if last.is_file():
@@ -210,8 +201,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.skip_completed and (done := committed_record(cfg, out)):
         print(f"{job_progress()}skipping {out}: recorded in {cfg.records} (test acc {done['test_acc']:.4f})")
         return done
-    if cfg.skip_completed and (done := completed_summary(out)):
-        if checkpoint_readable(out, done):
+    if cfg.skip_completed and completed_summary(out):
+        if done := finished_summary(out):
             print(f"{job_progress()}skipping {out}: already completed (test acc {done['test_acc']:.4f})")
             return done
         aside = out / f"checkpoints.damaged-{int(time.time())}"
@@ -275,14 +266,16 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     with recording_failures(summary, history, save_summary, out), stop_on_signals():
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
         # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
-        best_ckpt = selected_checkpoint(trainer)
-        epochs = list(history.epochs)  # test() restores callback states from the best checkpoint: keep ours
-        test = trainer.test(module, datamodule=dm, ckpt_path=best_ckpt or None, verbose=False)[0]
+        selected_ckpt = trainer_selected_checkpoint(trainer)
+        epochs = list(
+            history.epochs
+        )  # test() restores callback states from the selected checkpoint: keep ours
+        test = trainer.test(module, datamodule=dm, ckpt_path=selected_ckpt or None, verbose=False)[0]
         # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
         # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
         full_train_acc = module.accuracy(dm.train_set.images, dm.train_set.labels)
     history.epochs = epochs
-    summary |= completion_record(cfg, out, history, best_ckpt, test["test/acc"], full_train_acc)
+    summary |= completion_record(cfg, out, history, selected_ckpt, test["test/acc"], full_train_acc)
     summary |= {
         "global_step": trainer.global_step,  # optimizer steps done; a later evaluation logs to W&B after them
         "wall_time_s": round(time.time() - start, 1),
@@ -357,20 +350,22 @@ def optimizer_factory(cfg: DictConfig):
 
 
 def completion_record(
-    cfg: DictConfig, out: Path, history, best_ckpt: str, test_acc: float, full_train_acc: float
+    cfg: DictConfig, out: Path, history, selected_ckpt: str, test_acc: float, full_train_acc: float
 ) -> dict:
     """The completed run's record: the selected epoch (best validation accuracy among the epochs whose running
     training accuracy reached the criterion; if none did, the best-validation epoch, and meets_criterion is false:
     src.reproduce excludes such runs, src.evaluate warns), its accuracies, and its checkpoint with a hash."""
     epochs = history.epochs
-    best = history.best() or {}
+    chosen = history.selected() or {}
+    # never report one epoch's accuracies beside another epoch's weights (files: selected-EEE.ckpt; best-EEE.ckpt
+    # in a run begun before 2026-12-03 and resumed since)
     if (
-        best_ckpt
-        and best.get("epoch") is not None
-        and f"best-{best['epoch']:03d}" not in Path(best_ckpt).name
+        selected_ckpt
+        and chosen.get("epoch") is not None
+        and Path(selected_ckpt).stem.split("-")[-1] != f"{chosen['epoch']:03d}"
     ):
-        raise UserError(  # never report one epoch's accuracies beside another epoch's weights
-            f"{out}: the selected checkpoint {Path(best_ckpt).name} is not the selected epoch {best['epoch']}; "
+        raise UserError(
+            f"{out}: the selected checkpoint {Path(selected_ckpt).name} is not the selected epoch {chosen['epoch']}; "
             f"delete {out}/summary.json and {out}/checkpoints to train again"
         )
     return {
@@ -379,16 +374,16 @@ def completion_record(
         "stopped_by": "train_accuracy" if epochs and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
         else "max_epochs",
         "criterion": {"train_accuracy": cfg.stop_train_accuracy, "measured_as": "running accuracy of the epoch"},
-        "meets_criterion": best.get("val/acc_eligible", -1) >= 0,
-        "best_epoch": best.get("epoch"),
-        "train_acc": best.get("train/acc"),
+        "meets_criterion": chosen.get("val/acc_eligible", -1) >= 0,
+        "selected_epoch": chosen.get("epoch"),
+        "train_acc": chosen.get("train/acc"),
         "train_acc_full": full_train_acc,
-        "val_acc": best.get("val/acc"),
+        "val_acc": chosen.get("val/acc"),
         "test_acc": test_acc,
         # relative to the run directory, with its content hash: a moved or copied run still finds its own
         # weights, and evaluation refuses weights that are not the ones this summary describes
-        "checkpoint": os.path.relpath(best_ckpt, out) if best_ckpt else "",
-        "checkpoint_sha256": file_sha256(Path(best_ckpt)) if best_ckpt else None,
+        "checkpoint": os.path.relpath(selected_ckpt, out) if selected_ckpt else "",
+        "checkpoint_sha256": file_sha256(Path(selected_ckpt)) if selected_ckpt else None,
         "history": epochs,
     }  # fmt: skip
 
@@ -454,29 +449,30 @@ def report_done(summary: dict, callbacks: list, criterion: float, out: Path) -> 
     would otherwise hold the last epoch's values) and print the run's one-line result."""
     from src.callbacks import SensitivityCallback
 
-    best_epoch = summary["best_epoch"]
+    epoch = summary["selected_epoch"]
     selected = {
-        f"best/{k}": summary[k] for k in ("best_epoch", "train_acc", "train_acc_full", "val_acc", "test_acc")
+        f"selected/{k}": summary[k]
+        for k in ("selected_epoch", "train_acc", "train_acc_full", "val_acc", "test_acc", "meets_criterion")
     }
     for cb in callbacks:
-        if isinstance(cb, SensitivityCallback) and best_epoch is not None:
-            selected |= cb.summary_at(best_epoch)
-    _finish_wandb(selected | {"best/meets_criterion": summary["meets_criterion"]})
+        if isinstance(cb, SensitivityCallback) and epoch is not None:
+            selected |= cb.summary_at(epoch)
+    _finish_wandb(selected)
     print(
         f"{job_progress()}done {out} in {summary['wall_time_s']:.0f} s: {summary['epochs']} epochs, selected epoch "
-        f"{best_epoch}: train {summary['train_acc']:.4f} (full set {summary['train_acc_full']:.4f}) val "
+        f"{epoch}: train {summary['train_acc']:.4f} (full set {summary['train_acc_full']:.4f}) val "
         f"{summary['val_acc']:.4f} test {summary['test_acc']:.4f}"
         + ("" if summary["meets_criterion"] else f"; NO epoch reached train acc {criterion}")
     )
     if not summary["meets_criterion"]:
         log.warning(
             f"{out}: the training criterion (running train acc {criterion}) was NOT met in "
-            f"{summary['epochs']} epochs: selected the best-validation epoch {best_epoch} instead; "
+            f"{summary['epochs']} epochs: selected the best-validation epoch {epoch} instead; "
             "src.reproduce excludes this run (raise max_epochs to train on)"
         )
 
 
-def selected_checkpoint(trainer) -> str:
+def trainer_selected_checkpoint(trainer) -> str:
     """The selection checkpoint's file ("" when nothing was saved, e.g. debug=fast_dev_run)."""
     monitored = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
     return monitored[0].best_model_path if monitored else ""

@@ -112,8 +112,8 @@ def test_epoch_history_selects_the_first_best_eligible_epoch():
         m = {"train/loss": torch.tensor(0.1), "train/acc": torch.tensor(train_acc), "val/acc": torch.tensor(val),
              "val/acc_eligible": torch.tensor(eligible)}  # fmt: skip
         h.on_train_epoch_end(SimpleNamespace(callback_metrics=m, current_epoch=epoch), None)
-    assert h.best()["epoch"] == 2  # tie 0.98 at epochs 2 and 3: the first, as ModelCheckpoint keeps it
-    assert h.best("val/acc")["epoch"] == 0  # unfiltered, epoch 0 (below the criterion) would have won
+    assert h.selected()["epoch"] == 2  # tie 0.98 at epochs 2 and 3: the first, as ModelCheckpoint keeps it
+    assert h.selected("val/acc")["epoch"] == 0  # unfiltered, epoch 0 (below the criterion) would have won
     bad = {"train/loss": torch.tensor(float("nan"))}
     with pytest.raises(FloatingPointError, match="diverged"):
         h.on_train_epoch_end(SimpleNamespace(callback_metrics=bad, current_epoch=4), None)
@@ -165,7 +165,7 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
         "run_name": "synthetic-k3",
         "logger": {"wandb": {"group": "train/sweep", "offline": True}},
     }
-    summary = {"wandb_id": "trained1", "best_epoch": 1, "config": config}
+    summary = {"wandb_id": "trained1", "selected_epoch": 1, "config": config}
     ids = [log_to_wandb(tmp_path, summary, _result(1)) for _ in range(2)]
     assert len(set(ids)) == 2 and "trained1" not in ids
     for eval_id in ids:
@@ -179,6 +179,7 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
         )
         evaluation = next(json.loads(i.value_json) for i in run.config.update if i.key == "evaluation")
         assert (
-            evaluation["trained_run"] == "trained1" and evaluation["model_artifact"] == "model-trained1:best"
+            evaluation["trained_run"] == "trained1"
+            and evaluation["model_artifact"] == "model-trained1:selected"
         )
         assert final_summary(folder)["test_images"] == 6

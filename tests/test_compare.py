@@ -26,7 +26,7 @@ def _run(root, name, *, kernel=5, seed=0, dataset="mnist", lr=0.001, level=None,
     d = root / name
     config = {"kernel": kernel, "seed": seed, "lr": lr, "padding": "same", "dataset": {"name": dataset, "shuffle_seed": seed},
               "paths": {"output_dir": str(d)}, "run_name": name}  # fmt: skip
-    write_summary(d, {"status": "completed", "config": config, "epochs": 2, "best_epoch": 1, "val_acc": val,
+    write_summary(d, {"status": "completed", "config": config, "epochs": 2, "selected_epoch": 1, "val_acc": val,
                       "test_acc": val, "train_acc_full": 1.0, "checkpoint": "", "meets_criterion": True})  # fmt: skip
     (d / "metrics.csv").write_text(f"epoch,val/acc,sens_mean/softmax/cosine\n0,0.9,0.5\n1,{val},0.6\n")
     if level is not None:

@@ -55,7 +55,7 @@ def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
         evaluate_run(trained_run, other)
     assert evaluate_run(trained_run, OmegaConf.merge(other, {"force": True})).max_shift == 3
     evaluate_run(trained_run, OmegaConf.merge(cfg, {"force": True}))
-    ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
+    ckpt = next((trained_run / "checkpoints").glob("selected-*.ckpt"))
     os.utime(ckpt, ns=(ckpt.stat().st_atime_ns, ckpt.stat().st_mtime_ns + 10**9))  # retrained: other weights
     assert (
         evaluate_run(trained_run, cfg) is not None and "measured on other weights" in capsys.readouterr().out

@@ -128,7 +128,7 @@ def _summary(run: Path, status: str, **extra) -> None:
 def test_a_completed_local_run_wins_over_its_record_and_a_record_over_an_unfinished_run(tmp_path):
     done = {
         "epochs": 1,
-        "best_epoch": 0,
+        "selected_epoch": 0,
         "val_acc": 0.9,
         "test_acc": 0.9,
         "checkpoint": "c",
@@ -156,7 +156,7 @@ def test_training_level_pairs_the_criterion_epoch_with_the_selected_epoch_within
             {"epoch": 1, "train/acc": 0.998},
             {"epoch": 2, "train/acc": 0.999},
         ]
-        runs.append({"run_dir": str(run), "history": history, "best_epoch": 2,
+        runs.append({"run_dir": str(run), "history": history, "selected_epoch": 2,
                      "config": {"seed": seed, "max_shift": 2}})  # fmt: skip
     assert (
         first_epoch_at(runs[0]["history"], 0.995) == 0 and first_epoch_at(runs[0]["history"], 0.9995) is None

@@ -59,6 +59,26 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
     assert main(["--report", str(report), "--figures-dir", str(tmp_path), "--check"]) == 0
 
 
+def test_a_report_that_cannot_be_written_is_one_line_and_left_as_it_was(tmp_path, capsys, monkeypatch):
+    """A read-only checkout (root writes anywhere, so the write is refused by hand): one line, exit 2."""
+    import src.report
+
+    def refuse(path, write):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(src.report, "atomic_write", refuse)
+    report = tmp_path / "r.md"
+    report.write_text("<!-- table:fig2_radial -->\nold\n<!-- /table:fig2_radial -->\n")
+    fig = {"radial": {"conv": {"cosine": {"k=3": [[1.0, 0.9, 0.8]] * 3}}}, "max_shift": 2}
+    (tmp_path / "fig2.json").write_text(__import__("json").dumps(fig))
+    assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.endswith("cannot be written (Permission denied): nothing changed") and len(err.splitlines()) == 1
+    )
+    assert "\nold\n" in report.read_text()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

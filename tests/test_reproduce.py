@@ -75,7 +75,7 @@ def test_a_best_rate_next_to_one_that_never_met_the_criterion_is_inside_the_swee
 def _summary(path, **kw):
     path.mkdir(parents=True)
     s = {"status": "completed", "epochs": 4, "meets_criterion": True, "val_acc": 0.99, "test_acc": 0.99,
-         "best_epoch": 3, "checkpoint": "checkpoints/best-003.ckpt",
+         "selected_epoch": 3, "checkpoint": "checkpoints/selected-003.ckpt",
          "criterion": {"train_accuracy": 0.995}, "config": {"kernel": 5, "lr": 0.001, "seed": 0}} | kw  # fmt: skip
     (path / "summary.json").write_text(json.dumps(s))
 

@@ -85,7 +85,7 @@ def test_a_file_where_a_folder_is_expected(tmp_path):
 
 def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
     import src.runs
-    from src.runs import best_checkpoint
+    from src.runs import selected_checkpoint
 
     ckpt = tmp_path / "checkpoints" / "best-000.ckpt"
     ckpt.parent.mkdir()
@@ -98,7 +98,9 @@ def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(
         DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"
     ):
-        best_checkpoint(tmp_path, {"checkpoint": "checkpoints/best-000.ckpt", "checkpoint_sha256": "0" * 64})
+        selected_checkpoint(
+            tmp_path, {"checkpoint": "checkpoints/best-000.ckpt", "checkpoint_sha256": "0" * 64}
+        )
 
 
 def test_a_damaged_summary_beside_checkpoints_is_refused_not_resumed(tmp_path):
@@ -130,7 +132,7 @@ def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_v
     from src.sweep_report import refresh_results, results_table
 
     for job, lr, seed in (("kernel=3,seed=0", 0.001, 0), ("kernel=3,lr=0.002,seed=1", 0.002, 1)):
-        write_summary(tmp_path / job, {"status": "completed", "best_epoch": 0, "val_acc": 0.9, "epochs": 1,
+        write_summary(tmp_path / job, {"status": "completed", "selected_epoch": 0, "val_acc": 0.9, "epochs": 1,
                                        "test_acc": 0.9, "checkpoint": "", "meets_criterion": True,
                                        "config": {"kernel": 3, "lr": lr, "seed": seed, "dataset": {"name": "mnist"}}})  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(results_table(tmp_path))))
@@ -145,3 +147,27 @@ def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_v
     assert [r["test_cos_conv"] for r in rows] == ["", "1.0"] and not any(
         k.startswith("cos_") for k in rows[0]
     )
+    # each row says how it was measured (2 images, shifts up to 1 px): rows measured otherwise are seen, not averaged
+    assert [(r["test_cos_images"], r["test_cos_max_shift"]) for r in rows] == [("", ""), ("2", "1")]
+
+
+def test_a_run_written_before_the_selected_names_still_loads(tmp_path):
+    """Before 2026-12-03 the selected epoch was `best_epoch` and its file best-EEE.ckpt (runs on disk and the
+    committed records keep them): read as `selected_epoch`, the file found by the summary or by the old pattern."""
+    import hashlib
+
+    from src.runs import finished_summary, read_summary, selected_checkpoint, write_summary
+
+    ckpt = tmp_path / "checkpoints" / "best-002.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"weights")
+    old = {"status": "completed", "config": {"kernel": 3}, "epochs": 3, "best_epoch": 2, "val_acc": 0.9,
+           "test_acc": 0.9, "checkpoint": "checkpoints/best-002.ckpt", "meets_criterion": True,
+           "checkpoint_sha256": hashlib.sha256(b"weights").hexdigest()}  # fmt: skip
+    write_summary(tmp_path, old)
+    summary = read_summary(tmp_path)
+    assert summary["selected_epoch"] == 2 and "best_epoch" not in summary and summary["status"] == "completed"
+    assert selected_checkpoint(tmp_path, summary) == ckpt == selected_checkpoint(tmp_path, {"checkpoint": ""})
+    assert finished_summary(tmp_path) is not None
+    ckpt.write_bytes(b"other weights")  # not the file its summary describes: not finished, so retrained
+    assert finished_summary(tmp_path) is None

@@ -95,7 +95,7 @@ def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_
             )  # default: every metric
             results.setdefault(f"k={kernel}", []).append(res)
             run = tmp_path / "runs" / f"k{kernel}s{seed}"
-            write_summary(run, {"status": "completed", "epochs": 1, "best_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
+            write_summary(run, {"status": "completed", "epochs": 1, "selected_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
                                 "config": {"kernel": kernel, "seed": seed}, "checkpoint": "", "meets_criterion": True})  # fmt: skip
             res.save(run / "sensitivity.pt")
     slow = naive_translation_sensitivity(net, x, y, ("conv",), 3, max_shift=2, metrics=["pearson"])

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from src.conf import CONF_DIR
+from src.conf import CONF_DIR, dataset_files
 from src.errors import ConfigError
 from src.train import check_config, train
 from tests.conftest import compose_config
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "cifar10", "synthetic"])
+@pytest.mark.parametrize("dataset", sorted(dataset_files()))
 @pytest.mark.parametrize("padding", ["same", "none"])
 def test_configs_compose(tmp_path, dataset, padding):
     cfg = compose_config("train", [f"dataset={dataset}", f"padding={padding}", "kernel=3"], tmp_path)
@@ -99,10 +99,10 @@ def test_short_training_run_writes_its_summary(train_cfg):
     # no epoch reached the (unreachable) criterion: the run says so, and src.reproduce excludes it
     # ... and selects the best-validation epoch, not simply the first
     best_val = max(summary["history"], key=lambda e: e["val/acc"])
-    assert summary["meets_criterion"] is False and summary["best_epoch"] == best_val["epoch"]
+    assert summary["meets_criterion"] is False and summary["selected_epoch"] == best_val["epoch"]
     assert summary["val_acc"] == best_val["val/acc"]
     assert (
-        summary["checkpoint"] == f"checkpoints/best-{best_val['epoch']:03d}.ckpt"
+        summary["checkpoint"] == f"checkpoints/selected-{best_val['epoch']:03d}.ckpt"
     )  # relative: survives a move
     assert os.path.isfile(f"{run}/checkpoints/last.ckpt") and os.path.isfile(f"{run}/{summary['checkpoint']}")
     assert len(summary["checkpoint_sha256"]) == 64
@@ -129,8 +129,8 @@ def test_selected_checkpoint_is_the_best_eligible_epoch(train_cfg):
     eligible = [e for e in history if e["train/acc"] >= 0.5]
     assert eligible and all(e["val/acc_eligible"] == -1.0 for e in history if e["train/acc"] < 0.5)
     best = max(eligible, key=lambda e: e["val/acc"])
-    assert summary["best_epoch"] == best["epoch"] and summary["checkpoint"].endswith(
-        f"best-{best['epoch']:03d}.ckpt"
+    assert summary["selected_epoch"] == best["epoch"] and summary["checkpoint"].endswith(
+        f"selected-{best['epoch']:03d}.ckpt"
     )
 
 

@@ -64,8 +64,8 @@ def test_a_signal_stops_at_once_and_a_moved_run_resumes_without_mixing_epochs(tm
     epochs = [e["epoch"] for e in after["history"]]
     assert epochs == [0, 1, 2] and after["history"][0] == before["history"][0]  # epoch 0 not retrained
     best = max(after["history"], key=lambda e: e["val/acc"])  # criterion 1.0 is never met: best validation
-    assert after["best_epoch"] == best["epoch"] and after["val_acc"] == best["val/acc"]
-    assert after["checkpoint"] == f"checkpoints/best-{best['epoch']:03d}.ckpt"
+    assert after["selected_epoch"] == best["epoch"] and after["val_acc"] == best["val/acc"]
+    assert after["checkpoint"] == f"checkpoints/selected-{best['epoch']:03d}.ckpt"
     assert sorted(_metric_epochs(moved)) == ["0", "1", "2"]  # each epoch once, the cut row gone
 
 
@@ -444,10 +444,10 @@ def test_the_wandb_summary_keeps_the_selected_epochs_values(tmp_path, monkeypatc
     run = wandb.init(dir=str(tmp_path), mode="offline")
     for step, value in enumerate((0.70, 0.7237, 0.7136)):  # epochs 0-2; epoch 1 is the selected one
         run.log({"sens_mean/softmax/cosine": value, "epoch": step}, step=step)
-    _finish_wandb({"sens_mean/softmax/cosine": 0.7237, "best/best_epoch": 1})
+    _finish_wandb({"sens_mean/softmax/cosine": 0.7237, "selected/selected_epoch": 1})
     (folder,) = (tmp_path / "wandb").glob("offline-run-*")
     summary = final_summary(folder)
-    assert summary["sens_mean/softmax/cosine"] == 0.7237 and summary["best/best_epoch"] == 1
+    assert summary["sens_mean/softmax/cosine"] == 0.7237 and summary["selected/selected_epoch"] == 1
 
 
 def test_evaluate_says_how_much_it_will_measure_before_it_starts():
@@ -469,6 +469,22 @@ def test_wandb_plots_the_epoch_metrics_against_the_epoch(tmp_path, monkeypatch):
     metrics = {(r.metric.name or r.metric.glob_name): r.metric.step_metric
                for r in read_records(file) if r.WhichOneof("record_type") == "metric"}  # fmt: skip
     assert all(metrics.get(p) == "epoch" for p in EPOCH_METRICS), metrics
+
+
+def test_wandb_online_without_a_login_is_one_line_before_training(tmp_path, monkeypatch):
+    """logger.wandb.offline=false on a machine with no W&B login: W&B's UsageError traceback before, one line now."""
+    from src.errors import UserError
+    from src.loggers import WandbLogger
+
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no stored login
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    logger = WandbLogger(save_dir=str(tmp_path), offline=False)
+    with pytest.raises(
+        UserError, match=r"W&B could not start the run \(.*\): `wandb login`.*make wandb-sync"
+    ):
+        logger.experiment  # noqa: B018  (the property starts the run)
 
 
 def test_a_damaged_wandb_run_file_is_one_line(tmp_path):

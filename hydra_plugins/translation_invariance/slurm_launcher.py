@@ -20,7 +20,6 @@ from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as _SubmititSlurm
 
 from hydra_plugins.translation_invariance.submitit_adapter import tolerant_results
-from src.errors import UserError
 from src.hydra_adapter import job_dir
 
 log = logging.getLogger(__name__)
@@ -30,19 +29,9 @@ def finished(run: Path, records: str | None = None) -> bool:
     """The job is recorded in `records` (src/records.py: src.train skips it), or its run completed and its selected
     checkpoint is there and is the one its summary names."""
     from src.records import recorded
-    from src.runs import best_checkpoint, completed_summary
+    from src.runs import finished_summary
 
-    if records and recorded(Path(records) / run.name):
-        return True
-
-    done = completed_summary(run)
-    if not done:
-        return False
-    try:
-        best_checkpoint(run, done)
-    except UserError:
-        return False
-    return True
+    return bool(records and recorded(Path(records) / run.name)) or finished_summary(run) is not None
 
 
 class SlurmLauncher(_SubmititSlurm):

@@ -44,7 +44,7 @@ class EpochHistory(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.epochs = list(state_dict["epochs"])
 
-    def best(self, monitor: str = "val/selection") -> dict | None:
+    def selected(self, monitor: str = "val/selection") -> dict | None:
         """The first epoch with the highest `monitor` (the one ModelCheckpoint keeps: it replaces only on a gain).
         Histories from before `val/selection` existed fall back to `val/acc_eligible`."""
         if monitor == "val/selection" and not any(monitor in e for e in self.epochs):

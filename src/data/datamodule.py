@@ -31,6 +31,8 @@ class DatasetInfo:
     # the images' background, as a pixel value in [0, 1]: the paper's zero padding and the pixels a shift vacates
     # take this value, so a shift moves the object over its own background (white for inverted digits)
     background: float = 0.0
+    # whether the loader reads files below paths.data_dir (False: drawn in memory, as the synthetic digits are)
+    reads_files: bool = True
 
 
 class TensorBatches(Dataset):
@@ -140,7 +142,8 @@ class PaddedDataModule(L.LightningDataModule):
 
     Args:
         name: the dataset's name (figures and run names say it).
-        data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused for synthetic).
+        data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused when the dataset's
+            `info.reads_files` is false).
         download: let torchvision download missing files (needs internet).
         border: zero padding added on every side, pixels.
         val_size: images split off the official training set for validation.

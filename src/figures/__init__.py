@@ -162,7 +162,7 @@ def accuracy_table(runs: dict[int, list[dict]]) -> dict:
     table = {}
     for k, rs in runs.items():
         row = {"lr": rs[0]["config"]["lr"], "seeds": [r["config"]["seed"] for r in rs],
-               "epochs": [r["epochs"] for r in rs], "selected_epoch": [r["best_epoch"] for r in rs],
+               "epochs": [r["epochs"] for r in rs], "selected_epoch": [r["selected_epoch"] for r in rs],
                "run_dirs": [r["run_dir"] for r in rs]}  # fmt: skip
         for key in ("train_acc", "train_acc_full", "val_acc", "test_acc"):
             vals = [r[key] for r in rs if r.get(key) is not None]

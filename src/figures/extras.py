@@ -33,7 +33,7 @@ def extras_numbers(run: dict, result, out: str) -> dict:
             "run": run["run_dir"],
             "subset": "epoch-end callback: fixed class-balanced validation subset",
             "images": per_epoch[0].meta.get("images") if per_epoch else None,
-            "selected_epoch": run.get("best_epoch"),
+            "selected_epoch": run.get("selected_epoch"),
             "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
             "profiles": {
                 layer: [r.radial_mean(layer, PAPER_METRIC).tolist() for r in per_epoch] for layer in layers

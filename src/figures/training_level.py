@@ -26,7 +26,7 @@ def first_epoch_at(history: list[dict], criterion: float) -> int | None:
 def run_levels(run: dict, criterion: float) -> dict | None:
     """One run's epochs (at `criterion`, selected) and, per measuring point, the radii 1..S mean cosine at each; None
     when the run has no epoch at the criterion or no maps of those epochs."""
-    low, selected = first_epoch_at(run.get("history") or [], criterion), run.get("best_epoch")
+    low, selected = first_epoch_at(run.get("history") or [], criterion), run.get("selected_epoch")
     profiles = epoch_profiles(Path(run["run_dir"]))
     if low is None or selected is None or str(low) not in profiles or str(selected) not in profiles:
         return None

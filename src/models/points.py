@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from src.sensitivity.maps import INPUT, SOFTMAX
+from src.sensitivity.maps import POINTS
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,7 @@ class Point:
     title: str  # what a figure calls it
 
 
-ENGINE_POINTS = (
-    Point(INPUT, "network input (padded image)"),
-    Point(SOFTMAX, "network output (softmax of the final FC layer)"),
-)
+ENGINE_POINTS = tuple(Point(name, title) for name, title in POINTS.items())  # input and softmax: the engine's
 REGISTRY: dict[str, tuple[Point, ...]] = {}  # model class -> its points, input to output
 
 

@@ -33,7 +33,11 @@ FORMAT_VERSION = 1
 # layer" is the `Out` row of its Tables 1-4, whose activation is Softmax; `fc` (the logits) is a different point.
 SOFTMAX = "softmax"
 INPUT = "input"  # not a module either: the (shifted) image itself, the start of `layers="all"`
-POINTS = (INPUT, SOFTMAX)
+# The engine's own points, in every model: name -> what a figure calls it (src/models/points.py titles them from here)
+POINTS = {
+    INPUT: "network input (padded image)",
+    SOFTMAX: "network output (softmax of the final FC layer)",
+}
 _NOT_A_STAGE = (nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout)
 
 
