@@ -252,6 +252,29 @@ def selection_table(fig: dict) -> str:
     return table(header, rows)
 
 
+def rates_table(fig: dict) -> str:
+    """The learning rate's own effect on invariance, per kernel: every trained rate's epoch-end cosine (radii 1..S
+    mean, the training callback's validation subset, at each run's selected epoch) per measuring point, mean over the
+    seeds trained at that rate. Read beside the claims: the protocol selects a different rate per kernel."""
+    rows = []
+    for k, sel in fig.get("selection", {}).items():
+        for lr, runs in sel["runs_by_lr"].items():
+            measured = [r["epoch_end_cosine"] for r in runs if r.get("epoch_end_cosine")]
+            if not measured:
+                continue
+            rate = f"**{lr}** (selected)" if float(lr) == sel["selected_lr"] else lr
+            met = "yes" if all(r["met_criterion"] for r in runs) else "no (excluded)"
+            cells = [num(sum(m[p] for m in measured) / len(measured)) for p in ("conv", "softmax", "fc")
+                     if all(p in m for m in measured)]  # fmt: skip
+            rows.append([k, rate, str(len(measured)), met, *cells])
+    return table(["k", "Adam rate", "n", "met the criterion", "conv", "softmax", "fc (logits)"], rows)
+
+
+def _verdict_kind(verdict: str | None) -> str | None:
+    """A verdict without its sample size: "unresolved at n=3" and "unresolved at n=10" are the same verdict."""
+    return None if verdict is None else re.sub(r" at n=\d+$", "", verdict)
+
+
 def claims_versus_table(fig: dict, reference: dict) -> str:
     """Each claim of `fig` beside the same claim of `reference` (another protocol's figure of the same question):
     r = 1..S paired difference with its 95 % interval and the Holm verdict of each, and whether the verdict changed."""
@@ -267,9 +290,11 @@ def claims_versus_table(fig: dict, reference: dict) -> str:
                 d = claim.get("difference")
                 cells += ["–", "–"] if not d else [
                     f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]",
-                    f"{claim.get('verdict_holm', claim['verdict'])} (n={d['n']})",
+                    f"{_verdict_kind(claim.get('verdict_holm', claim['verdict']))} (n={d['n']})",
                 ]  # fmt: skip
-            changed = other.get("verdict_holm", other.get("verdict")) != c.get("verdict_holm", c["verdict"])
+            changed = _verdict_kind(other.get("verdict_holm", other.get("verdict"))) != _verdict_kind(
+                c.get("verdict_holm", c["verdict"])
+            )
             layer = c["a"][0] if c["a"][0] != "output" else at
             rows.append([c["claim"], POINT.get(layer, layer), *cells, "**changed**" if changed else "same"])
     header = ["claim", "at", "this protocol: difference [95 % CI]", "Holm verdict", "reference: difference [95 % CI]",
@@ -326,11 +351,13 @@ TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "fig2_paper_claims": (["fig2_paper"], claims_table),
     "fig2_paper_vs_seeds10": (["fig2_paper", "fig2"], claims_versus_table),
     "fig2_paper_training_level": (["fig2_paper"], training_level_table),
+    "fig2_paper_rates": (["fig2_paper"], rates_table),
     "fig5_paper_selection": (["fig5_paper"], selection_table),
     "fig5_paper_accuracy": (["fig5_paper"], lambda f: accuracy_table({"fig5_paper": f})),
     "fig5_paper_claims": (["fig5_paper"], claims_table),
     "fig5_paper_vs_seeds10": (["fig5_paper", "fig5"], claims_versus_table),
     "fig5_paper_training_level": (["fig5_paper"], training_level_table),
+    "fig5_paper_rates": (["fig5_paper"], rates_table),
 }
 
 

@@ -242,8 +242,10 @@ def selection_record(
     planning: list[int],
 ) -> dict:  # fmt: skip
     """What the figure's JSON says of one kernel's learning-rate selection: every rate trained, each seed's epochs,
-    validation accuracy and whether it met the criterion (else why not); the selected rate, the rates added by
-    widening, the seeds that selected it."""
+    validation accuracy and whether it met the criterion (else why not), its epoch-end cosine per point at the
+    selected epoch; the selected rate, the rates added by widening, the seeds that selected it."""
+    from src.figures.training_level import selected_epoch_cosine
+
     by_lr: dict[str, list[dict]] = {}
     runs = [(r, None) for r in eligible] + [(r, r["reason"]) for r in excluded if "config" in r]
     for r, reason in sorted(runs, key=lambda x: (x[0]["config"]["lr"], x[0]["config"]["seed"])):
@@ -257,6 +259,8 @@ def selection_record(
                     "met_criterion": reason is None,
                     "excluded": reason,
                     "wall_time_s": r.get("wall_time_s"),
+                    # the callback's validation subset at the selected epoch: the rate's effect, from runs that exist
+                    "epoch_end_cosine": selected_epoch_cosine(r),
                 }
             )
     return {"selected_lr": best, "rates_tried": tried, "widened": [lr for lr in tried if lr not in grid],

@@ -93,11 +93,15 @@ def test_a_sweep_cut_halfway_continues_on_an_empty_outputs_from_its_records(tmp_
     assert comparable(third) == comparable(second)
     assert [r["seed"] for r in third["training_level"]["networks"]["k=3"]["runs"]] == [0, 1]
     # the report's tables of this protocol read it
-    from src.report import claims_versus_table, selection_table, training_level_table
+    from src.report import claims_versus_table, rates_table, selection_table, training_level_table
 
     # seeds 0 and 1 at each kernel's selected rate
     assert selection_table(third).count("(selected)") == 2 * 2
     assert training_level_table(third).count("\n") == 2 + 2 * 3  # header, rule, 2 kernels x 3 points
+    rates = rates_table(third).splitlines()[
+        2:
+    ]  # every trained rate of each kernel, its epoch-end cosine per point
+    assert len(rates) == 2 * 2 and all(row.count("|") == 8 and "| – |" not in row for row in rates)
     versus = claims_versus_table(third, first)  # 4 claims at the softmax, 3 of them also at the logits
     assert versus.count("| same |") + versus.count("| **changed** |") == 7
     assert (tmp_path / "f3" / "fig2_paper.png").stat().st_size > 1000

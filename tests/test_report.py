@@ -123,3 +123,17 @@ def test_accuracy_rows_name_the_criterion_each_figure_was_trained_to():
     assert (
         "| 99 % |" in lines[2] and "| 98 % |" in lines[3] and "| 99 % |" in lines[4]
     )  # conf/train.yaml: 0.99
+
+
+def test_a_verdict_changes_only_when_its_kind_does():
+    """ "unresolved at n=3" against "unresolved at n=10" is the same verdict; "holds" against it is a change."""
+    from src.report import _verdict_kind, claims_versus_table
+
+    def fig(verdict: str, n: int) -> dict:
+        d = {"mean": 0.01, "low": -0.01, "high": 0.03, "n": n}
+        return {"claims": [{"claim": "k=5 > k=3", "a": ["output", "k=5"], "b": ["output", "k=3"], "difference": d,
+                            "verdict": verdict, "verdict_holm": verdict}]}  # fmt: skip
+
+    assert _verdict_kind("unresolved at n=3") == _verdict_kind("unresolved at n=10") == "unresolved"
+    assert "| same |" in claims_versus_table(fig("unresolved at n=3", 3), fig("unresolved at n=10", 10))
+    assert "**changed**" in claims_versus_table(fig("holds", 3), fig("unresolved at n=10", 10))

@@ -47,6 +47,20 @@ def run_levels(run: dict, criterion: float) -> dict | None:
     }
 
 
+def selected_epoch_cosine(run: dict) -> dict[str, float] | None:
+    """Per measuring point, the radii 1..S mean cosine of the run's epoch-end maps at its selected epoch (the
+    callback's validation subset); None without maps of that epoch. What every trained rate has, selected or not, so
+    the learning rate's own effect on invariance is read from runs that already exist."""
+    profiles, selected = epoch_profiles(Path(run["run_dir"])), run.get("selected_epoch")
+    if selected is None or str(selected) not in profiles:
+        return None
+    max_shift = int(run["config"]["max_shift"])
+    maps = profiles[str(selected)]
+    return {
+        k.split("/")[0]: full_ring_mean(v, max_shift) for k, v in maps.items() if k.endswith(f"/{METRIC}")
+    }
+
+
 def training_level(runs: dict, max_shift: int, criterion: float | None) -> dict:
     """{"criterion", "subset", "networks": {"k=K": {"runs": [run_levels...], "<point>": paired difference (selected -
     at criterion) over the runs}}}; {} without a criterion to compare with."""
