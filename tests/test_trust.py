@@ -480,6 +480,9 @@ def test_wandb_online_without_a_login_is_one_line_before_training(tmp_path, monk
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no stored login
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    import wandb
+
+    wandb.teardown()  # an earlier test's W&B session keeps its (offline) settings: start from none, as a new process
     logger = WandbLogger(save_dir=str(tmp_path), offline=False)
     with pytest.raises(
         UserError, match=r"W&B could not start the run \(.*\): `wandb login`.*make wandb-sync"
