@@ -2,7 +2,7 @@
 
 Each job's run directory ends with:
   summary.json      resolved config, epochs, the selected epoch's train/val/test accuracy, checkpoint, status
-  checkpoints/      best-EEE.ckpt (best validation accuracy) and last.ckpt (for resuming)
+  checkpoints/      selected-EEE.ckpt (the selected epoch) and last.ckpt (for resuming)
   metrics.csv       per-epoch metrics (CSVLogger); wandb/ holds the offline W&B run
 """
 
