@@ -478,8 +478,10 @@ def trainer_selected_checkpoint(trainer) -> str:
     return monitored[0].best_model_path if monitored else ""
 
 
-class StopRequested(Exception):
-    """SIGTERM or SIGINT arrived: stop at once (the next Python bytecode), resumable from the last whole epoch."""
+class StopRequested(BaseException):
+    """SIGTERM or SIGINT arrived: stop at once (the next Python bytecode), resumable from the last whole epoch. A
+    BaseException, like KeyboardInterrupt: no `except Exception` on the way (a sweep's per-job failure catch, a
+    cleanup) may turn a signal into a failed job that the sweep then goes on from."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -597,6 +599,9 @@ def main(cfg: DictConfig) -> dict:
         # src.sweep_report.SweepReport lists the failures when the sweep ends (and sets the exit status).
         try:
             return train(cfg)
+        # a signal that arrived outside fit's own handling is still an interruption, never a failure
+        except StopRequested as e:
+            raise SystemExit(128 + e.signum) from e
         except Exception as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
