@@ -8,7 +8,6 @@ Files are read once per process (a sweep scan reads many summaries).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from src.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DEFAULT_MODEL = "standard_cnn"  # what every run trained before conf/model/ existed was
+# Config groups added after runs were first written -> the choice (its file) every run written before them used
+ADDED_GROUPS = {"optimizer": "adam"}  # conf/optimizer/ since c6a8430; Adam was the only optimizer before
 
 
 @cache
@@ -56,13 +57,6 @@ def datamodule(name: str, **settings: Any):
     return PaddedDataModule(name, info=info, loader=hydra.utils.instantiate(loader), **settings)
 
 
-def dataset_loader(name: str) -> Callable:
-    """The registered loader function of a dataset: (data_dir, download) -> ((train_x, train_y), (test_x, test_y))."""
-    import hydra
-
-    return hydra.utils.instantiate(dataset_entry(name)[1])
-
-
 def model_config(stored: dict | DictConfig | None) -> DictConfig:
     """A run's model config completed with the defaults of its `conf/model/` file.
 
@@ -78,12 +72,13 @@ def model_config(stored: dict | DictConfig | None) -> DictConfig:
 
 
 def completed_config(config: dict) -> dict:
-    """A run's stored config, completed for today's code: its model section with the defaults of its model file, and
-    a dataset section saved before it carried `info` and `loader` given the registry's."""
-    out = dict(config)
-    if (
-        "model" in out or "kernel" in out
-    ):  # a training config (a partial dict in a hand-made summary stays as is)
+    """A run's stored config, completed for today's code: a config group added since (ADDED_GROUPS) with the choice
+    it used, its model section with the defaults of its model file, and a dataset section saved before it carried
+    `info` and `loader` given the registry's. Old and new runs of one computation then compare and merge."""
+    out = {group: OmegaConf.to_container(_load(CONF_DIR / group / f"{choice}.yaml"))
+           for group, choice in ADDED_GROUPS.items() if group not in config} | config  # fmt: skip
+    # a training config (a partial dict in a hand-made summary stays as is)
+    if "model" in out or "kernel" in out:
         out["model"] = OmegaConf.to_container(model_config(out.get("model")))
     dataset = out.get("dataset")
     registered = isinstance(dataset, dict) and dataset.get("name") in dataset_files()

@@ -34,15 +34,6 @@ COMPLETED_KEYS = (
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
             "debug", "records")  # fmt: skip
-# Settings added after runs were first written, with the value every run written before them used: a summary that
-# lacks one is read with it, so old and new runs of the same computation compare and merge (src.compare, records).
-ADDED_SETTINGS = {
-    "optimizer": {
-        "_target_": "torch.optim.Adam",
-        "_partial_": True,
-        "name": "adam",
-    },  # the group since c6a8430
-}
 
 
 def read_summary(run: Path) -> dict:
@@ -54,9 +45,8 @@ def read_summary(run: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
         return {"status": "unreadable", "error": f"{run / SUMMARY} is not a run summary (a JSON object with its "
                 "config)", "run_dir": str(run)}  # fmt: skip
-    if (
-        "best_epoch" in data
-    ):  # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+    # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+    if "best_epoch" in data:
         data["selected_epoch"] = data.pop("best_epoch")
     missing = [k for k in COMPLETED_KEYS if k not in data]
     if data.get("status") == "completed" and missing:
@@ -65,8 +55,7 @@ def read_summary(run: Path) -> dict:
     if "config" in data:
         from src.conf import completed_config
 
-        added = {k: v for k, v in ADDED_SETTINGS.items() if k not in data["config"]}
-        data["config"] = completed_config(added | data["config"])
+        data["config"] = completed_config(data["config"])
     return data | {"run_dir": str(run)}
 
 

@@ -172,14 +172,14 @@ def test_the_comparison_figure_shows_one_epoch_runs_and_names_groups_not_evaluat
 
 def test_a_run_from_before_a_setting_existed_is_read_with_the_value_it_used(tmp_path):
     """Runs written before the optimizer group have no `optimizer` key: they trained with Adam, so they group with
-    today's Adam runs and are refused beside an SGD run (runs.ADDED_SETTINGS, checked against the default config)."""
+    today's Adam runs and are refused beside an SGD run (conf.ADDED_GROUPS, checked against the default config)."""
     from omegaconf import OmegaConf
 
-    from src.runs import ADDED_SETTINGS
+    from src.conf import ADDED_GROUPS, completed_config
     from tests.conftest import compose_config
 
     defaults = OmegaConf.to_container(compose_config("train", [], tmp_path / "cfg"))
-    assert all(defaults[key] == value for key, value in ADDED_SETTINGS.items())
+    assert all(defaults[key] == completed_config({})[key] for key in ADDED_GROUPS)
     old, new = _run(tmp_path, "old", seed=0), _run(tmp_path, "new", seed=1)
     for run, optimizer in ((new, defaults["optimizer"]), (_run(tmp_path, "sgd", seed=2), {"name": "sgd"})):
         summary = json.loads((run / "summary.json").read_text())
