@@ -46,6 +46,14 @@ def dataset_entry(name: str) -> tuple[dict, dict]:
     return OmegaConf.to_container(cfg.info), OmegaConf.to_container(cfg.loader)
 
 
+def experiment_settings(name: str) -> dict:
+    """What conf/experiment/<name>.yaml trains on, as data: {"dataset": its dataset's name, "padding": same or
+    none, "border": the dataset file's border, pixels}."""
+    cfg = _load(CONF_DIR / "experiment" / f"{name}.yaml")
+    dataset = next(d["override /dataset"] for d in cfg.defaults if "override /dataset" in d)
+    return {"dataset": dataset, "padding": cfg.padding, "border": _load(dataset_files()[dataset]).border}
+
+
 def datamodule(name: str, **settings: Any):
     """A PaddedDataModule of a registered dataset (its info and loader from conf/dataset/<name>.yaml), with the
     module's defaults for every other setting; `settings` override them."""

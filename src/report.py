@@ -20,8 +20,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from src.conf import CONF_DIR
 from src.errors import UserError
+from src.figures.claims import reported_claims
+from src.figures.radial import final_map_sizes
 from src.files import atomic_write, read_json
+from src.sensitivity import stats
+from src.sensitivity.maps import CONV, LOGITS, SOFTMAX
 from src.sensitivity.metrics import PAPER_METRIC
 
 REPORT = Path("docs/REPRODUCTION.md")
@@ -36,12 +41,11 @@ NETWORK = {
     "exp1_fashion": "Table 1",
     "exp2_fashion": "Table 3",
 }
-FINAL_MAP = {
-    "3": "3x3",
-    "4": "2x2",
-    "5": "1x1",
-}  # Table 3 networks: the last conv block's map size, per kernel
-POINT = {"conv": "conv", "softmax": "softmax", "fc": "fc (logits)", "output": "output"}
+
+
+def point_label(point: str) -> str:
+    """A measuring point's name in a table; the logits say what they are (the paper never reads them)."""
+    return f"{point} (logits)" if point == LOGITS else point
 
 
 def num(x: float | None, digits: int = 3, signed: bool = False) -> str:
@@ -84,9 +88,7 @@ def training_criterion(fig: dict) -> str:
     if overrides:
         value = float(overrides[-1].split("=", 1)[1])
     else:
-        from src.conf import CONF_DIR
-
-        value = float(OmegaConf.load(Path(CONF_DIR) / "train.yaml").stop_train_accuracy)
+        value = float(OmegaConf.load(CONF_DIR / "train.yaml").stop_train_accuracy)
     return f"{100 * value:g} %"
 
 
@@ -96,10 +98,9 @@ def accuracy_table(figs: dict[str, dict]) -> str:
     rows = []
     for fig in figs.values():
         exp, criterion = fig["experiment"], training_criterion(fig)
+        sizes = final_map_sizes(exp, [int(k) for k in fig["accuracy"]])  # unpadded networks: their final map
         for i, (k, row) in enumerate(fig["accuracy"].items()):
-            name = f"{NETWORK.get(exp, exp)}, k={k}" + (
-                f" ({FINAL_MAP[k]} final map)" if exp.startswith("exp2") else ""
-            )
+            name = f"{NETWORK.get(exp, exp)}, k={k}" + (f" ({sizes[f'k={k}']} final map)" if sizes else "")
             cells = [mean_std(row[key], 2, 100) if key in row else "–"
                      for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
@@ -114,8 +115,6 @@ def accuracy_table(figs: dict[str, dict]) -> str:
 def radial_table(fig: dict, layers: list[str]) -> str:
     """Class-mean values of the figure's metric (the paper's cosine unless it says otherwise) at RADII, mean ± std over
     seeds, one row per measuring point and network."""
-    from src.sensitivity.stats import mean_ci
-
     rows = []
     metric = fig.get("metric", PAPER_METRIC)
     # a figure measured to a smaller shift shows the radii it has
@@ -124,8 +123,8 @@ def radial_table(fig: dict, layers: list[str]) -> str:
         if layer not in fig["radial"]:
             continue
         for label, seeds in fig["radial"][layer][metric].items():
-            cells = [mean_std(mean_ci([p[r] for p in seeds])) for r in radii]
-            rows.append([POINT.get(layer, layer), label.removeprefix("k="), str(len(seeds)), *cells])
+            cells = [mean_std(stats.mean_ci([p[r] for p in seeds])) for r in radii]
+            rows.append([point_label(layer), label.removeprefix("k="), str(len(seeds)), *cells])
     return table(["point", "k", "n", *[f"r={r}" for r in radii]], rows)
 
 
@@ -137,29 +136,25 @@ def claims_table(fig: dict) -> str:
     """Every claim of a radial figure at its output point and at the logits: the r = 1..S paired difference, its
     test, the raw and Holm-adjusted verdicts, the seeds an unresolved claim would need, and the per-radius reading."""
     rows = []
-    for key, at in (("claims", fig.get("output_layer", "softmax")), ("claims_logits", "fc")):
-        for c in fig.get(key, []):
-            if key == "claims_logits" and "output" not in (c["a"][0], c["b"][0]):
-                continue  # a claim about conv alone reads the same at any output point
-            if c.get("skipped"):
-                rows.append([c["claim"], "", "", "", "", "", c["verdict"], "", "", "", "", ""])
-                continue
-            d = c["difference"]
-            interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
-            test = c.get("test", "paired t") or "–"
-            if c.get("direction") == 0 and "tost" in c:
-                test = f"TOST ±{c['margin']:g}, 90 % CI [{num(c['tost']['ci90'][0], signed=True)}, " \
-                       f"{num(c['tost']['ci90'][1], signed=True)}]"  # fmt: skip
-            needed = c.get("seeds_needed", "–")
-            needed = "never at this mean" if needed is None else str(needed)
-            layer_a = c["a"][0] if c["a"][0] != "output" else at
-            rows.append([
-                c["claim"], POINT.get(layer_a, layer_a), str(d["n"]),
-                f"{num(d['mean'], signed=True)} {interval}", test, num(c.get("p")), verdict_cell(c["verdict"]),
-                num(c.get("p_holm")), verdict_cell(c.get("verdict_holm", "–")), needed,
-                radii_ranges(c["holds_at_radii"]) if c.get("direction") else "",
-                radii_ranges(c["fails_at_radii"]) if c.get("direction") else "",
-            ])  # fmt: skip
+    for c, at in reported_claims(fig):
+        if c.get("skipped"):
+            rows.append([c["claim"], "", "", "", "", "", c["verdict"], "", "", "", "", ""])
+            continue
+        d = c["difference"]
+        interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
+        test = c.get("test", "paired t") or "–"
+        if c.get("direction") == 0 and "tost" in c:
+            test = f"TOST ±{c['margin']:g}, 90 % CI [{num(c['tost']['ci90'][0], signed=True)}, " \
+                   f"{num(c['tost']['ci90'][1], signed=True)}]"  # fmt: skip
+        needed = c.get("seeds_needed", "–")
+        needed = "never at this mean" if needed is None else str(needed)
+        rows.append([
+            c["claim"], point_label(at), str(d["n"]),
+            f"{num(d['mean'], signed=True)} {interval}", test, num(c.get("p")), verdict_cell(c["verdict"]),
+            num(c.get("p_holm")), verdict_cell(c.get("verdict_holm", "–")), needed,
+            radii_ranges(c["holds_at_radii"]) if c.get("direction") else "",
+            radii_ranges(c["fails_at_radii"]) if c.get("direction") else "",
+        ])  # fmt: skip
     header = ["claim", "at", "n", "difference r = 1-10, mean [95 % CI]", "test", "p", "verdict", "Holm p",
               "Holm verdict", "seeds for 80 % power", "holds at r", "reversed at r"]  # fmt: skip
     return table(header, rows)
@@ -167,12 +162,10 @@ def claims_table(fig: dict) -> str:
 
 def correlation_table(fig: dict) -> str:
     """Fig. 1: per-class Pearson r, mean ± std over seeds, and the class mean."""
-    from src.sensitivity.stats import mean_ci
-
     rows = []
     for name, seeds in fig["correlation"]["per_class"].items():
         classes = len(seeds[0])
-        cells = [mean_std(mean_ci([s[c] for s in seeds])) for c in range(classes)]
+        cells = [mean_std(stats.mean_ci([s[c] for s in seeds])) for c in range(classes)]
         claim = next(c for c in fig["claims"] if c["claim"].startswith(name))
         rows.append([name.replace("-distance", "−distance"), str(len(seeds)), *cells,
                      mean_std(claim["class_mean_r"]), verdict_cell(claim["verdict"])])  # fmt: skip
@@ -182,25 +175,21 @@ def correlation_table(fig: dict) -> str:
 
 def depth_table(fig: dict) -> str:
     """Mean cosine over r = 1..S at every stage, mean ± std over seeds."""
-    from src.sensitivity.stats import mean_ci
-
     first = next(iter(fig["depth"].values()))
     layers = first["layers"]
     rows = []
     for label, d in fig["depth"].items():
-        cells = [mean_std(mean_ci([seed[i] for seed in d["mean_cosine"]])) for i in range(len(layers))]
+        cells = [mean_std(stats.mean_ci([seed[i] for seed in d["mean_cosine"]])) for i in range(len(layers))]
         rows.append([label, str(len(d["mean_cosine"])), *cells])
-    return table(["network", "n", *[POINT.get(la, la) for la in layers]], rows)
+    return table(["network", "n", *[point_label(la) for la in layers]], rows)
 
 
 def across_datasets_table(mnist: dict, fashion: dict) -> str:
     """The paper's explanation tested: is the same network more invariant at its output on the harder dataset?
     Fashion-MNIST minus MNIST class-mean cosine, Welch 95 % interval over seeds, per radius and over r = 1-10."""
-    from src.sensitivity.stats import welch_difference
-
     s = min(mnist["max_shift"], fashion["max_shift"])
     rows = []
-    for layer in ("softmax", "fc", "conv"):
+    for layer in (SOFTMAX, LOGITS, CONV):
         if layer not in mnist["radial"] or layer not in fashion["radial"]:
             continue
         for label, f_seeds in fashion["radial"][layer][PAPER_METRIC].items():
@@ -210,13 +199,13 @@ def across_datasets_table(mnist: dict, fashion: dict) -> str:
             cells = []
             for r in [*RADII[:5], None]:
                 pick = (lambda p: sum(p[1 : s + 1]) / s) if r is None else (lambda p, r=r: p[r])
-                d = welch_difference([pick(p) for p in f_seeds], [pick(p) for p in m_seeds])
+                d = stats.welch_difference([pick(p) for p in f_seeds], [pick(p) for p in m_seeds])
                 cells.append(
                     f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
                 )
             rows.append(
                 [
-                    POINT.get(layer, layer),
+                    point_label(layer),
                     label.removeprefix("k="),
                     f"{len(f_seeds)} / {len(m_seeds)}",
                     *cells,
@@ -264,10 +253,12 @@ def rates_table(fig: dict) -> str:
                 continue
             rate = f"**{lr}** (selected)" if float(lr) == sel["selected_lr"] else lr
             met = "yes" if all(r["met_criterion"] for r in runs) else "no (excluded)"
-            cells = [num(sum(m[p] for m in measured) / len(measured)) for p in ("conv", "softmax", "fc")
+            cells = [num(sum(m[p] for m in measured) / len(measured)) for p in (CONV, SOFTMAX, LOGITS)
                      if all(p in m for m in measured)]  # fmt: skip
             rows.append([k, rate, str(len(measured)), met, *cells])
-    return table(["k", "Adam rate", "n", "met the criterion", "conv", "softmax", "fc (logits)"], rows)
+    return table(
+        ["k", "Adam rate", "n", "met the criterion", *map(point_label, (CONV, SOFTMAX, LOGITS))], rows
+    )
 
 
 def _verdict_kind(verdict: str | None) -> str | None:
@@ -279,24 +270,22 @@ def claims_versus_table(fig: dict, reference: dict) -> str:
     """Each claim of `fig` beside the same claim of `reference` (another protocol's figure of the same question):
     r = 1..S paired difference with its 95 % interval and the Holm verdict of each, and whether the verdict changed."""
     rows = []
-    for key, at in (("claims", fig.get("output_layer", "softmax")), ("claims_logits", "fc")):
-        theirs = {c["claim"]: c for c in reference.get(key, [])}
-        for c in fig.get(key, []):
-            if c.get("skipped") or (key == "claims_logits" and "output" not in (c["a"][0], c["b"][0])):
-                continue
-            other = theirs.get(c["claim"], {})
-            cells = []
-            for claim in (c, other):
-                d = claim.get("difference")
-                cells += ["–", "–"] if not d else [
-                    f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]",
-                    f"{_verdict_kind(claim.get('verdict_holm', claim['verdict']))} (n={d['n']})",
-                ]  # fmt: skip
-            changed = _verdict_kind(other.get("verdict_holm", other.get("verdict"))) != _verdict_kind(
-                c.get("verdict_holm", c["verdict"])
-            )
-            layer = c["a"][0] if c["a"][0] != "output" else at
-            rows.append([c["claim"], POINT.get(layer, layer), *cells, "**changed**" if changed else "same"])
+    theirs = {(c["claim"], at): c for c, at in reported_claims(reference)}
+    for c, at in reported_claims(fig):
+        if c.get("skipped"):
+            continue
+        other = theirs.get((c["claim"], at), {})
+        cells = []
+        for claim in (c, other):
+            d = claim.get("difference")
+            cells += ["–", "–"] if not d else [
+                f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]",
+                f"{_verdict_kind(claim.get('verdict_holm', claim['verdict']))} (n={d['n']})",
+            ]  # fmt: skip
+        changed = _verdict_kind(other.get("verdict_holm", other.get("verdict"))) != _verdict_kind(
+            c.get("verdict_holm", c["verdict"])
+        )
+        rows.append([c["claim"], point_label(at), *cells, "**changed**" if changed else "same"])
     header = ["claim", "at", "this protocol: difference [95 % CI]", "Holm verdict", "reference: difference [95 % CI]",
               "Holm verdict", "verdict"]  # fmt: skip
     return table(header, rows)
@@ -318,7 +307,7 @@ def training_level_table(fig: dict) -> str:
             interval = (
                 "" if d["low"] is None else f" [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
             )
-            rows.append([label.removeprefix("k="), POINT.get(point, point), str(d["n"]), epochs,
+            rows.append([label.removeprefix("k="), point_label(point), str(d["n"]), epochs,
                          num(sum(low) / len(low)), num(sum(high) / len(high)),
                          f"{num(d['mean'], signed=True)}{interval}"])  # fmt: skip
     crit = f"{100 * level.get('criterion', 0):g} %"
@@ -331,9 +320,9 @@ def training_level_table(fig: dict) -> str:
 TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "accuracy": (["fig2", "fig5"], lambda f2, f5: accuracy_table({"fig2": f2, "fig5": f5})),
     "fig1": (["fig1"], correlation_table),
-    "fig2_radial": (["fig2"], lambda f: radial_table(f, ["conv", "softmax", "fc"])),
+    "fig2_radial": (["fig2"], lambda f: radial_table(f, [CONV, SOFTMAX, LOGITS])),
     "fig2_claims": (["fig2"], claims_table),
-    "fig5_radial": (["fig5"], lambda f: radial_table(f, ["softmax", "fc"])),
+    "fig5_radial": (["fig5"], lambda f: radial_table(f, [SOFTMAX, LOGITS])),
     "fig5_claims": (["fig5"], claims_table),
     "levers_claims": (["levers"], claims_table),
     "depth": (["depth"], depth_table),

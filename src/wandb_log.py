@@ -25,6 +25,7 @@ from pathlib import Path
 
 from src.errors import DataError
 from src.sensitivity import SensitivityResult
+from src.sensitivity.maps import LOGITS
 from src.sensitivity.metrics import PAPER_METRIC, shown_metrics
 from src.wandb_adapter import read_records
 
@@ -43,7 +44,7 @@ RADIAL_COLUMNS = (
 )
 # One colour scale per measuring point for cosine maps: outputs after a ReLU or a softmax are non-negative, so their
 # cosines lie in [0, 1]; logits (fc) point anywhere, so theirs lie in [-1, 1].
-COSINE_RANGE: dict[str, tuple[float, float]] = {"fc": (-1.0, 1.0)}
+COSINE_RANGE: dict[str, tuple[float, float]] = {LOGITS: (-1.0, 1.0)}
 ACCURACY = "accuracy"  # the profile of the shifted images' accuracy, keyed without a layer
 
 

@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from src.errors import ConfigError
 from src.models import PAPER_CHANNELS, build_network, feature_map_sizes
@@ -139,6 +142,24 @@ def test_model_options_keep_the_tables_sizes(pool, head):
         assert net.conv(net.block2(net.block1(torch.rand(1, 1, 40, 40)))).shape[-1] == side
     with pytest.raises(ConfigError, match="model.pool='no-such-pool' is not allowed"):
         build_network("mnist", 1, 40, 5, "same", pool="no-such-pool")
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in Path("conf/model").glob("*.yaml")))
+def test_every_model_has_the_points_the_figures_read_by_name(model):
+    """The figures, the report and the callback's default read CONV and LOGITS by name (src.sensitivity.maps): every
+    model of conf/model/ has both in its default configuration, and LOGITS is its output."""
+    from src.conf import datamodule, model_config
+    from src.models.build import build_model
+    from src.models.points import present_points
+    from src.sensitivity.maps import CONV, LOGITS
+
+    dm = datamodule("synthetic")
+    net = build_model(model_config(OmegaConf.load(f"conf/model/{model}.yaml")), dm, 5, "same")
+    assert {CONV, LOGITS} <= set(present_points(net))
+    seen = {}
+    dict(net.named_modules())[LOGITS].register_forward_hook(lambda m, i, o: seen.setdefault(LOGITS, o))
+    logits = net.eval()(torch.rand(2, dm.info.in_channels, dm.image_size, dm.image_size))
+    assert torch.equal(seen[LOGITS], logits)
 
 
 def test_torchvision_model_has_the_measuring_points():

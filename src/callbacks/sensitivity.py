@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from src import wandb_log
 from src.data import balanced_subset
 from src.sensitivity import SensitivityResult, translation_sensitivity
+from src.sensitivity.maps import LOGITS, PAPER_POINTS
 from src.sensitivity.stats import full_ring_mean
 
 EPOCHS_DIR = "sensitivity_epochs"  # <run>/sensitivity_epochs/epoch=EEE.pt: one result per measured epoch
@@ -36,7 +37,7 @@ class SensitivityCallback(L.Callback):
     def __init__(
         self,
         images_per_class: int = 3,
-        layers: tuple[str, ...] | list[str] = ("conv", "softmax", "fc"),
+        layers: tuple[str, ...] | list[str] = (*PAPER_POINTS, LOGITS),
         max_shift: int = 10,
         every_n_epochs: int = 1,
         batch_size: int = 256,

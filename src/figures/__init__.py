@@ -14,8 +14,9 @@ from pathlib import Path
 
 from src.errors import DataError
 from src.figures import correlation, depth, dimensionality, extras, feature_maps, radial
-from src.figures.claims import Claim, kernel_pairs
+from src.figures.claims import OUTPUT, Claim, kernel_pairs
 from src.figures.inputs import FigureInputs
+from src.sensitivity.maps import CONV
 from src.sensitivity.stats import mean_ci
 
 
@@ -64,97 +65,66 @@ LEVERS = {  # the levers the paper's related work names, one override each
     "anti-aliased": ["model.pool=blur"],  # max-pool stride 1 + blur stride 2 (Zhang 2019)
     "GAP head": ["model.head=gap"],  # global average pooling instead of FC 500
 }
-FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", ("output", f"k={k}"), ("conv", f"k={k}"))
+FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", (OUTPUT, f"k={k}"), (CONV, f"k={k}"))
            for k in (3, 4, 5)]  # fmt: skip
+# fmt: off
+# The paper's statements: (point, text, direction), each tested on kernel pairs (a, b) by `pairs`
+STATEMENTS = {
+    "conv: smaller kernel": (CONV, "smaller kernels, less sensitive conv output: k={a} > k={b}", 1),
+    "output: larger kernel": (OUTPUT, "larger kernels, more invariant output: k={a} > k={b}", 1),
+    "output: all equal": (OUTPUT, "all kernels equally invariant at the output: k={a} = k={b}", 0),
+    "output: 1x1 map": (OUTPUT, "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1),
+    "output: otherwise no map size": (OUTPUT, "otherwise no significant effect of map size: k={a} = k={b}", 0),
+    "output: no map size": (OUTPUT, "little to no effect of map size: k={a} = k={b}", 0),
+}
+# fmt: on
+
+
+def pairs(statement: str, kernel_pairs_: list[tuple[int, int]]) -> list[Claim]:
+    """The claims of one of STATEMENTS, one per kernel pair (a, b)."""
+    return kernel_pairs(*STATEMENTS[statement], kernel_pairs_)
 
 
 def _levers_figure(experiment: str, title: str) -> FigureSpec:
     """The levers figure on one experiment: the k=5 network once per LEVERS variant, each claimed more invariant
     than the baseline at conv and at the output."""
     claims = [Claim(f"{v} > baseline at {la}", (la, v), (la, "baseline"))
-              for v in LEVERS if v != "baseline" for la in ("conv", "output")]  # fmt: skip
+              for v in LEVERS if v != "baseline" for la in (CONV, OUTPUT)]  # fmt: skip
     return FigureSpec(experiment, [5], "radial_conv_output", title, claims, variants=LEVERS)
 
 
+ALL_PAIRS = [(3, 4), (4, 5), (3, 5)]
+# fmt: off
 FIGURES: dict[str, FigureSpec] = {
     "1": FigureSpec("exp1_mnist", [5], "correlation", "Fig. 1: MNIST, Table 1 k=5"),
-    "2": FigureSpec(
-        "exp1_mnist",
-        None,
-        "radial_conv_output",
-        "Fig. 2: MNIST, zero padding (Table 1)",
-        kernel_pairs(
-            "conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)]
-        )
-        + kernel_pairs(
-            "output", "larger kernels, more invariant output: k={a} > k={b}", 1, [(5, 4), (4, 3), (5, 3)]
-        )
-        + FC_ADDS,
-    ),
-    "3": FigureSpec(
-        "exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"
-    ),
-    "4": FigureSpec(
-        "exp1_cifar10",
-        None,
-        "radial_conv_output",
-        "Fig. 4: CIFAR-10, zero padding (Table 2)",
-        kernel_pairs("conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 5)])
-        + kernel_pairs(
-            "output", "all kernels equally invariant at the output: k={a} = k={b}", 0, [(5, 3), (4, 3)]
-        )
-        + FC_ADDS,
-    ),
-    "5": FigureSpec(
-        "exp2_mnist",
-        None,
-        "radial_output",
-        "Fig. 5: MNIST, no padding (Table 3)",
-        kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)])
-        + kernel_pairs("output", "otherwise no significant effect of map size: k={a} = k={b}", 0, [(4, 3)]),
-    ),
-    "6": FigureSpec(
-        "exp2_cifar10",
-        None,
-        "radial_output",
-        "Fig. 6: CIFAR-10, no padding (Table 4)",
-        kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(5, 3), (4, 3), (5, 4)]),
-    ),
+    "2": FigureSpec("exp1_mnist", None, "radial_conv_output", "Fig. 2: MNIST, zero padding (Table 1)",
+                    pairs("conv: smaller kernel", ALL_PAIRS)
+                    + pairs("output: larger kernel", [(5, 4), (4, 3), (5, 3)]) + FC_ADDS),
+    "3": FigureSpec("exp1_mnist", [5], "feature_maps", "Fig. 3: last conv block of the k=5 network (Table 1)"),
+    "4": FigureSpec("exp1_cifar10", None, "radial_conv_output", "Fig. 4: CIFAR-10, zero padding (Table 2)",
+                    pairs("conv: smaller kernel", [(3, 5)]) + pairs("output: all equal", [(5, 3), (4, 3)]) + FC_ADDS),
+    "5": FigureSpec("exp2_mnist", None, "radial_output", "Fig. 5: MNIST, no padding (Table 3)",
+                    pairs("output: 1x1 map", [(5, 4), (5, 3)]) + pairs("output: otherwise no map size", [(4, 3)])),
+    "6": FigureSpec("exp2_cifar10", None, "radial_output", "Fig. 6: CIFAR-10, no padding (Table 4)",
+                    pairs("output: no map size", [(5, 3), (4, 3), (5, 4)])),
     # The paper's CIFAR-10 questions (Figs. 4 and 6) asked on Fashion-MNIST with the MNIST networks unchanged.
-    "fashion4": FigureSpec(
-        "exp1_fashion",
-        None,
-        "radial_conv_output",
-        "Fashion-MNIST, zero padding (Table 1 networks; the paper's Fig. 4 questions)",
-        kernel_pairs(
-            "conv", "smaller kernels, less sensitive conv output: k={a} > k={b}", 1, [(3, 4), (4, 5), (3, 5)]
-        )
-        + kernel_pairs(
-            "output",
-            "all kernels equally invariant at the output: k={a} = k={b}",
-            0,
-            [(5, 3), (4, 3), (5, 4)],
-        )
-        + FC_ADDS,
-    ),
-    "fashion6": FigureSpec(
-        "exp2_fashion",
-        None,
-        "radial_output",
-        "Fashion-MNIST, no padding (Table 3 networks; the paper's Figs. 5 and 6 questions)",
-        kernel_pairs("output", "little to no effect of map size: k={a} = k={b}", 0, [(4, 3)])
-        + kernel_pairs("output", "1x1 final map (k=5) less sensitive: k={a} > k={b}", 1, [(5, 4), (5, 3)]),
-    ),
+    "fashion4": FigureSpec("exp1_fashion", None, "radial_conv_output",
+                           "Fashion-MNIST, zero padding (Table 1 networks; the paper's Fig. 4 questions)",
+                           pairs("conv: smaller kernel", ALL_PAIRS)
+                           + pairs("output: all equal", [(5, 3), (4, 3), (5, 4)]) + FC_ADDS),
+    "fashion6": FigureSpec("exp2_fashion", None, "radial_output",
+                           "Fashion-MNIST, no padding (Table 3 networks; the paper's Figs. 5 and 6 questions)",
+                           pairs("output: no map size", [(4, 3)]) + pairs("output: 1x1 map", [(5, 4), (5, 3)])),
     "extras": FigureSpec("exp1_mnist", [5], "extras", "MNIST, Table 1 k=5"),
     "fashion_extras": FigureSpec("exp1_fashion", [5], "extras", "Fashion-MNIST, Table 1 k=5"),
     "dims": FigureSpec("exp1_mnist", [5], "dimensionality", "§4.3.1: dimension changes both metrics"),
     "depth": FigureSpec("exp1_mnist", None, "depth", "Invariance through depth: MNIST, Table 1"),
     "levers": _levers_figure("exp1_mnist", "Beyond the paper: what makes the Table 1 k=5 network invariant"),
     # issue 18: does the ranking of the levers found on MNIST hold on a harder dataset?
-    "fashion_levers": _levers_figure(
-        "exp1_fashion", "Beyond the paper on Fashion-MNIST: what makes the Table 1 k=5 network invariant"
-    ),
+    "fashion_levers": _levers_figure("exp1_fashion",
+                                     "Beyond the paper on Fashion-MNIST: what makes the Table 1 k=5 network invariant"),
 }
+# fmt: on
 
 
 def accuracy_table(runs: dict[int, list[dict]]) -> dict:

@@ -7,12 +7,13 @@ exploratory. Pure functions of a figure's radial numbers, so a committed JSON ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from src.errors import DataError
+from src.sensitivity.maps import LOGITS, SOFTMAX
 from src.sensitivity.metrics import METRICS, PAPER_METRIC
 from src.sensitivity.stats import (
     ALPHA,
@@ -29,13 +30,19 @@ from src.sensitivity.stats import (
 # "No effect" claims are equivalence tests: |mean cosine difference over r = 1..S| < this margin (the metric table
 # says why 0.02; another metric uses its own margin there, or is not tested for "no effect").
 EQUIVALENCE_MARGIN = METRICS[PAPER_METRIC].equivalence_margin
+OUTPUT = "output"  # in a Claim: the figure's output point (softmax, the paper's; or the logits)
+
+
+def point_of(layer: str, output_layer: str) -> str:
+    """The measuring point a claim's side is read at: `output_layer` for OUTPUT, else the point itself."""
+    return output_layer if layer == OUTPUT else layer
 
 
 @dataclass(frozen=True)
 class Claim:
     """A statement of the paper tested as a paired difference over seeds of full-ring radial means (r = 1..S).
 
-    a and b are (layer, label) pairs, where layer "output" is the figure's output point; direction +1 claims
+    a and b are (layer, label) pairs, where layer OUTPUT is the figure's output point; direction +1 claims
     a > b (more similar, i.e. more invariant), -1 claims a < b, 0 claims no difference: an equivalence test with
     |difference| < margin (cosine units, mean over r = 1..S).
     """
@@ -63,7 +70,7 @@ def evaluate_claim(
     direction = claim.direction if METRICS[metric].larger_is_similar else -claim.direction
 
     def seeds(side: tuple[str, str]) -> list[list[float]]:
-        layer = output_layer if side[0] == "output" else side[0]
+        layer = point_of(side[0], output_layer)
         profiles = radial[layer][metric][side[1]]
         for i, p in enumerate(profiles):  # a damaged JSON is one line, not an IndexError or a NaN verdict
             if len(p) <= max_shift or any(v is None or v != v for v in p[: max_shift + 1]):
@@ -150,14 +157,24 @@ def claims_for(
     numbers, so a figure JSON can be re-scored without its runs (`redraw=true`)."""
 
     def family(at: str) -> list[dict]:
-        measured = [c for c in claims if all(side[1] in radial[at if side[0] == "output" else side[0]][metric]
-                                             for side in (c.a, c.b))]  # fmt: skip
+        measured = [
+            c for c in claims if all(side[1] in radial[point_of(side[0], at)][metric] for side in (c.a, c.b))
+        ]
         skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
                     "verdict": "skipped: a network it compares was not in the preset"}
                    for c in claims if c not in measured]  # fmt: skip
         return holm_adjust([evaluate_claim(c, radial, at, max_shift, metric) for c in measured]) + skipped
 
     out = {"claims": family(output_layer)}
-    if "fc" in radial and output_layer != "fc":  # the same claims at the logits, for comparison
-        out["claims_logits"] = family("fc")
+    if LOGITS in radial and output_layer != LOGITS:  # the same claims at the logits, for comparison
+        out["claims_logits"] = family(LOGITS)
     return out
+
+
+def reported_claims(fig: dict) -> Iterator[tuple[dict, str]]:
+    """(claim, the point its first side was tested at) of a figure JSON: its claims at the output point, then those
+    at the logits that involve the output point (a claim about conv alone reads the same at any output point)."""
+    for key, output_layer in (("claims", fig.get("output_layer", SOFTMAX)), ("claims_logits", LOGITS)):
+        for c in fig.get(key, []):
+            if key == "claims" or OUTPUT in (c["a"][0], c["b"][0]):
+                yield c, point_of(c["a"][0], output_layer)

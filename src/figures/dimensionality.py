@@ -13,9 +13,10 @@ import numpy as np
 from src import plotting
 from src.figures.inputs import FigureInputs
 from src.plotting import add_note
+from src.sensitivity.maps import CONV
 
 KEY = "dimensionality"
-POINT = "conv"  # the network's measuring point pooled to several D: its last conv block
+POINT = CONV  # the network's measuring point pooled to several D: its last conv block
 
 
 def dimensionality_numbers(run: dict, images_per_class: int, max_shift: int) -> dict:

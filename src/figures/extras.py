@@ -12,6 +12,7 @@ import numpy as np
 from src import plotting
 from src.figures.inputs import FigureInputs
 from src.plotting import add_note
+from src.sensitivity.maps import CONV
 from src.sensitivity.metrics import PAPER_METRIC
 
 KEY = "class_maps"
@@ -24,11 +25,11 @@ def extras_numbers(run: dict, result, out: str) -> dict:
 
     epoch_files = sorted((Path(run["run_dir"]) / EPOCHS_DIR).glob("epoch=*.pt"))
     per_epoch = [SensitivityResult.load(f) for f in epoch_files]
-    layers = [layer for layer in ("conv", out) if per_epoch and layer in per_epoch[0].maps]
+    layers = [layer for layer in (CONV, out) if per_epoch and layer in per_epoch[0].maps]
     return {
         "class_maps_run": f"seed {run['config']['seed']}",
         "class_names": run["config"].get("dataset", {}).get("class_names"),
-        KEY: {layer: result.get(layer, PAPER_METRIC).tolist() for layer in ("conv", out)},
+        KEY: {layer: result.get(layer, PAPER_METRIC).tolist() for layer in (CONV, out)},
         "epochs": {
             "run": run["run_dir"],
             "subset": "epoch-end callback: fixed class-balanced validation subset",

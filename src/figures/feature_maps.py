@@ -12,9 +12,10 @@ import numpy as np
 from src import plotting
 from src.figures.inputs import FigureInputs
 from src.plotting import add_note
+from src.sensitivity.maps import CONV
 
 KEY = "feature_maps"
-POINT = "conv"  # the measuring point drawn: the last conv block (after its pool)
+POINT = CONV  # the measuring point drawn: the last conv block (after its pool)
 # (dx, dy), pixels: one cell of the 5x5 maps (three 2x2 pools: 8 input px per cell), so the maps move by whole cells;
 # the digit (inside the central 20x20 of its 28x28 image, plus the 6 px border) stays inside the 40x40 input
 FIG3_SHIFT = (8, 8)

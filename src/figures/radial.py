@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from src import plotting
+from src.conf import dataset_entry, experiment_settings
 from src.figures.claims import claims_for
 from src.figures.depth import depth_figure, depth_numbers
 from src.figures.inputs import FigureInputs
 from src.sensitivity import SensitivityResult
+from src.sensitivity.maps import CONV, LOGITS, SOFTMAX
 from src.sensitivity.metrics import PAPER_METRIC
 from src.sensitivity.stats import shifts_per_radius
 
@@ -43,17 +45,14 @@ def numbers(inputs: FigureInputs) -> dict:
 
 
 def final_map_sizes(experiment: str, kernels: Sequence[int] = (3, 4, 5)) -> dict[str, str]:
-    """{"k=5": "1x1", ...}: the last conv block's map size of the no-padding networks (Experiment 2: exp2_*), from the
-    dataset's image size plus the paper's 6-px border; {} for padded networks, whose maps keep one size."""
-    from src.conf import dataset_entry
+    """{"k=5": "1x1", ...}: the last conv block's map size of an experiment's unpadded networks (Experiment 2), from
+    its conf/experiment/ file: the dataset's image size plus its border; {} for padded networks (one size)."""
     from src.models.cnn import feature_map_sizes
 
-    if not experiment.startswith("exp2_"):
+    settings = experiment_settings(experiment)
+    if settings["padding"] != "none":
         return {}
-    name = {"fashion": "fashion_mnist"}.get(
-        experiment.removeprefix("exp2_"), experiment.removeprefix("exp2_")
-    )
-    side = dataset_entry(name)[0]["raw_size"] + 2 * 6
+    side = dataset_entry(settings["dataset"])[0]["raw_size"] + 2 * settings["border"]
     return {f"k={k}": f"{(n := feature_map_sizes(side, k, 'none')[-1])}x{n}" for k in kernels}
 
 
@@ -61,9 +60,9 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     """<name>.png/pdf: conv (radial_conv_output only) and output panels; <name>_depth when the JSON has depth
     numbers; <name>_logits when the logits were measured and are not the output point."""
     name, radial, max_shift = numbers["name"], numbers[KEY], numbers.get("max_shift", 10)
-    output_point, metric = numbers.get("output_layer", "softmax"), numbers.get("metric", PAPER_METRIC)
+    output_point, metric = numbers.get("output_layer", SOFTMAX), numbers.get("metric", PAPER_METRIC)
     ylabel = f"{plotting.metric_label(metric)} (class mean)"
-    layers = (["conv"] if spec.kind == "radial_conv_output" else []) + [output_point]
+    layers = ([CONV] if spec.kind == "radial_conv_output" else []) + [output_point]
     letters = "ab" if len(layers) == 2 else ""
     sizes = final_map_sizes(spec.experiment)  # no padding: the label says the final map size (Experiment 2)
 
@@ -81,9 +80,9 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
         fig = depth_figure(numbers["depth"], max_shift, title=f"{spec.title}: through depth", note=note)
         written += plotting.save_figure(fig, fig_dir / f"{name}_depth")
     if (
-        "fc" in radial and output_point != "fc"
+        LOGITS in radial and output_point != LOGITS
     ):  # the logits, for comparison (not the paper's measuring point)
-        fig = plotting.radial_panels({plotting.layer_title("fc"): labelled(radial["fc"][metric])}, max_shift,
+        fig = plotting.radial_panels({plotting.layer_title(LOGITS): labelled(radial[LOGITS][metric])}, max_shift,
                                      ylabel, title=f"Not a figure of the paper: the logits of these networks\n"
                                      f"{spec.title}; band: ±1 std over seeds", note=note,
                                      corner_radii=corner_radii)  # fmt: skip

@@ -19,7 +19,7 @@ from torch import nn
 
 from src.checks import is_integer
 from src.errors import ConfigError
-from src.models.points import Point, measured_at, present_points
+from src.models.points import CONV, LOGITS, Point, measured_at, present_points
 
 PADDINGS = ("same", "none")
 
@@ -117,10 +117,10 @@ def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "
 @measured_at(  # the engine hooks these names, the callback and src.evaluate measure them, figures title them
     Point("block1", "first conv block output"),
     Point("block2", "second conv block output"),
-    Point("conv", "final convolutional layer output"),
+    Point(CONV, "final convolutional layer output"),
     Point("flatten", "flattened final conv output"),  # a stage with the GAP head only (pool + flatten)
     Point("hidden", "FC 500 hidden layer output"),  # a stage with the FC head only
-    Point("fc", "final FC layer, logits (before softmax)"),
+    Point(LOGITS, "final FC layer, logits (before softmax)"),
 )
 class StandardCNN(nn.Module):
     """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes) (the ReLU after the max-pool: the same function).

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from src.sensitivity.maps import POINTS
+from src.sensitivity.maps import CONV, LOGITS, POINTS
+
+__all__ = ["CONV", "LOGITS", "Point", "measured_at", "present_points", "point_titles"]
 
 
 @dataclass(frozen=True)

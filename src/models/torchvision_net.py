@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from src.errors import ConfigError
-from src.models.points import Point, measured_at, present_points
+from src.models.points import CONV, LOGITS, Point, measured_at, present_points
 
 
 class Tap(nn.Identity):
@@ -32,8 +32,8 @@ def _feed(tap: nn.Module):
     Point("net.layer1", "ResNet stage 1 output"),
     Point("net.layer2", "ResNet stage 2 output"),
     Point("net.layer3", "ResNet stage 3 output"),
-    Point("conv", "last conv stage output (model.conv_layer)"),
-    Point("fc", "classifier output, logits (model.fc_layer)"),
+    Point(CONV, "last conv stage output (model.conv_layer)"),
+    Point(LOGITS, "classifier output, logits (model.fc_layer)"),
 )
 class TorchvisionClassifier(nn.Module):
     """torchvision `name` (random initialisation) for images (N, in_channels, image_size, image_size).
@@ -63,7 +63,7 @@ class TorchvisionClassifier(nn.Module):
                 is not None))  # fmt: skip
         self.net = net
         self.conv, self.fc = Tap(), Tap()  # see the module docstring
-        for tap, path in (("conv", conv_layer), ("fc", fc_layer)):
+        for tap, path in ((CONV, conv_layer), (LOGITS, fc_layer)):
             try:
                 target = net.get_submodule(path)
             except AttributeError:

@@ -33,6 +33,10 @@ FORMAT_VERSION = 1
 # layer" is the `Out` row of its Tables 1-4, whose activation is Softmax; `fc` (the logits) is a different point.
 SOFTMAX = "softmax"
 INPUT = "input"  # not a module either: the (shifted) image itself, the start of `layers="all"`
+# Modules the paper's figures read by name; every registered model has them (src/models/points.py, tested per model)
+CONV = "conv"  # the last conv block, after its pool: the paper's "final convolutional layer"
+LOGITS = "fc"  # the final FC layer's output, before the softmax (not a point of the paper)
+PAPER_POINTS = (CONV, SOFTMAX)
 # The engine's own points, in every model: name -> what a figure calls it (src/models/points.py titles them from here)
 POINTS = {
     INPUT: "network input (padded image)",
@@ -228,7 +232,7 @@ def translation_sensitivity(
     model: nn.Module,
     images: torch.Tensor | Iterable,
     labels: torch.Tensor | None = None,
-    layers: Sequence[str] = ("conv", SOFTMAX),
+    layers: Sequence[str] = PAPER_POINTS,
     num_classes: int = 10,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
@@ -279,7 +283,7 @@ def accumulate_sensitivity(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     sums: SensitivitySums,
-    layers: Sequence[str] = ("conv", SOFTMAX),
+    layers: Sequence[str] = PAPER_POINTS,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
     batch_size: int = 256,

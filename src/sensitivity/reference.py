@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from src.sensitivity.maps import INPUT, SOFTMAX, capturing, measuring_points
+from src.sensitivity.maps import INPUT, PAPER_POINTS, SOFTMAX, capturing, measuring_points
 from src.sensitivity.metrics import check_metrics, similarities
 from src.sensitivity.shifts import Fill, shift_images
 
@@ -21,7 +21,7 @@ def naive_translation_sensitivity(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
-    layers: Sequence[str] = ("conv", SOFTMAX),
+    layers: Sequence[str] = PAPER_POINTS,
     num_classes: int = 10,
     max_shift: int = 10,
     fill_value: Fill = 0.0,
