@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError
 from src.files import writable_folder
-from src.runs import VOLATILE, completed_summary, find_runs, flat_config
+from src.runs import VOLATILE, RunRecord, find_runs, flat_config
 from src.sensitivity.metrics import METRICS, PAPER_METRIC
 
 # Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
@@ -132,8 +132,8 @@ def load_runs(root: str | Path) -> tuple[list[Run], list[Path]]:
     """(completed runs, skipped run folders: not completed or damaged) at or below `root`."""
     runs, skipped = [], []
     for d in find_runs(root):
-        summary = completed_summary(d)
-        if summary is None:
+        summary = RunRecord.read(d)
+        if not summary.completed:
             skipped.append(d)
         else:
             runs.append(Run(d, summary, flat_config(summary["config"])))

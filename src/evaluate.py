@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from src.checks import integer, is_integer
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, DataError, UserError
-from src.runs import find_runs, load_network, read_summary, selected_checkpoint
+from src.runs import RunRecord, find_runs
 from src.sensitivity import SensitivityResult, measuring_points
 from src.sensitivity.metrics import METRICS, check_metrics
 from src.sensitivity.settings import MeasurementSettings
@@ -43,22 +43,22 @@ def measurement_settings_of(cfg: DictConfig, checkpoint: str) -> MeasurementSett
 
 def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     """Compute and save the run's test-set maps; None if the run is unfinished or its result is already there."""
-    summary = read_summary(run)
+    summary = RunRecord.read(run)
     if summary.get("status") == "unreadable":
         raise DataError(summary["error"])
-    if summary.get("status") != "completed":
+    if not summary.completed:
         print(f"skip {run}: training status is {summary.get('status')!r}")
         return None
     out = run / cfg.output
     if not os.access(run, os.W_OK):
         raise ConfigError(f"{run} is not writable: {cfg.output} cannot be saved there")
-    checkpoint = selected_checkpoint(run, summary)  # resolved and verified once for the whole evaluation
+    checkpoint = summary.checkpoint()  # resolved and verified once for the whole evaluation
     settings = measurement_settings(cfg, checkpoint)
     plan = measurement_plan(run, settings, cfg)
     if plan is None:
         return None
     measure, previous = plan
-    result, images, device = measure_run(run, summary, measure, cfg, checkpoint)
+    result, images, device = measure_run(summary, measure, cfg)
     if previous is not None:  # the stored metrics kept, the new ones added
         result = merge_metrics(previous, result)
         settings = replace(settings, metrics=tuple(next(iter(result.maps.values()))))
@@ -126,16 +126,14 @@ def measurement_plan(
     return settings, None
 
 
-def measure_run(run: Path, summary: dict, measure: MeasurementSettings, cfg: DictConfig, checkpoint: Path):
+def measure_run(summary: RunRecord, measure: MeasurementSettings, cfg: DictConfig):
     """(maps of the run's selected weights on its test images, number of images, device), as `measure` says."""
     import torch
 
     from src.data import balanced_subset
     from src.sensitivity import translation_sensitivity
 
-    if cfg.paths.data_dir:
-        summary["config"]["dataset"]["data_dir"] = cfg.paths.data_dir
-    net, dm = load_network(run, summary, checkpoint)
+    net, dm = summary.network(cfg.paths.data_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)
     dm.setup("test")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from src.errors import DataError
 from src.files import atomic_write, read_json, write_json
-from src.runs import SUMMARY, completed_summary, read_summary, selected_checkpoint
+from src.runs import SUMMARY, RunRecord
 
 MAPS = "sensitivity.pt"  # src.evaluate's default output: the figure's maps
 EPOCH_PROFILES = "epoch_profiles.json"
@@ -76,14 +76,14 @@ def epoch_profiles(run: Path) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def _maps_of_selected_weights(run: Path, summary: dict) -> bool:
+def _maps_of_selected_weights(run: RunRecord) -> bool:
     """Whether the run's sensitivity.pt was measured on the checkpoint its summary selects (not stale)."""
     from src.sensitivity import SensitivityResult
 
-    if not (run / MAPS).is_file():
+    if not (run.dir / MAPS).is_file():
         return False
-    stored = (SensitivityResult.load(run / MAPS).meta.get("settings") or {}).get("checkpoint", "")
-    ckpt = selected_checkpoint(run, summary)  # checks the sha256 against the summary
+    stored = (SensitivityResult.load(run.dir / MAPS).meta.get("settings") or {}).get("checkpoint", "")
+    ckpt = run.checkpoint()  # checks the sha256 against the summary
     st = ckpt.stat()
     return stored == f"{ckpt.name}:{st.st_size}:{st.st_mtime_ns}"
 
@@ -94,14 +94,14 @@ def write_record(run: Path, record: Path) -> list[str]:
     Maps are recorded only when they were measured on the selected checkpoint (its identity in their settings, its
     sha256 against the summary), and before the summary that says so; a record keeps the maps it holds while the
     weights are the same, and drops them when the run now holds another network."""
-    summary = completed_summary(run)
-    if summary is None:
+    summary = RunRecord.read(run)
+    if not summary.completed:
         raise DataError(f"{run} has not completed training: nothing to record")
-    previous = read_summary(record) if (record / SUMMARY).is_file() else {}
+    previous = RunRecord.read(record) if (record / SUMMARY).is_file() else {}
     if previous.get("checkpoint_sha256") != summary.get("checkpoint_sha256"):
         (record / MAPS).unlink(missing_ok=True)  # another network: maps of the old one do not describe it
     written = []
-    if _maps_of_selected_weights(run, summary) and _differs(record / MAPS, (run / MAPS).read_bytes()):
+    if _maps_of_selected_weights(summary) and _differs(record / MAPS, (run / MAPS).read_bytes()):
         atomic_write(record / MAPS, lambda p: p.write_bytes((run / MAPS).read_bytes()))
         written.append(MAPS)
     entry = {k: v for k, v in summary.items() if k not in ("run_dir", "pid")}
@@ -139,24 +139,24 @@ def record_sweep(sweep: Path, records: Path) -> dict[str, list[str]]:
     done = {}
     for summary_file in sorted(Path(sweep).rglob(SUMMARY)):
         run = summary_file.parent
-        if ".submitit" in run.parts or completed_summary(run) is None:
+        if ".submitit" in run.parts or not RunRecord.read(run).completed:
             continue
         job = run.relative_to(sweep)
         done[str(job)] = write_record(run, Path(records) / job)
     return done
 
 
-def recorded(record: Path) -> dict | None:
+def recorded(record: Path) -> RunRecord | None:
     """The record's summary if it is a completed run's record, else None."""
-    summary = completed_summary(record) if (record / SUMMARY).is_file() else None
-    return summary if summary and "record" in summary else None
+    summary = RunRecord.read(record)
+    return summary if summary.completed and "record" in summary else None
 
 
-def merged_summaries(sweep: Path, records: Path | None) -> list[dict]:
-    """The jobs of one sweep folder, one summary each, from its local runs and its records (`src.runs.read_summary`
-    dicts; a record's run_dir is the record folder): a completed local run wins over its record, a record over a local
+def merged_summaries(sweep: Path, records: Path | None) -> list[RunRecord]:
+    """The jobs of one sweep folder, one RunRecord each, from its local runs and its records (a record's run_dir is
+    the record folder): a completed local run wins over its record, a record over a local
     run that has not completed. Sorted by job name."""
-    local = {p.parent.name: read_summary(p.parent) for p in Path(sweep).glob(f"*/{SUMMARY}")}
+    local = {p.parent.name: RunRecord.read(p.parent) for p in Path(sweep).glob(f"*/{SUMMARY}")}
     kept = dict(local)
     if records is not None:
         for p in Path(records).glob(f"*/{SUMMARY}"):

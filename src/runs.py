@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from src.conf import completed_config
 from src.errors import ConfigError, DataError, UserError
 from src.files import file_sha256, read_json, write_json
 
@@ -36,39 +37,161 @@ VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path",
             "debug", "records")  # fmt: skip
 
 
-def read_summary(run: Path) -> dict:
-    """The run's summary.json, with its run_dir; a damaged file gives {"status": "unreadable", "error": ...}."""
-    try:
-        data = read_json(run / SUMMARY)
-    except UserError as e:
-        return {"status": "unreadable", "error": str(e), "run_dir": str(run)}
-    if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
-        return {"status": "unreadable", "error": f"{run / SUMMARY} is not a run summary (a JSON object with its "
-                "config)", "run_dir": str(run)}  # fmt: skip
-    # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
-    if "best_epoch" in data:
-        data["selected_epoch"] = data.pop("best_epoch")
-    missing = [k for k in COMPLETED_KEYS if k not in data]
-    if data.get("status") == "completed" and missing:
-        return {"status": "unreadable", "run_dir": str(run),
-                "error": f"{run / SUMMARY} says completed but lacks {', '.join(missing)}: damaged"}  # fmt: skip
-    if "config" in data:
-        from src.conf import completed_config
+class RunRecord(dict):
+    """A run directory's summary.json as read, and every fact about the run decided from it: here only.
 
-        data["config"] = completed_config(data["config"])
-    return data | {"run_dir": str(run)}
+    The dict is the file (status, resolved config, selected epoch and its accuracies, the selected checkpoint's name
+    and sha256, ...) with `run_dir`, read once per run by `read`, which completes what earlier versions wrote for
+    today's code. Training writes it; evaluate, reproduce, compare, the records, the SLURM launcher's skip and the
+    W&B artifact read it. The selected checkpoint is resolved and verified once per record (`checkpoint`).
+    """
 
+    @classmethod
+    def read(cls, run: str | Path) -> RunRecord:
+        """The run's record; a missing or damaged file gives {"status": "unreadable", "error": ...}."""
+        run = Path(run)
+        try:
+            data = read_json(run / SUMMARY)
+        except UserError as e:
+            return cls(status="unreadable", error=str(e), run_dir=str(run))
+        if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
+            return cls(
+                status="unreadable",
+                run_dir=str(run),
+                error=f"{run / SUMMARY} is not a run summary (a JSON object with its config)",
+            )
+        if (
+            "best_epoch" in data
+        ):  # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+            data["selected_epoch"] = data.pop("best_epoch")
+        missing = [k for k in COMPLETED_KEYS if k not in data]
+        if data.get("status") == "completed" and missing:
+            return cls(
+                status="unreadable",
+                run_dir=str(run),
+                error=f"{run / SUMMARY} says completed but lacks {', '.join(missing)}: damaged",
+            )
+        if "config" in data:
+            data["config"] = completed_config(data["config"])
+        return cls(data, run_dir=str(run))
 
-def write_summary(run: Path, summary: dict) -> None:
-    write_json(run / SUMMARY, {k: v for k, v in summary.items() if k != "run_dir"} | {"run_dir": str(run)})
+    def write(self) -> None:
+        """Save the record atomically as its run directory's summary.json."""
+        write_json(
+            self.dir / SUMMARY, {k: v for k, v in self.items() if k != "run_dir"} | {"run_dir": str(self.dir)}
+        )
 
+    @property
+    def dir(self) -> Path:
+        return Path(self["run_dir"])
 
-def completed_summary(run: Path) -> dict | None:
-    """The run's summary if it finished; None if it is missing, unfinished, failed or unreadable."""
-    if not (run / SUMMARY).is_file():
-        return None
-    summary = read_summary(run)
-    return summary if summary.get("status") == "completed" else None
+    @property
+    def completed(self) -> bool:
+        """Training completed (whether or not it met its criterion, and whatever its files hold now)."""
+        return self.get("status") == "completed"
+
+    def checkpoint(self) -> Path:
+        """The selected checkpoint, always a file inside the run directory, checked against the summary once.
+
+        The summary stores it relative to the run (older summaries: an absolute path, of which only the file name is
+        used, so a moved or archived run measures its own weights and never those now at its old path) and its
+        sha256: a file whose content differs is refused (another run's or a retrained network's weights).
+        """
+        if "_checkpoint" not in self.__dict__:
+            self.__dict__["_checkpoint"] = self._verified_checkpoint()
+        return self.__dict__["_checkpoint"]
+
+    def _verified_checkpoint(self) -> Path:
+        run, stored = self.dir, self.get("checkpoint") or ""
+        if stored:
+            ckpt = run / stored if not Path(stored).is_absolute() else run / "checkpoints" / Path(stored).name
+        else:  # named best-*.ckpt before 2026-12-03
+            found = sorted((run / "checkpoints").glob("selected-*.ckpt")) or sorted(
+                (run / "checkpoints").glob("best-*.ckpt")
+            )
+            if not found:
+                raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/selected-*.ckpt")
+            ckpt = found[-1]
+        if not ckpt.is_file():
+            raise DataError(
+                f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)"
+            )
+        expected = self.get("checkpoint_sha256")
+        try:
+            found = file_sha256(ckpt) if expected else None
+        except OSError as e:  # permissions, an I/O error: one line naming the file
+            raise DataError(
+                f"{ckpt} cannot be read ({e.strerror or type(e).__name__}): fix its permissions"
+            ) from None
+        if expected and found != expected:
+            raise DataError(
+                f"{ckpt} is damaged or not the checkpoint its summary.json describes (sha256 differs): "
+                "retrain the run or restore its own checkpoint"
+            )
+        return ckpt
+
+    def finished(self) -> bool:
+        """Completed, and its selected checkpoint is there and is the one the summary describes (sha256; a summary
+        without one: the file loads). What "finished" means for a skip, in train and in the SLURM launcher alike."""
+        if not self.completed:
+            return False
+        try:
+            ckpt = self.checkpoint()
+            if not self.get("checkpoint_sha256"):
+                import torch
+
+                torch.load(ckpt, map_location="cpu", weights_only=False)
+        except (
+            Exception
+        ):  # DataError (missing, other content, unreadable) or any of torch's errors for a damaged file
+            return False
+        return True
+
+    def network(self, data_dir: str | None = None):
+        """(the run's network with the weights of its selected checkpoint, its datamodule, not yet set up), the data
+        read from `data_dir` when given. One-line DataErrors for weights that are damaged, another run's, diverged or
+        of another network."""
+        import hydra
+        import torch
+
+        from src.models.build import build_model
+
+        cfg = OmegaConf.create(self["config"])
+        if data_dir:
+            cfg.dataset.data_dir = data_dir
+        dm = hydra.utils.instantiate(cfg.dataset)
+        net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
+        ckpt = self.checkpoint()
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            state = saved["state_dict"]
+        except Exception as e:  # torch raises several types for a damaged zip/pickle
+            raise DataError(
+                f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
+                f"{self.dir}/summary.json first) or restore the file"
+            ) from e
+        hp = saved.get("hyper_parameters") or {}
+        for key, setting in (("lr", "lr"), ("train_accuracy_criterion", "stop_train_accuracy")):
+            if key in hp and setting in cfg and float(hp[key]) != float(cfg[setting]):
+                raise DataError(
+                    f"{ckpt} was trained with {setting}={hp[key]}, but its run's summary says "
+                    f"{cfg[setting]}: these are not this run's weights"
+                )
+        weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+        bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise DataError(
+                f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
+            )
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise DataError(
+                f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding="
+                f"{cfg.padding}): {first}"
+            ) from e
+        return net, dm
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -85,8 +208,8 @@ def find_runs(root: str | Path) -> list[Path]:
 
 
 def sweep_summaries(sweep_dir: str | Path) -> list[dict]:
-    """read_summary of every job directly below a sweep directory, sorted by job name."""
-    return [read_summary(p.parent) for p in sorted(Path(sweep_dir).glob(f"*/{SUMMARY}"))]
+    """The RunRecord of every job directly below a sweep directory, sorted by job name."""
+    return [RunRecord.read(p.parent) for p in sorted(Path(sweep_dir).glob(f"*/{SUMMARY}"))]
 
 
 def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -102,103 +225,6 @@ def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]
         else:
             eligible.append(s)
     return eligible, excluded
-
-
-def selected_checkpoint(run: Path, summary: dict) -> Path:
-    """The run's selected checkpoint, always a file inside the run directory, checked against the summary.
-
-    The summary stores it relative to the run (older summaries: an absolute path, of which only the file name is
-    used, so a moved or archived run measures its own weights and never those now at its old path) and its sha256:
-    a file whose content differs is refused (another run's or a retrained network's weights).
-    """
-    stored = summary.get("checkpoint") or ""
-    if stored:
-        ckpt = run / stored if not Path(stored).is_absolute() else run / "checkpoints" / Path(stored).name
-    else:
-        found = sorted((run / "checkpoints").glob("selected-*.ckpt")) or sorted(
-            (run / "checkpoints").glob("best-*.ckpt")  # named so before 2026-12-03
-        )
-        if not found:
-            raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/selected-*.ckpt")
-        ckpt = found[-1]
-    if not ckpt.is_file():
-        raise DataError(f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)")
-    expected = summary.get("checkpoint_sha256")
-    try:
-        found = file_sha256(ckpt) if expected else None
-    except OSError as e:  # permissions, an I/O error: one line naming the file
-        raise DataError(
-            f"{ckpt} cannot be read ({e.strerror or type(e).__name__}): fix its permissions"
-        ) from None
-    if expected and found != expected:
-        raise DataError(
-            f"{ckpt} is damaged or not the checkpoint its summary.json describes (sha256 differs): retrain "
-            "the run or restore its own checkpoint"
-        )
-    return ckpt
-
-
-def finished_summary(run: Path) -> dict | None:
-    """The run's summary if it completed and its selected checkpoint is there and is the one the summary describes
-    (sha256; a summary without one: the file loads); else None. What "finished" means for a skip, in train and in
-    the SLURM launcher alike."""
-    done = completed_summary(run)
-    if done is None:
-        return None
-    try:
-        ckpt = selected_checkpoint(run, done)
-        if not done.get("checkpoint_sha256"):
-            import torch
-
-            torch.load(ckpt, map_location="cpu", weights_only=False)
-    except (
-        Exception
-    ):  # DataError (missing, other content, unreadable) or any of torch's errors for a damaged file
-        return None
-    return done
-
-
-def load_network(run: Path, summary: dict, checkpoint: Path | None = None):
-    """The run's network with the weights of its selected checkpoint, and its datamodule (not yet set up); `summary`
-    as `read_summary` gives it (its config completed for today's code). One-line DataErrors for weights that are
-    damaged, another run's, diverged or of another network. `checkpoint`: the selected checkpoint when the caller
-    already resolved it (`selected_checkpoint`), else resolved here."""
-    import hydra
-    import torch
-
-    from src.models.build import build_model
-
-    cfg = OmegaConf.create(summary["config"])
-    dm = hydra.utils.instantiate(cfg.dataset)
-    net = build_model(cfg.get("model"), dm, cfg.kernel, cfg.padding)
-    ckpt = checkpoint or selected_checkpoint(run, summary)
-    try:
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        state = saved["state_dict"]
-    except Exception as e:  # torch raises several types for a damaged zip/pickle
-        raise DataError(f"{ckpt} is damaged ({type(e).__name__}): retrain with the same command (delete "
-                        f"{run}/summary.json first) or restore the file") from e  # fmt: skip
-    hp = saved.get("hyper_parameters") or {}
-    for key, setting in (("lr", "lr"), ("train_accuracy_criterion", "stop_train_accuracy")):
-        if key in hp and setting in cfg and float(hp[key]) != float(cfg[setting]):
-            raise DataError(
-                f"{ckpt} was trained with {setting}={hp[key]}, but its run's summary says {cfg[setting]}: "
-                "these are not this run's weights"
-            )
-    weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise DataError(
-            f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
-        )
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise DataError(
-            f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding={cfg.padding}): {first}"
-        ) from e
-    return net, dm
 
 
 def flat_config(d: dict, prefix: str = "") -> dict:
@@ -232,7 +258,7 @@ def check_same_settings(run: Path, config: dict) -> None:
     """Refuse to reuse a run directory whose summary holds other settings (a resume would mix two experiments)."""
     if not (run / SUMMARY).is_file():
         return
-    summary = read_summary(run)
+    summary = RunRecord.read(run)
     checkpoints = run / "checkpoints"
     if summary.get("status") == "unreadable" and checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
         # a resume would continue weights whose settings can no longer be checked, under whatever settings it is given

@@ -30,16 +30,7 @@ from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError, UserError
 from src.files import atomic_write, file_sha256, writable_folder
 from src.records import code_version, write_record
-from src.runs import (
-    SUMMARY,
-    check_same_settings,
-    completed_summary,
-    finished_summary,
-    read_summary,
-    run_lock,
-    settings_differences,
-    write_summary,
-)
+from src.runs import SUMMARY, RunRecord, check_same_settings, run_lock, settings_differences
 
 log = logging.getLogger(__name__)
 DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)  # a write the file system refused
@@ -201,8 +192,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.skip_completed and (done := committed_record(cfg, out)):
         print(f"{job_progress()}skipping {out}: recorded in {cfg.records} (test acc {done['test_acc']:.4f})")
         return done
-    if cfg.skip_completed and completed_summary(out):
-        if done := finished_summary(out):
+    if cfg.skip_completed and (done := RunRecord.read(out)).completed:
+        if done.finished():
             print(f"{job_progress()}skipping {out}: already completed (test acc {done['test_acc']:.4f})")
             return done
         aside = out / f"checkpoints.damaged-{int(time.time())}"
@@ -238,9 +229,9 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     tidy_lightning_logging()
     start = time.time()
 
-    def save_summary(summary: dict) -> None:  # rank 0 alone writes the run's record
+    def save_summary(summary: RunRecord) -> None:  # rank 0 alone writes the run's record
         if not ddp_worker():
-            write_summary(out, summary)
+            summary.write()
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.threads:
@@ -249,17 +240,19 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
     last = Path(cfg.ckpt_path) if cfg.ckpt_path else resume_point(out / "checkpoints" / "last.ckpt")
     if cfg.ckpt_path and not last.is_file():
         raise ConfigError(f"ckpt_path={last} is not a file: give a Lightning checkpoint (.ckpt)")
-    summary = {
-        "status": "running",
-        "run_dir": str(out),
-        "started_at": time.time(),  # Unix time, s
-        "pid": os.getpid(),
-        "resumed_from": str(last) if last.is_file() else None,
-        "wandb_id": wandb_id,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "overrides": command_line_overrides(),
-        "code": code_version(),  # the commit that trains it (a record of the run keeps it)
-    }
+    summary = RunRecord(
+        {
+            "status": "running",
+            "run_dir": str(out),
+            "started_at": time.time(),  # Unix time, s
+            "pid": os.getpid(),
+            "resumed_from": str(last) if last.is_file() else None,
+            "wandb_id": wandb_id,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "overrides": command_line_overrides(),
+            "code": code_version(),  # the commit that trains it (a record of the run keeps it)
+        }
+    )
     save_summary(summary)
     if last.is_file():  # the resumed run's metrics.csv continues from the epoch the checkpoint ends at
         trim_metrics(out / "metrics.csv", resumed_epoch(last))
@@ -565,7 +558,7 @@ def wandb_run_id(run_dir: Path) -> str:
     """The W&B run id of a run directory: the one in its summary.json (a resumed run continues its W&B run), else a
     new random one (an id derived from the path would be reused by a new run in the same folder after a clean)."""
 
-    if (run_dir / SUMMARY).is_file() and (known := read_summary(run_dir).get("wandb_id")):
+    if (run_dir / SUMMARY).is_file() and (known := RunRecord.read(run_dir).get("wandb_id")):
         return known
     return secrets.token_hex(8)
 
@@ -608,7 +601,7 @@ def main(cfg: DictConfig) -> dict:
             log.error(f"job failed: {type(e).__name__}: {e}")
             out = Path(cfg.paths.output_dir)
             if not out.is_file() and not (out / SUMMARY).is_file():  # refused before training started
-                write_summary(out, {"status": "failed", "error": str(e)})
+                RunRecord(status="failed", error=str(e), run_dir=str(out)).write()
             return None
     return user_errors_exit(train)(cfg)
 

@@ -9,7 +9,7 @@ import torch
 
 from src.compare import comparison_figure, comparison_rows, group_runs, load_runs
 from src.errors import ConfigError
-from src.runs import write_summary
+from src.runs import RunRecord
 from src.sensitivity import SensitivityResult
 
 
@@ -26,8 +26,8 @@ def _run(root, name, *, kernel=5, seed=0, dataset="mnist", lr=0.001, level=None,
     d = root / name
     config = {"kernel": kernel, "seed": seed, "lr": lr, "padding": "same", "dataset": {"name": dataset, "shuffle_seed": seed},
               "paths": {"output_dir": str(d)}, "run_name": name}  # fmt: skip
-    write_summary(d, {"status": "completed", "config": config, "epochs": 2, "selected_epoch": 1, "val_acc": val,
-                      "test_acc": val, "train_acc_full": 1.0, "checkpoint": "", "meets_criterion": True})  # fmt: skip
+    RunRecord({"run_dir": str(d), "status": "completed", "config": config, "epochs": 2, "selected_epoch": 1, "val_acc": val,
+                      "test_acc": val, "train_acc_full": 1.0, "checkpoint": "", "meets_criterion": True}).write()  # fmt: skip
     (d / "metrics.csv").write_text(f"epoch,val/acc,sens_mean/softmax/cosine\n0,0.9,0.5\n1,{val},0.6\n")
     if level is not None:
         _result(level).save(d / "sensitivity.pt")
@@ -46,7 +46,7 @@ def test_groups_average_over_seeds_only(tmp_path):
                 val=0.98 + 0.001 * seed,
             )
     (tmp_path / "unfinished").mkdir()
-    write_summary(tmp_path / "unfinished", {"status": "running", "config": {}})
+    RunRecord({"run_dir": str(tmp_path / "unfinished"), "status": "running", "config": {}}).write()
     runs, skipped = load_runs(tmp_path)
     assert [p.name for p in skipped] == ["unfinished"]
     groups = group_runs(runs, ["kernel"])

@@ -103,11 +103,10 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
 @pytest.mark.slow
 def test_sharded_evaluation_over_two_processes_is_exact(trained_run):
     from src.evaluate import sharded_sensitivity
-    from src.files import read_json
-    from src.runs import load_network
+    from src.runs import RunRecord
     from src.sensitivity import translation_sensitivity
 
-    net, dm = load_network(trained_run, read_json(trained_run / "summary.json"))
+    net, dm = RunRecord.read(trained_run).network()
     dm.setup("test")
     x, y = dm.test_set.images[:61], dm.test_set.labels[:61]  # odd: the shards differ in size
     settings = {

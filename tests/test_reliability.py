@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from src.errors import UserError
+from src.runs import RunRecord
 from src.sensitivity import SensitivityResult
 from src.sweep_report import sweep_status
-from src.train import completed_summary, train
+from src.train import train
 from tests.conftest import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ def test_divergence_fails_the_job_and_produces_no_maps(train_cfg):
     s = summary(run)
     assert s["status"] == "failed" and "diverged" in s["error"]
     assert not (run / "sensitivity_epochs").exists()
-    assert completed_summary(run) is None
+    assert not RunRecord.read(run).completed
 
 
 def test_truncated_last_checkpoint_is_set_aside(tmp_path):
@@ -116,7 +117,7 @@ def test_truncated_last_checkpoint_is_set_aside(tmp_path):
 
 def test_corrupt_summary_counts_as_missing(tmp_path):
     (tmp_path / "summary.json").write_text('{"status": "comp')
-    assert completed_summary(tmp_path) is None
+    assert not RunRecord.read(tmp_path).completed
     done, failed = sweep_status(tmp_path.parent)
     assert any("corrupt or truncated" in f for f in failed)
 

@@ -85,7 +85,7 @@ def test_a_file_where_a_folder_is_expected(tmp_path):
 
 def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
     import src.runs
-    from src.runs import selected_checkpoint
+    from src.runs import RunRecord
 
     ckpt = tmp_path / "checkpoints" / "best-000.ckpt"
     ckpt.parent.mkdir()
@@ -98,9 +98,9 @@ def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(
         DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"
     ):
-        selected_checkpoint(
-            tmp_path, {"checkpoint": "checkpoints/best-000.ckpt", "checkpoint_sha256": "0" * 64}
-        )
+        RunRecord(
+            run_dir=str(tmp_path), checkpoint="checkpoints/best-000.ckpt", checkpoint_sha256="0" * 64
+        ).checkpoint()
 
 
 def test_a_damaged_summary_beside_checkpoints_is_refused_not_resumed(tmp_path):
@@ -127,14 +127,14 @@ def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_v
 
     import torch
 
-    from src.runs import write_summary
+    from src.runs import RunRecord
     from src.sensitivity import SensitivityResult
     from src.sweep_report import refresh_results, results_table
 
     for job, lr, seed in (("kernel=3,seed=0", 0.001, 0), ("kernel=3,lr=0.002,seed=1", 0.002, 1)):
-        write_summary(tmp_path / job, {"status": "completed", "selected_epoch": 0, "val_acc": 0.9, "epochs": 1,
+        RunRecord({"run_dir": str(tmp_path / job), "status": "completed", "selected_epoch": 0, "val_acc": 0.9, "epochs": 1,
                                        "test_acc": 0.9, "checkpoint": "", "meets_criterion": True,
-                                       "config": {"kernel": 3, "lr": lr, "seed": seed, "dataset": {"name": "mnist"}}})  # fmt: skip
+                                       "config": {"kernel": 3, "lr": lr, "seed": seed, "dataset": {"name": "mnist"}}}).write()  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(results_table(tmp_path))))
     assert [(r["kernel"], r["lr"], r["seed"]) for r in rows] == [("3", "0.002", "1"), ("3", "0.001", "0")]
     maps = torch.ones(2, 3, 3, dtype=torch.float64)
@@ -156,7 +156,7 @@ def test_a_run_written_before_the_selected_names_still_loads(tmp_path):
     committed records keep them): read as `selected_epoch`, the file found by the summary or by the old pattern."""
     import hashlib
 
-    from src.runs import finished_summary, read_summary, selected_checkpoint, write_summary
+    from src.runs import RunRecord
 
     ckpt = tmp_path / "checkpoints" / "best-002.ckpt"
     ckpt.parent.mkdir()
@@ -164,10 +164,10 @@ def test_a_run_written_before_the_selected_names_still_loads(tmp_path):
     old = {"status": "completed", "config": {"kernel": 3}, "epochs": 3, "best_epoch": 2, "val_acc": 0.9,
            "test_acc": 0.9, "checkpoint": "checkpoints/best-002.ckpt", "meets_criterion": True,
            "checkpoint_sha256": hashlib.sha256(b"weights").hexdigest()}  # fmt: skip
-    write_summary(tmp_path, old)
-    summary = read_summary(tmp_path)
-    assert summary["selected_epoch"] == 2 and "best_epoch" not in summary and summary["status"] == "completed"
-    assert selected_checkpoint(tmp_path, summary) == ckpt == selected_checkpoint(tmp_path, {"checkpoint": ""})
-    assert finished_summary(tmp_path) is not None
+    RunRecord(old, run_dir=str(tmp_path)).write()
+    summary = RunRecord.read(tmp_path)
+    assert summary["selected_epoch"] == 2 and "best_epoch" not in summary and summary.completed
+    assert summary.checkpoint() == ckpt == RunRecord(run_dir=str(tmp_path), checkpoint="").checkpoint()
+    assert summary.finished()
     ckpt.write_bytes(b"other weights")  # not the file its summary describes: not finished, so retrained
-    assert finished_summary(tmp_path) is None
+    assert not RunRecord.read(tmp_path).finished()

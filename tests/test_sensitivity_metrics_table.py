@@ -72,7 +72,7 @@ def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_
     from src.figures.radial import draw, radial_numbers
     from src.models.cnn import build_network
     from src.report import claims_table, radial_table
-    from src.runs import write_summary
+    from src.runs import RunRecord
     from src.sensitivity import translation_sensitivity
     from src.sensitivity.metrics import Metric, cosine
     from src.sensitivity.reference import naive_translation_sensitivity
@@ -95,8 +95,8 @@ def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_
             )  # default: every metric
             results.setdefault(f"k={kernel}", []).append(res)
             run = tmp_path / "runs" / f"k{kernel}s{seed}"
-            write_summary(run, {"status": "completed", "epochs": 1, "selected_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
-                                "config": {"kernel": kernel, "seed": seed}, "checkpoint": "", "meets_criterion": True})  # fmt: skip
+            RunRecord({"run_dir": str(run), "status": "completed", "epochs": 1, "selected_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
+                                "config": {"kernel": kernel, "seed": seed}, "checkpoint": "", "meets_criterion": True}).write()  # fmt: skip
             res.save(run / "sensitivity.pt")
     slow = naive_translation_sensitivity(net, x, y, ("conv",), 3, max_shift=2, metrics=["pearson"])
     assert torch.allclose(

@@ -186,13 +186,13 @@ def test_foreign_runs_in_a_sweep_folder_are_refused(tmp_path):
 )  # fmt: skip
 def test_damaged_summaries_are_one_line_and_evaluate_goes_on(two_runs, tmp_path, content, message):
     from src.evaluate import main as evaluate_main
-    from src.runs import read_summary
+    from src.runs import RunRecord
 
     folder = tmp_path / "runs"
     shutil.copytree(two_runs / "s0", folder / "good", ignore=shutil.ignore_patterns("sensitivity.pt"))
     (folder / "bad").mkdir()
     (folder / "bad" / "summary.json").write_text(content)
-    damaged = read_summary(folder / "bad")
+    damaged = RunRecord.read(folder / "bad")
     assert damaged["status"] == "unreadable" and message in damaged["error"] and "\n" not in damaged["error"]
     cfg = compose_config("evaluate", [f"run_dir={folder}", "max_shift=2", "images_per_class=4"], tmp_path)
     with pytest.raises(SystemExit) as e:

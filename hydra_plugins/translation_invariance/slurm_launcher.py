@@ -29,9 +29,9 @@ def finished(run: Path, records: str | None = None) -> bool:
     """The job is recorded in `records` (src/records.py: src.train skips it), or its run completed and its selected
     checkpoint is there and is the one its summary names."""
     from src.records import recorded
-    from src.runs import finished_summary
+    from src.runs import RunRecord
 
-    return bool(records and recorded(Path(records) / run.name)) or finished_summary(run) is not None
+    return bool(records and recorded(Path(records) / run.name)) or RunRecord.read(run).finished()
 
 
 class SlurmLauncher(_SubmititSlurm):

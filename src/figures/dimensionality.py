@@ -24,12 +24,12 @@ def dimensionality_numbers(run: dict, images_per_class: int, max_shift: int) -> 
     from torch import nn
 
     from src.data import balanced_subset
-    from src.runs import load_network
+    from src.runs import RunRecord
     from src.sensitivity import translation_sensitivity
     from src.sensitivity.dimensionality import PooledViews
     from src.sensitivity.maps import PointOutput
 
-    net, dm = load_network(Path(run["run_dir"]), run)
+    net, dm = RunRecord(run).network()
     dm.setup("test")
     idx = balanced_subset(dm.test_set.labels, images_per_class, dm.num_classes)
     x, y = dm.test_set.images[idx], dm.test_set.labels[idx]

@@ -25,11 +25,11 @@ def feature_maps(run: dict) -> dict:
     """Fig. 3 from one run: the first test image, its shifted copy, and 3 channels of the last conv block."""
     import torch
 
-    from src.runs import load_network
+    from src.runs import RunRecord
     from src.sensitivity import shift_images
     from src.sensitivity.maps import capturing
 
-    net, dm = load_network(Path(run["run_dir"]), run)
+    net, dm = RunRecord(run).network()
     dm.setup("test")
     x = dm.test_set.images[:1]
     xs = shift_images(x, *FIG3_SHIFT, fill=dm.fill_value)
