@@ -193,9 +193,8 @@ def lightning_training_throughput(
 
     torch.manual_seed(0)
     data = _train_data(steps * batch)
-    loader = DataLoader(
-        data, sampler=IndexBatches(len(data), batch, shuffle=True), batch_size=None
-    )  # as PaddedDataModule
+    # as PaddedDataModule
+    loader = DataLoader(data, sampler=IndexBatches(len(data), batch, shuffle=True), batch_size=None)
     module = ClassifierModule(build_network("mnist", 1, 40, 5, "same"), lr=1e-3, channels_last=channels_last)
     timer = Timer()
     trainer = L.Trainer(
@@ -308,15 +307,13 @@ def lightning_profile(steps: int, batch: int = 128) -> dict[str, float]:
     goes, ms per step (the first 5 steps excluded, as in the throughput timings)."""
     from lightning.pytorch.profilers import SimpleProfiler
 
-    profiler = SimpleProfiler(
-        dirpath=tempfile.mkdtemp(), filename="profile"
-    )  # its report: a file, not stdout
+    # its report: a file, not stdout
+    profiler = SimpleProfiler(dirpath=tempfile.mkdtemp(), filename="profile")
     images_per_s = lightning_training_throughput(steps, batch, channels_last=True, profiler=profiler)
 
     def ms(action: str) -> float:
-        durations = next(
-            d for a, d in profiler.recorded_durations.items() if a.endswith(action)
-        )  # exactly one
+        # exactly one
+        durations = next(d for a, d in profiler.recorded_durations.items() if a.endswith(action))
         return 1e3 * sum(durations[5:]) / (len(durations) - 5)
 
     step, batch_ms = 1e3 * batch / images_per_s, ms("run_training_batch")

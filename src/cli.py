@@ -46,9 +46,8 @@ def check_group_choices(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
             raise ConfigError(f"{key} is set by {ALIASES[key]}: write {ALIASES[key]}={value} instead")
         if key == "hydra/launcher":
             check_launcher_available(value)
-        if (
-            "/" in key or not (conf_dir / key).is_dir()
-        ):  # not a config group of ours (hydra/launcher: Hydra's)
+        # not a config group of ours (hydra/launcher: Hydra's)
+        if "/" in key or not (conf_dir / key).is_dir():
             continue
         allowed = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
         for choice in value.split(","):
@@ -92,16 +91,14 @@ def run_cli(main: Callable, config_name: str) -> None:
     `--help` lists only the config groups this entry point composes (Hydra's own help lists every folder of conf/).
     """
     keep_freed_memory()
-    os.environ.setdefault(
-        "WANDB_SILENT", "true"
-    )  # W&B's banners and run summaries off (WANDB_SILENT=false: on)
+    # W&B's banners and run summaries off (WANDB_SILENT=false: on)
+    os.environ.setdefault("WANDB_SILENT", "true")
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         print(entry_point_help(config_name))
         return
     argv = sys.argv[1:]
-    if all(
-        a in ("-m", "--multirun") or not a.startswith("-") for a in argv
-    ):  # not Hydra's --cfg, -sc, --info...
+    # not Hydra's --cfg, -sc, --info...
+    if all(a in ("-m", "--multirun") or not a.startswith("-") for a in argv):
         user_errors_exit(check_group_choices)(argv)
         user_errors_exit(check_known_keys)(config_name, argv)
         user_errors_exit(check_output_writable)(config_name, argv)

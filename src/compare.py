@@ -222,9 +222,8 @@ def comparison_figure(
     from matplotlib.ticker import MaxNLocator
 
     n = len(groups)
-    fig = plt.figure(
-        figsize=(max(11, 2.4 * n), 7), layout="constrained"
-    )  # places the maps' shared colour bar
+    # places the maps' shared colour bar
+    fig = plt.figure(figsize=(max(11, 2.4 * n), 7), layout="constrained")
     grid = fig.add_gridspec(2, max(3, n))
     top = [fig.add_subplot(grid[0, i * max(3, n) // 3 : (i + 1) * max(3, n) // 3]) for i in range(3)]
     colours = plt.get_cmap("tab10")
@@ -269,6 +268,7 @@ def _plot_epoch_curves(axes, members: list[Run], sens_key: str, label: str, colo
         sens = [(r["epoch"], r[sens_key]) for r in rows if sens_key in r]
         for ax, points in zip(axes, (val, sens), strict=True):
             if points:
+                # markers: a one-epoch run is a point, not nothing
                 ax.plot(
                     *zip(*points, strict=True),
                     color=colour,
@@ -277,7 +277,7 @@ def _plot_epoch_curves(axes, members: list[Run], sens_key: str, label: str, colo
                     marker="o",
                     ms=3,
                     label=label if j == 0 else None,
-                )  # markers: a one-epoch run is a point, not nothing
+                )
 
 
 def _plot_radial_band(ax, results: list, layer: str, metric: str, label: str, colour) -> None:

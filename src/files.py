@@ -22,9 +22,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(
-        tmp, 0o666 & ~_umask()
-    )  # mkstemp makes 0600; a result file is readable like any file the user writes
+    # mkstemp makes 0600; a result file is readable like any file the user writes
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         write(Path(tmp))
         os.replace(tmp, path)

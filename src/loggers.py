@@ -97,9 +97,8 @@ class WandbLogger(_LightningWandbLogger):
         self.experiment.log(metrics | {"trainer/global_step": step}, step=self._last_step)
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        if (
-            self._log_selected and checkpoint_callback.monitor is not None
-        ):  # last.ckpt: resuming, not a result
+        # last.ckpt: resuming, not a result
+        if self._log_selected and checkpoint_callback.monitor is not None:
             self._selection = checkpoint_callback
 
     @rank_zero_only

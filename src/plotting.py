@@ -109,18 +109,6 @@ def radial_panels(
     return fig
 
 
-def map_to_rgb(
-    values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0, scale: int = 8, cmap: str = "magma"
-) -> np.ndarray:
-    """A 2-D map as a uint8 RGB image (H * scale, W * scale, 3) through a colormap, for W&B and other viewers.
-
-    wandb.Image writes float arrays as uint8 without scaling, so maps in [0, 1] became black images: colour here.
-    """
-    v = np.nan_to_num(np.asarray(values, dtype=float), nan=vmin)
-    rgb = plt.get_cmap(cmap)(np.clip((v - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0))[..., :3]
-    return (np.kron(rgb, np.ones((scale, scale, 1))) * 255).round().astype(np.uint8)
-
-
 def add_note(fig: plt.Figure, note: str) -> None:
     """The provenance line (preset, date, command) under the figure; empty: none."""
     if note:

@@ -204,12 +204,7 @@ def across_datasets_table(mnist: dict, fashion: dict) -> str:
                     f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
                 )
             rows.append(
-                [
-                    point_label(layer),
-                    label.removeprefix("k="),
-                    f"{len(f_seeds)} / {len(m_seeds)}",
-                    *cells,
-                ]
+                [point_label(layer), label.removeprefix("k="), f"{len(f_seeds)} / {len(m_seeds)}", *cells]
             )
     header = ["point", "k", "n (Fashion / MNIST)", *[f"r={r}" for r in RADII[:5]], "r = 1-10"]
     return table(header, rows)

@@ -71,12 +71,8 @@ def next_lr(best: float, tried: list[float]) -> float | None:
     return round(best - LR_STEP, 6) if best - LR_STEP > 0 else round(best / 2, 6)
 
 
-HYDRA_LAUNCHERS = (
-    "basic",
-    "joblib",
-    "submitit_local",
-    "submitit_slurm",
-)  # Hydra's own, beside conf/hydra/launcher
+# Hydra's own, beside conf/hydra/launcher
+HYDRA_LAUNCHERS = ("basic", "joblib", "submitit_local", "submitit_slurm")
 
 
 def launchers() -> list[str]:
@@ -457,9 +453,8 @@ def figure_numbers(
     }
     if selection is not None:
         numbers["selection"] = selection
-    if cfg.preset.get(
-        "record", False
-    ):  # the paper protocol: does training to its level change the invariance?
+    # the paper protocol: does training to its level change the invariance?
+    if cfg.preset.get("record", False):
         from src.figures.training_level import training_level
 
         numbers["training_level"] = training_level(runs, max_shift, cfg.preset.get("compare_criterion"))
@@ -536,9 +531,8 @@ def write_numbers(numbers: dict, fig_dir: Path) -> list[Path]:
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
     fig_dir = check_output_settings(cfg)
-    if (
-        cfg.redraw
-    ):  # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
+    # from the committed numbers alone: no runs needed; claims re-scored with today's statistics
+    if cfg.redraw:
         numbers, written = rescored_numbers(cfg, fig_dir)
     else:
         numbers = computed_numbers(cfg)

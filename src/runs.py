@@ -60,9 +60,8 @@ class RunRecord(dict):
                 run_dir=str(run),
                 error=f"{run / SUMMARY} is not a run summary (a JSON object with its config)",
             )
-        if (
-            "best_epoch" in data
-        ):  # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+        # the selected epoch's name before 2026-12-03 (runs and committed records keep it)
+        if "best_epoch" in data:
             data["selected_epoch"] = data.pop("best_epoch")
         missing = [k for k in COMPLETED_KEYS if k not in data]
         if data.get("status") == "completed" and missing:
@@ -141,9 +140,8 @@ class RunRecord(dict):
                 import torch
 
                 torch.load(ckpt, map_location="cpu", weights_only=False)
-        except (
-            Exception
-        ):  # DataError (missing, other content, unreadable) or any of torch's errors for a damaged file
+        # DataError (missing, other content, unreadable) or any of torch's errors for a damaged file
+        except Exception:
             return False
         return True
 

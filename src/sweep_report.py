@@ -38,9 +38,8 @@ def results_table(sweep_dir: str | Path) -> str:
     swept = sorted({k for n in named for k in n})
     rows = []
     for s, names in zip(summaries, named, strict=True):
-        config = flat_config(
-            s.get("config") or {}
-        )  # every job's own value, also of a key only another job swept
+        # every job's own value, also of a key only another job swept
+        config = flat_config(s.get("config") or {})
         keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
         rows.append(
@@ -108,9 +107,8 @@ def sweep_job_names(config: DictConfig) -> set[str] | None:
 
     try:
         names = {job_dirname(config, job) for job in sweep_jobs(config.hydra.overrides.task)}
-    except (
-        Exception
-    ):  # an unusual sweep, or Hydra internals moved (tests/test_cli.py would say): the whole folder
+    # an unusual sweep, or Hydra internals moved (tests/test_cli.py would say): the whole folder
+    except Exception:
         return None
     return names if any((Path(config.hydra.sweep.dir) / n).is_dir() for n in names) else None
 

@@ -38,9 +38,8 @@ DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)  # a write
 TORCH_WRITE_ERRORS = ("PytorchStreamWriter failed", "No space left on device", "unexpected pos")
 # summary.json is written before the CSV logger's first save, so its "directory not empty" warning is expected
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
-warnings.filterwarnings(
-    "ignore", message=r".*isinstance\(treespec, LeafSpec\)"
-)  # Lightning vs newer torch, harmless
+# Lightning vs newer torch, harmless
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 # Lightning hints that do not apply: SLURM's client is installed but this job was not started by srun (a login node,
 # or submitit's own job script); an epoch shorter than the logging interval (train/* are logged per epoch here)
 warnings.filterwarnings("ignore", message=r".*`srun` command is available on your system")
@@ -117,9 +116,8 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
 
     info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
     data_dir = Path(cfg.paths.data_dir).expanduser()
-    if (
-        info.get("reads_files", True) and not data_dir.is_dir()
-    ):  # the dataset table says whether it reads files
+    # the dataset table says whether it reads files
+    if info.get("reads_files", True) and not data_dir.is_dir():
         what = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise ConfigError(
             f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
@@ -184,9 +182,8 @@ def train(cfg: DictConfig) -> dict:
     """
     check_config(cfg)
     out = writable_folder("hydra.run.dir", cfg.paths.output_dir)
-    if (
-        ddp_worker()
-    ):  # a DDP process that Lightning started: rank 0 owns the run directory, its lock and summary
+    # a DDP process that Lightning started: rank 0 owns the run directory, its lock and summary
+    if ddp_worker():
         return _fit_and_test(cfg, out)
     check_same_settings(out, OmegaConf.to_container(cfg, resolve=True))
     if cfg.skip_completed and (done := committed_record(cfg, out)):
@@ -260,9 +257,8 @@ def _fit_and_test(cfg: DictConfig, out: Path) -> dict:
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.is_file() else None)
         # "" when nothing was saved (debug=fast_dev_run): test the weights as they are
         selected_ckpt = trainer_selected_checkpoint(trainer)
-        epochs = list(
-            history.epochs
-        )  # test() restores callback states from the selected checkpoint: keep ours
+        # test() restores callback states from the selected checkpoint: keep ours
+        epochs = list(history.epochs)
         test = trainer.test(module, datamodule=dm, ckpt_path=selected_ckpt or None, verbose=False)[0]
         # test() loaded the selected weights: their accuracy on the whole training set, in eval mode, is the
         # evidence that the selected network meets the criterion (the running accuracy is measured mid-update).
@@ -425,9 +421,8 @@ def recording_failures(summary: dict, history, save_summary, out: Path) -> Itera
         _finish_wandb()
         if isinstance(e, FloatingPointError):  # divergence: a clear message, no maps from this network
             raise UserError(f"{out}: {e}") from e
-        if isinstance(e, RuntimeError) and any(
-            s in str(e) for s in TORCH_WRITE_ERRORS
-        ):  # torch.save, disk full
+        # torch.save, disk full
+        if isinstance(e, RuntimeError) and any(s in str(e) for s in TORCH_WRITE_ERRORS):
             raise UserError(f"{out}: a checkpoint could not be written ({str(e).strip().splitlines()[0]}): free disk "
                             "space; the run is marked failed and the same command resumes from its last whole "
                             "epoch") from e  # fmt: skip

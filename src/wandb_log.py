@@ -166,17 +166,6 @@ def _history_rows(file: Path) -> list[dict]:
     return rows
 
 
-def final_summary(folder: str | Path) -> dict:
-    """The run summary W&B will show for one offline folder: its summary records applied in order."""
-    summary: dict = {}
-    for file in Path(folder).glob("run-*.wandb"):
-        for rec in read_records(file):
-            if rec.WhichOneof("record_type") == "summary":
-                summary |= {item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                            for item in rec.summary.update}  # fmt: skip
-    return summary
-
-
 def next_step(run_dir: str | Path, wandb_id: str) -> int:
     """One past the last step any offline folder of this W&B run recorded (0 if none): where a continuation logs."""
     steps = [row.get("_step", -1) for f in offline_folders(run_dir, wandb_id) for row in history(f)]

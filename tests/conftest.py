@@ -74,6 +74,22 @@ def mnist_root() -> Path:
     return d
 
 
+def wandb_final_summary(folder: str | Path) -> dict:
+    """The run summary W&B will show for one offline folder: its summary records applied in order."""
+    import json
+
+    from src.wandb_adapter import read_records
+
+    summary: dict = {}
+    for file in Path(folder).glob("run-*.wandb"):
+        for rec in read_records(file):
+            if rec.WhichOneof("record_type") == "summary":
+                summary |= {
+                    i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update
+                }
+    return summary
+
+
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose conf/<config_name>.yaml as `python -m src.<entry> <overrides>` would, with output in output_dir."""
     GlobalHydra.instance().clear()

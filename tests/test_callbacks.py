@@ -6,7 +6,6 @@ import torch
 from PIL import Image
 
 from src.callbacks import SensitivityCallback
-from src.plotting import map_to_rgb
 from src.sensitivity import SensitivityResult
 from src.wandb_log import RADIAL_COLUMNS
 
@@ -19,12 +18,6 @@ def _result(epoch: int, s: int = 2) -> SensitivityResult:
     )
     maps = {layer: {"cosine": cos, "euclidean": cos, "distance": 1 - cos} for layer in ("conv", "softmax")}
     return SensitivityResult(maps, cos, cos, torch.tensor([2, 2, 2]), s, {"epoch": epoch})
-
-
-def test_map_colours_are_not_constant():
-    rgb = map_to_rgb(np.array([[0.0, 0.5], [0.75, 1.0]]), scale=3)
-    assert rgb.shape == (6, 6, 3) and rgb.dtype == np.uint8
-    assert len({tuple(p) for p in rgb.reshape(-1, 3)}) == 4  # four values, four colours
 
 
 def test_wandb_payload_overlays_every_epoch_and_logs_visible_maps():
@@ -157,7 +150,7 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
 
     from src.evaluate import log_to_wandb
     from src.wandb_adapter import read_records
-    from src.wandb_log import final_summary
+    from tests.conftest import wandb_final_summary as final_summary
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = {

@@ -438,7 +438,7 @@ def test_the_wandb_summary_keeps_the_selected_epochs_values(tmp_path, monkeypatc
     import wandb
 
     from src.train import _finish_wandb
-    from src.wandb_log import final_summary
+    from tests.conftest import wandb_final_summary as final_summary
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     run = wandb.init(dir=str(tmp_path), mode="offline")

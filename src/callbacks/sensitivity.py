@@ -42,9 +42,8 @@ class SensitivityCallback(L.Callback):
         every_n_epochs: int = 1,
         batch_size: int = 256,
     ) -> None:
-        layers = (
-            (layers,) if isinstance(layers, str) else tuple(layers)
-        )  # layers=conv: one point, not 4 letters
+        # layers=conv: one point, not 4 letters
+        layers = (layers,) if isinstance(layers, str) else tuple(layers)
         self.images_per_class, self.layers, self.max_shift = images_per_class, layers, max_shift
         self.every_n_epochs, self.batch_size = every_n_epochs, batch_size
         self._subset: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -77,9 +76,8 @@ class SensitivityCallback(L.Callback):
         if trainer.is_global_zero and trainer.default_root_dir:
             result.save(Path(trainer.default_root_dir) / EPOCHS_DIR / f"epoch={epoch:03d}.pt")
         curves = wandb_log.profiles(result)
-        self.curves = [
-            c for c in self.curves if c["epoch"] != epoch
-        ]  # a resumed epoch replaces its old curves
+        # a resumed epoch replaces its old curves
+        self.curves = [c for c in self.curves if c["epoch"] != epoch]
         self.curves.append({"epoch": epoch} | curves)
         # One summary number per curve goes to every logger (a dashboard's default panels); the per-radius values go
         # to metrics.csv, and to W&B as a long-format table, one chart per curve with every epoch overlaid, and maps.

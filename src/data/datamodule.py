@@ -113,9 +113,8 @@ def random_translate(
     padded = f.expand(b, c, h + 2 * m, w + 2 * m).clone()
     padded[:, :, m : m + h, m : m + w] = images
     d = torch.randint(-m, m + 1, (2, b), generator=generator).to(images.device)  # rows: dx, dy
-    rows = (
-        torch.arange(h, device=images.device)[None, :] + m - d[1][:, None]
-    )  # (B, H): source row of each output
+    # (B, H): source row of each output
+    rows = torch.arange(h, device=images.device)[None, :] + m - d[1][:, None]
     cols = torch.arange(w, device=images.device)[None, :] + m - d[0][:, None]  # (B, W)
     return padded[torch.arange(b, device=images.device)[:, None, None, None], torch.arange(c, device=images.device)[
         None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
@@ -230,9 +229,8 @@ class PaddedDataModule(L.LightningDataModule):
     def _raw(self):
         """The loader's (train, test) tensors, read once: `load_files` may have read them already."""
         raw, self._raw_files = getattr(self, "_raw_files", None), None  # handed over once, then not kept
-        return (
-            raw if raw is not None else self.loader(self.data_dir, self.download)
-        )  # options bound in config
+        # options bound in config
+        return raw if raw is not None else self.loader(self.data_dir, self.download)
 
     def load_files(self) -> None:
         """Read the dataset's files now (a missing or damaged file is a one-line error), kept for `setup`: a training

@@ -25,9 +25,8 @@ class Kind:
     """One kind of figure: the JSON key of its numbers, what it needs measured, and its two functions."""
 
     key: str  # the JSON key holding its numbers (checked before a redraw)
-    maps: (
-        str | None
-    )  # "paper": each selected run's sensitivity.pt; "all": every stage (depth.OUTPUT); None: its own
+    # "paper": each selected run's sensitivity.pt; "all": every stage (depth.OUTPUT); None: its own
+    maps: str | None
     numbers: Callable[[FigureInputs], dict]
     draw: Callable[..., list[Path]]  # (numbers, spec, fig_dir, note, corner_radii) -> files written
 
@@ -50,9 +49,8 @@ class FigureSpec:
     kind: str  # a key of KINDS
     title: str
     claims: list[Claim] = field(default_factory=list)
-    variants: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # name -> training overrides (one sweep each)
+    # name -> training overrides (one sweep each)
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -162,9 +160,8 @@ def draw(numbers: dict, fig_dir: Path, provenance: bool = True, corner_radii: bo
     """Make the figure files of `numbers` (a figures/<name>.json dict) with its kind's drawing. Returns the files."""
     spec = FIGURES[numbers["figure"]]
     note = numbers["provenance"] if provenance else ""
-    if numbers.get(
-        "degenerate"
-    ):  # never drawn silently: a constant response gives cosine 1 and measures nothing
+    # never drawn silently: a constant response gives cosine 1 and measures nothing
+    if numbers.get("degenerate"):
         note = f"WARNING: constant response (degenerate) at {'; '.join(numbers['degenerate'])}" + (
             f"\n{note}" if note else ""
         )

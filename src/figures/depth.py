@@ -75,9 +75,8 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
                 ax.plot(x[cut], vals.mean(0)[cut], marker, ms=7, mfc="white", color=colour, ls="none")
     axes[1].axhline(max_shift + 0.5, color="gray", ls="--", lw=0.8)
     step = max(1, max_shift // 5)
-    axes[1].set_yticks(
-        range(0, max_shift + 1, step)
-    )  # a numeric axis: "never" is a band above it, said in text
+    # a numeric axis: "never" is a band above it, said in text
+    axes[1].set_yticks(range(0, max_shift + 1, step))
     axes[1].set_ylim(0, never + 0.7)
     axes[1].text(0.02, (never + 0.1) / (never + 0.7), f"never below 0.5 (up to r = {max_shift})", fontsize=7,
                  color="gray", va="center", transform=axes[1].transAxes)  # fmt: skip

@@ -67,9 +67,8 @@ def feature_map_figure(
     image, shifted: (H, W) or (H, W, C); maps, maps_shifted: (3, h, w), one colour scale for all six maps.
     """
     fig, axes = plt.subplots(2, 4, figsize=(8.4, 4.4), layout="constrained")
-    cell = (
-        np.asarray(image).shape[0] / np.asarray(maps).shape[-1]
-    )  # input pixels per map cell (8 for 40 -> 5)
+    # input pixels per map cell (8 for 40 -> 5)
+    cell = np.asarray(image).shape[0] / np.asarray(maps).shape[-1]
     moved = f"{shift[0] / cell:g}, {shift[1] / cell:g}"
     rows = [("input", image, maps),
             (f"shifted by (dx, dy) = {tuple(shift)} px\n= ({moved}) cells of the {np.asarray(maps).shape[-1]}x"

@@ -79,9 +79,8 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     if "depth" in numbers:  # figures with variants also show their invariance through depth
         fig = depth_figure(numbers["depth"], max_shift, title=f"{spec.title}: through depth", note=note)
         written += plotting.save_figure(fig, fig_dir / f"{name}_depth")
-    if (
-        LOGITS in radial and output_point != LOGITS
-    ):  # the logits, for comparison (not the paper's measuring point)
+    # the logits, for comparison (not the paper's measuring point)
+    if LOGITS in radial and output_point != LOGITS:
         fig = plotting.radial_panels({plotting.layer_title(LOGITS): labelled(radial[LOGITS][metric])}, max_shift,
                                      ylabel, title=f"Not a figure of the paper: the logits of these networks\n"
                                      f"{spec.title}; band: ±1 std over seeds", note=note,

@@ -69,9 +69,8 @@ class TorchvisionClassifier(nn.Module):
             except AttributeError:
                 raise ConfigError(f"model.{tap}_layer={path!r} is not a module of {name}") from None
             target.register_forward_hook(_feed(getattr(self, tap)))
-        self.depth_points = present_points(
-            self
-        )  # layers=all: input, each stage the model has, the taps, softmax
+        # layers=all: input, each stage the model has, the taps, softmax
+        self.depth_points = present_points(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

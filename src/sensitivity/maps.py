@@ -38,10 +38,7 @@ CONV = "conv"  # the last conv block, after its pool: the paper's "final convolu
 LOGITS = "fc"  # the final FC layer's output, before the softmax (not a point of the paper)
 PAPER_POINTS = (CONV, SOFTMAX)
 # The engine's own points, in every model: name -> what a figure calls it (src/models/points.py titles them from here)
-POINTS = {
-    INPUT: "network input (padded image)",
-    SOFTMAX: "network output (softmax of the final FC layer)",
-}
+POINTS = {INPUT: "network input (padded image)", SOFTMAX: "network output (softmax of the final FC layer)"}
 _NOT_A_STAGE = (nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout)
 
 
@@ -332,9 +329,8 @@ def nhwc_weights(model: nn.Module) -> Iterator[None]:
     originals = {}
     try:
         for p in model.parameters():
-            if (
-                p.dim() == 4
-            ):  # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
+            # every one: a (out, 1, k, k) weight counts as NHWC already but keeps NCHW strides
+            if p.dim() == 4:
                 originals[p] = p.data
                 p.data = torch.empty_like(p.data, memory_format=torch.channels_last).copy_(p.data)
         yield
