@@ -106,7 +106,7 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
     """The dataset settings and the largest shift they allow; returns the dataset's info and the padded side (px)."""
     integer("dataset.eval_batch_size", cfg.dataset.eval_batch_size, 1)
     integer("dataset.num_workers", cfg.dataset.get("num_workers", 0), 0)
-    integer("dataset.border", cfg.dataset.border, 0, " pixels of zero padding")
+    integer("dataset.border", cfg.dataset.border, 0, " pixels of padding (the dataset's background)")
     norm = cfg.dataset.get("normalize")
     if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
         raise ConfigError(

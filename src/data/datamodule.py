@@ -1,4 +1,4 @@
-"""LightningDataModule serving zero-padded images as in-memory tensors.
+"""LightningDataModule serving images padded with their background (zeros: the paper) as in-memory tensors.
 
 Every image is scaled to [0, 1] and padded by `border` pixels (6 in the paper: MNIST 28 -> 40, CIFAR-10 32 -> 44)
 with the dataset's background value (`DatasetInfo.background`: 0, the paper's zero padding, for every built-in), so
@@ -137,14 +137,14 @@ def balanced_subset(labels: torch.Tensor, per_class: int, num_classes: int, seed
 
 class PaddedDataModule(L.LightningDataModule):
     """MNIST or Fashion-MNIST (55,000 / 5,000 / 10,000), CIFAR-10 (45,000 / 5,000 / 10,000) or synthetic digits,
-    zero-padded.
+    padded with the dataset's background (0 for every built-in: the paper's zero padding).
 
     Args:
         name: the dataset's name (figures and run names say it).
         data_dir: folder holding MNIST/raw, FashionMNIST/raw or cifar-10-batches-py (unused when the dataset's
             `info.reads_files` is false).
         download: let torchvision download missing files (needs internet).
-        border: zero padding added on every side, pixels.
+        border: padding with the dataset's background added on every side, pixels.
         val_size: images split off the official training set for validation.
         split_seed: seed of the train/validation split, independent of the model seed.
         batch_size: training batch size; evaluation uses `eval_batch_size`.

@@ -84,7 +84,7 @@ def feature_map_figure(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
-    fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="activation (after ReLU and max-pool)")
+    fig.colorbar(im, ax=axes[:, 1:], shrink=0.8, label="activation (after ReLU and pool)")
     if title:
         fig.suptitle(title, fontsize=10)
     add_note(fig, note)

@@ -123,7 +123,7 @@ def conv_block(in_ch: int, out_ch: int, kernel: int, padding: str, pool: str = "
     Point(LOGITS, "final FC layer, logits (before softmax)"),
 )
 class StandardCNN(nn.Module):
-    """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes) (the ReLU after the max-pool: the same function).
+    """conv-ReLU-pool x3 -> FC(hidden) -> ReLU -> FC(num_classes) (ReLU and pool in the order `conv_block` says).
 
     Args:
         in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
