@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from src.conf import CONF_DIR
+from src.conf import CONF_DIR, dataset_entry, experiment_settings
 from src.errors import UserError
 from src.figures.claims import reported_claims
 from src.figures.radial import final_map_sizes
@@ -35,17 +35,20 @@ RADII = [1, 2, 3, 4, 6, 8, 10]  # the radii the radial tables show (pixels)
 MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 # The paper's accuracies (its Tables 1-4, minimum over each table's networks), %: train / val / test.
 PAPER_ACCURACY = {"exp1_mnist": "100 / 99.16 / 99.19", "exp2_mnist": "99.99 / 99.18 / 99.30"}
-NETWORK = {
-    "exp1_mnist": "Table 1",
-    "exp2_mnist": "Table 3",
-    "exp1_fashion": "Table 1",
-    "exp2_fashion": "Table 3",
-}
 
 
 def point_label(point: str) -> str:
     """A measuring point's name in a table; the logits say what they are (the paper never reads them)."""
     return f"{point} (logits)" if point == LOGITS else point
+
+
+def paper_network(experiment: str) -> str:
+    """The paper's table of an experiment's networks ("Table 3"), from its dataset's family and its padding."""
+    from src.models.cnn import PAPER_TABLE
+
+    settings = experiment_settings(experiment)
+    family = dataset_entry(settings["dataset"])[0]["family"]
+    return f"Table {PAPER_TABLE[(family, settings['padding'])]}"
 
 
 def num(x: float | None, digits: int = 3, signed: bool = False) -> str:
@@ -100,7 +103,7 @@ def accuracy_table(figs: dict[str, dict]) -> str:
         exp, criterion = fig["experiment"], training_criterion(fig)
         sizes = final_map_sizes(exp, [int(k) for k in fig["accuracy"]])  # unpadded networks: their final map
         for i, (k, row) in enumerate(fig["accuracy"].items()):
-            name = f"{NETWORK.get(exp, exp)}, k={k}" + (f" ({sizes[f'k={k}']} final map)" if sizes else "")
+            name = f"{paper_network(exp)}, k={k}" + (f" ({sizes[f'k={k}']} final map)" if sizes else "")
             cells = [mean_std(row[key], 2, 100) if key in row else "–"
                      for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""

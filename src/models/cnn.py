@@ -35,6 +35,9 @@ PAPER_CHANNELS: dict[tuple[str, str], dict[int, tuple[int, int, int]]] = {
     ("mnist", "none"): {3: (28, 56, 83), 4: (16, 31, 47), 5: (10, 20, 30)},  # Table 3
     ("cifar10", "none"): {3: (139, 278, 416), 4: (78, 156, 234), 5: (50, 100, 150)},  # Table 4
 }
+PAPER_TABLE = {
+    key: n for n, key in enumerate(PAPER_CHANNELS, start=1)
+}  # (family, padding) -> its Table number
 
 
 def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, int]:
