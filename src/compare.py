@@ -14,12 +14,9 @@ radial profiles with 95 % intervals, and one class-mean map per group).
 
 from __future__ import annotations
 
-import csv
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import hydra
@@ -28,7 +25,7 @@ from omegaconf import DictConfig
 from src.cli import run_cli, user_errors_exit
 from src.errors import ConfigError
 from src.files import writable_folder
-from src.runs import VOLATILE, RunRecord, find_runs, flat_config
+from src.runs import VOLATILE, RunRecord, find_runs
 from src.sensitivity.metrics import METRICS, PAPER_METRIC
 
 # Keys that never split or mix a group: the seeds are what a group averages over (shuffle_seed is ${seed}); where
@@ -36,54 +33,15 @@ from src.sensitivity.metrics import METRICS, PAPER_METRIC
 NOT_COMPARED = ("seed", "dataset.shuffle_seed")
 
 
-@dataclass
-class Run:
-    dir: Path
-    summary: dict
-    settings: dict  # flat config: "dataset.name" -> "mnist"
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @cached_property
-    def _result(self):
-        from src.sensitivity import SensitivityResult
-
-        path = self.dir / "sensitivity.pt"
-        return SensitivityResult.load(path) if path.is_file() else None
-
-    def result(self):
-        """The test-set SensitivityResult (None before `src.evaluate`); read once."""
-        return self._result
-
-    def epoch_metrics(self) -> list[dict]:
-        """metrics.csv rows that carry an epoch-level value (val/acc or sens_mean/*), as floats; a damaged file is
-        reported in one line and its curves left out (the run's test-set numbers do not depend on it)."""
-        path = self.dir / "metrics.csv"
-        if not path.is_file():
-            return []
-        try:
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            return [
-                {k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows
-            ]
-        except (OSError, ValueError, TypeError, csv.Error) as e:
-            print(f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out",
-                  file=sys.stderr)  # fmt: skip
-            return []
-
-
 # What must agree before test-set numbers are averaged or set side by side: the measurement's settings (src.evaluate
 # writes them into each result) and the number of test images measured.
 MEASURED_ALIKE = ("layers", "max_shift", "images_per_class", "autocast")
 
 
-def check_measured_alike(runs: Sequence[Run], metric: str) -> None:
+def check_measured_alike(runs: Sequence[RunRecord], metric: str) -> None:
     """ConfigError (one line, nothing averaged) unless every evaluated run was measured alike: the same points,
     shifts, test images and arithmetic, and holding `metric`."""
-    measured = [(r, res) for r in runs if (res := r.result()) is not None]
+    measured = [(r, res) for r in runs if (res := r.test_maps()) is not None]
     if not measured:
         return
 
@@ -106,14 +64,14 @@ def check_measured_alike(runs: Sequence[Run], metric: str) -> None:
                           if len(lacking) > 1 else "") + ": src.evaluate extends it with that metric")  # fmt: skip
 
 
-def check_distinct(groups: Mapping[tuple, list[Run]], by: Sequence[str]) -> None:
+def check_distinct(groups: Mapping[tuple, list[RunRecord]], by: Sequence[str]) -> None:
     """ConfigError unless every run of a group is its own network: a seed twice (a copied or backed-up run folder)
     or one checkpoint twice would count one network as two and shrink the interval."""
     for key, members in groups.items():
         for field, what in (("seed", "seed"), ("checkpoint_sha256", "selected checkpoint")):
             seen: dict = {}
             for m in members:
-                value = m.settings.get(field) if field == "seed" else m.summary.get(field)
+                value = m.settings.get(field) if field == "seed" else m.get(field)
                 if value is None:
                     continue
                 if value in seen:
@@ -128,19 +86,19 @@ def _compared(key: str) -> bool:
     return not any(key == v or key.startswith(f"{v}.") for v in (*VOLATILE, *NOT_COMPARED))
 
 
-def load_runs(root: str | Path) -> tuple[list[Run], list[Path]]:
+def load_runs(root: str | Path) -> tuple[list[RunRecord], list[Path]]:
     """(completed runs, skipped run folders: not completed or damaged) at or below `root`."""
     runs, skipped = [], []
     for d in find_runs(root):
-        summary = RunRecord.read(d)
-        if not summary.completed:
-            skipped.append(d)
+        run = RunRecord.read(d)
+        if run.completed:
+            runs.append(run)
         else:
-            runs.append(Run(d, summary, flat_config(summary["config"])))
+            skipped.append(d)
     return runs, skipped
 
 
-def group_runs(runs: Sequence[Run], by: Sequence[str]) -> dict[tuple, list[Run]]:
+def group_runs(runs: Sequence[RunRecord], by: Sequence[str]) -> dict[tuple, list[RunRecord]]:
     """{values of the `by` keys: runs}, in sorted order. Raises ConfigError for an unknown key, or for a group whose
     runs differ in a setting outside `by` (naming the key and its values)."""
     if not runs:
@@ -152,7 +110,7 @@ def group_runs(runs: Sequence[Run], by: Sequence[str]) -> dict[tuple, list[Run]]
         raise ConfigError(
             f"by={unknown} is not a config key of these runs: use dotted keys such as {candidates[:12]}"
         )
-    groups: dict[tuple, list[Run]] = {}
+    groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault(tuple(r.settings.get(k) for k in by), []).append(r)
     # a choice's name first: a dataset mix is said as dataset.name, not as the loader it implies
@@ -181,7 +139,7 @@ def group_label(by: Sequence[str], key: tuple) -> str:
 
 
 def comparison_rows(
-    groups: Mapping[tuple, list[Run]], by: Sequence[str], metric: str = PAPER_METRIC
+    groups: Mapping[tuple, list[RunRecord]], by: Sequence[str], metric: str = PAPER_METRIC
 ) -> list[dict]:
     """One row per group: the `by` values, n, run folders, accuracies (mean, std), and per measuring point the test
     set's mean `metric` over radii 1..S (mean, 95 % interval; empty before `src.evaluate`)."""
@@ -190,13 +148,13 @@ def comparison_rows(
     rows = []
     for key, members in groups.items():
         row: dict = dict(zip(by, key, strict=True)) | {"n": len(members)}
-        row["meet_criterion"] = sum(bool(m.summary.get("meets_criterion")) for m in members)
+        row["meet_criterion"] = sum(bool(m.get("meets_criterion")) for m in members)
         for acc in ("train_acc_full", "val_acc", "test_acc"):
-            values = [m.summary[acc] for m in members if m.summary.get(acc) is not None]
+            values = [m[acc] for m in members if m.get(acc) is not None]
             if values:
                 ci = mean_ci(values)
                 row |= {f"{acc}_mean": round(ci["mean"], 4), f"{acc}_std": _round(ci["std"])}
-        results = [res for m in members if (res := m.result()) is not None]
+        results = [res for m in members if (res := m.test_maps()) is not None]
         row["evaluated"] = len(results)
         for layer in results[0].layers if results else []:
             ci = mean_ci([full_ring_mean(r.radial_mean(layer, metric), r.max_shift) for r in results])
@@ -212,7 +170,7 @@ def _round(v: float | None) -> float | None:
 
 
 def comparison_figure(
-    groups: Mapping[tuple, list[Run]], by: Sequence[str], layer: str, metric: str = PAPER_METRIC
+    groups: Mapping[tuple, list[RunRecord]], by: Sequence[str], layer: str, metric: str = PAPER_METRIC
 ):
     """Top row: validation accuracy per epoch (one line per run), the per-epoch sensitivity at `layer` (validation
     subset, mean `metric` over radii 1..S), the test-set radial profile at `layer` (group mean, 95 % band). Bottom row:
@@ -231,7 +189,7 @@ def comparison_figure(
     for i, (key, members) in enumerate(groups.items()):
         label, colour = f"{group_label(by, key)} (n={len(members)})", colours(i % 10)
         _plot_epoch_curves(top[:2], members, f"sens_mean/{layer}/{metric}", label, colour)
-        results = [res for m in members if (res := m.result()) is not None]
+        results = [res for m in members if (res := m.test_maps()) is not None]
         if results and layer in results[0].maps:
             _plot_radial_band(top[2], results, layer, metric, f"{label}, {len(results)} evaluated", colour)
             maps[f"{group_label(by, key)}\n({len(results)} evaluated)"] = np.mean(
@@ -260,7 +218,7 @@ def comparison_figure(
     return fig
 
 
-def _plot_epoch_curves(axes, members: list[Run], sens_key: str, label: str, colour) -> None:
+def _plot_epoch_curves(axes, members: list[RunRecord], sens_key: str, label: str, colour) -> None:
     """Each run's validation accuracy (axes[0]) and its logged `sens_key` (axes[1]) per epoch; one legend entry."""
     for j, m in enumerate(members):
         rows = m.epoch_metrics()

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from src.errors import DataError
 from src.files import atomic_write, read_json, write_json
-from src.runs import SUMMARY, RunRecord
+from src.runs import MAPS, SUMMARY, RunRecord
 
-MAPS = "sensitivity.pt"  # src.evaluate's default output: the figure's maps
 EPOCH_PROFILES = "epoch_profiles.json"
 REPO = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,7 @@ from src.conf import CONF_DIR
 from src.errors import ConfigError, DataError
 from src.files import atomic_write, read_json, writable_folder, write_json
 from src.records import has_maps, merged_summaries, write_record
-from src.runs import eligible_and_excluded, sweep_summaries
+from src.runs import MAPS, eligible_and_excluded, sweep_summaries
 from src.sensitivity.metrics import PAPER_METRIC
 
 LR_STEP = 0.001  # the paper's step when a sweep is widened
@@ -376,7 +376,7 @@ def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], maps: str = "paper") 
                 results[k].append(recorded_maps(run, ecfg))
                 continue
             evaluate_run(run, ecfg)
-            if (record := records_of(cfg, run)) is not None and ecfg.output == "sensitivity.pt":
+            if (record := records_of(cfg, run)) is not None and ecfg.output == MAPS:
                 write_record(run, record)
             results[k].append(SensitivityResult.load(run / ecfg.output))
     return results
@@ -388,7 +388,7 @@ def recorded_maps(record: Path, ecfg: DictConfig):
     from src.evaluate import measurement_settings_of
     from src.sensitivity import SensitivityResult
 
-    if ecfg.output != "sensitivity.pt" or not (record / ecfg.output).is_file():
+    if ecfg.output != MAPS or not (record / ecfg.output).is_file():
         raise DataError(
             f"{record} records no {ecfg.output}: train=true trains that network again to measure it"
         )

@@ -1,17 +1,20 @@
 """The run directory, owned here: its summary and status, its checkpoints and trained network, scans of sweeps, and
 its lock.
 
-A run directory holds summary.json (status: running, completed, failed or interrupted; the resolved config; the
+A run directory holds summary.json (read as a `RunRecord`) (status: running, completed, failed or interrupted; the resolved config; the
 selected epoch and its accuracies), checkpoints/ (selected-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
 sensitivity.pt. Every scan here tolerates a damaged summary: it is reported, never fatal to the other runs.
 """
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -21,6 +24,7 @@ from src.errors import ConfigError, DataError, UserError
 from src.files import file_sha256, read_json, write_json
 
 SUMMARY = "summary.json"
+MAPS = "sensitivity.pt"  # src.evaluate's default output: the selected network's test-set maps
 # What a completed summary always holds; one without them is damaged (treated as unreadable, and retrained).
 COMPLETED_KEYS = (
     "config",
@@ -83,6 +87,43 @@ class RunRecord(dict):
     @property
     def dir(self) -> Path:
         return Path(self["run_dir"])
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    @cached_property
+    def settings(self) -> dict:
+        """The run's config as dotted keys ("dataset.name" -> "mnist"): what runs are grouped and compared by."""
+        return flat_config(self.get("config") or {})
+
+    @cached_property
+    def _test_maps(self):
+        from src.sensitivity import SensitivityResult
+
+        path = self.dir / MAPS
+        return SensitivityResult.load(path) if path.is_file() else None
+
+    def test_maps(self):
+        """The test-set SensitivityResult (src.evaluate's sensitivity.pt), None before it ran; read once."""
+        return self._test_maps
+
+    def epoch_metrics(self) -> list[dict]:
+        """metrics.csv rows that carry an epoch-level value (val/acc or sens_mean/*), as floats; a damaged file is
+        reported in one line and its curves left out (the run's test-set numbers do not depend on it)."""
+        path = self.dir / "metrics.csv"
+        if not path.is_file():
+            return []
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            return [
+                {k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows
+            ]
+        except (OSError, ValueError, TypeError, csv.Error) as e:
+            print(f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out",
+                  file=sys.stderr)  # fmt: skip
+            return []
 
     @property
     def completed(self) -> bool:

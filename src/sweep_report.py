@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from src.errors import UserError
 from src.files import atomic_write
-from src.runs import sweep_summaries
+from src.runs import MAPS, sweep_summaries
 from src.sensitivity.metrics import PAPER_METRIC
 
 RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "selected_epoch", "train_acc", "train_acc_full", "val_acc",
@@ -72,7 +72,7 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     from src.sensitivity.stats import full_ring_mean
 
     epoch = summary.get("selected_epoch")
-    sources = [(run / "sensitivity.pt", "test_cos_")]
+    sources = [(run / MAPS, "test_cos_")]
     if epoch is not None:
         sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
     out: dict = {}
