@@ -1,8 +1,8 @@
 """The run directory, owned here: its summary and status, its checkpoints and trained network, scans of sweeps, and
 its lock.
 
-A run directory holds summary.json (read as a `RunRecord`) (status: running, completed, failed or interrupted; the resolved config; the
-selected epoch and its accuracies), checkpoints/ (selected-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
+A run directory holds summary.json (read as a `RunRecord`: status, the resolved config, the selected epoch and its
+accuracies), checkpoints/ (selected-EEE.ckpt, last.ckpt), metrics.csv, sensitivity_epochs/ and
 sensitivity.pt. Every scan here tolerates a damaged summary: it is reported, never fatal to the other runs.
 """
 
