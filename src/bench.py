@@ -39,9 +39,7 @@ def _timeit(fn, min_seconds: float) -> tuple[float, int]:
     return elapsed, calls
 
 
-def forward_throughput(
-    net, shape: tuple[int, int, int], batch: int, seconds: float, channels_last: bool
-) -> float:
+def forward_throughput(net, shape: tuple[int, int, int], batch: int, seconds: float, channels_last: bool) -> float:
     """Images/s of net(x) for a batch of `batch` random images of `shape` (C, H, W)."""
     x = torch.rand(batch, *shape)
     if channels_last:
@@ -92,9 +90,7 @@ def physical_limit(net, shape, roof: float, seconds: float) -> None:
     native = "native" if bf16_supported("cpu") else "NOT native on this CPU: emulated"
     flops = forward_flops(net, shape)
     rate = roof * flops / 1e9
-    print(
-        f"GEMM 2048^3: fp32 {fp32:6.0f} GFLOP/s, bf16 {bf16:6.0f} GFLOP/s ({bf16 / fp32:4.2f}x; bf16 {native})"
-    )
+    print(f"GEMM 2048^3: fp32 {fp32:6.0f} GFLOP/s, bf16 {bf16:6.0f} GFLOP/s ({bf16 / fp32:4.2f}x; bf16 {native})")
     print(f"forward: {flops / 1e6:.2f} MFLOP per image; at the roofline {rate:6.1f} GFLOP/s = {rate / fp32:4.2f} of the "
           "fp32 GEMM peak")  # fmt: skip
 
@@ -172,9 +168,7 @@ def side_by_side_training_throughput(steps: int, processes: int) -> float:
         return sum(pool.map(_bare_one_thread, [steps] * processes, [start_at] * processes))
 
 
-def lightning_training_throughput(
-    steps: int, batch: int = 128, channels_last: bool = False, profiler=None
-) -> float:
+def lightning_training_throughput(steps: int, batch: int = 128, channels_last: bool = False, profiler=None) -> float:
     """The project's pipeline: ClassifierModule + the datamodule's loader + torchmetrics + Lightning Trainer
     (with `profiler`, a Lightning profiler, attached)."""
     import lightning as L
@@ -353,16 +347,10 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--train-steps", type=int, default=120, help="training steps (batch 128) per pipeline")
     p.add_argument("--skip-training", action="store_true", help="only the roofline and the engine")
     p.add_argument(
-        "--profile",
-        action="store_true",
-        help="only the profile of a training step (phases, operators, Lightning)",
+        "--profile", action="store_true", help="only the profile of a training step (phases, operators, Lightning)"
     )
-    p.add_argument(
-        "--compile", action="store_true", help="also time the bare channels_last loop under torch.compile"
-    )
-    p.add_argument(
-        "--chunks", type=int, nargs="*", default=[128, 512, 1024], help="engine chunk sizes to time"
-    )
+    p.add_argument("--compile", action="store_true", help="also time the bare channels_last loop under torch.compile")
+    p.add_argument("--chunks", type=int, nargs="*", default=[128, 512, 1024], help="engine chunk sizes to time")
     return p.parse_args()
 
 

@@ -207,11 +207,7 @@ def entry_point_help(config_name: str) -> str:
     usage = f"python -m src.{config_name} [key=value ...]"
     if sweeps:
         usage += "   (a sweep: python -m src.train -m kernel=3,4,5 seed=0,1,2)"
-    lines = [
-        usage,
-        "",
-        "Config groups (group=option; default in brackets):" if choices else "Config groups: none",
-    ]
+    lines = [usage, "", "Config groups (group=option; default in brackets):" if choices else "Config groups: none"]
     for group, choice in sorted(choices.items()):
         folder = CONF_DIR / group
         options = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []

@@ -107,9 +107,7 @@ def group_runs(runs: Sequence[RunRecord], by: Sequence[str]) -> dict[tuple, list
     unknown = [k for k in by if k not in known]
     if unknown:
         candidates = sorted(k for k in known if _compared(k))
-        raise ConfigError(
-            f"by={unknown} is not a config key of these runs: use dotted keys such as {candidates[:12]}"
-        )
+        raise ConfigError(f"by={unknown} is not a config key of these runs: use dotted keys such as {candidates[:12]}")
     groups: dict[tuple, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault(tuple(r.settings.get(k) for k in by), []).append(r)
@@ -201,9 +199,7 @@ def comparison_figure(
     titles = ("validation accuracy per epoch", f"{layer} {metric} per epoch (val subset, r = 1-S mean)",
               f"{layer} {metric}, test set (mean, 95 % interval)")  # fmt: skip
     ylabels = ("validation accuracy", f"mean {metric}, r = 1-S", f"class-mean {metric}")
-    for ax, title, xlabel, ylabel in zip(
-        top, titles, ("epoch", "epoch", "radius (px)"), ylabels, strict=True
-    ):
+    for ax, title, xlabel, ylabel in zip(top, titles, ("epoch", "epoch", "radius (px)"), ylabels, strict=True):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel, fontsize=8)
@@ -317,9 +313,7 @@ def main(cfg: DictConfig) -> None:
     for row in rows:
         print(f"{group_label(by, tuple(row[k] for k in by))}: {row['runs']}")
     if skipped:
-        print(
-            f"skipped {len(skipped)} runs not completed: {' '.join(p.name for p in skipped)}", file=sys.stderr
-        )
+        print(f"skipped {len(skipped)} runs not completed: {' '.join(p.name for p in skipped)}", file=sys.stderr)
     print(f"wrote {out / 'compare.csv'} and {out / 'compare.png'}")
 
 

@@ -92,9 +92,7 @@ def completed_config(config: dict) -> dict:
     registered = isinstance(dataset, dict) and dataset.get("name") in dataset_files()
     if registered and (dataset.get("info") is None or dataset.get("loader") is None):
         info, loader = dataset_entry(dataset["name"])
-        out["dataset"] = {"info": info, "loader": loader} | {
-            k: v for k, v in dataset.items() if v is not None
-        }
+        out["dataset"] = {"info": info, "loader": loader} | {k: v for k, v in dataset.items() if v is not None}
     return out
 
 

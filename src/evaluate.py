@@ -79,16 +79,12 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     except OSError as e:
         raise DataError(f"{out} cannot be written ({e.strerror}): nothing saved") from e
     shown = next(iter(result.maps[result.layers[0]]))  # cosine unless it was not asked for
-    prof = {
-        layer: [round(float(v), 3) for v in result.radial_mean(layer, shown)[::2]] for layer in result.layers
-    }
+    prof = {layer: [round(float(v), 3) for v in result.radial_mean(layer, shown)[::2]] for layer in result.layers}
     print(f"wrote {out}: {images} images; {shown} radial profile (r = 0, 2, 4, ...): {prof}")
     if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
         try:  # the maps are saved: a damaged W&B folder costs the W&B copy only, said in one line
             eval_id = log_to_wandb(run, summary, result)
-            print(
-                f"W&B: the test-set results are the evaluation run {eval_id} (trained run {summary['wandb_id']})"
-            )
+            print(f"W&B: the test-set results are the evaluation run {eval_id} (trained run {summary['wandb_id']})")
         except (UserError, OSError) as e:
             print(f"warning: {run}: the maps are saved, but not logged to W&B: {e}", file=sys.stderr)
     return result
@@ -273,20 +269,14 @@ def check_evaluate_config(cfg: DictConfig) -> None:
     import torch
 
     if not cfg.run_dir:
-        raise ConfigError(
-            "run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>"
-        )
+        raise ConfigError("run_dir is required: python -m src.evaluate run_dir=<a run directory or a folder of runs>")
     for key, minimum in (("max_shift", 0), ("batch_size", 1), ("devices", 1)):
         integer(key, cfg[key], minimum)
     n = cfg.images_per_class
     if n is not None and (not is_integer(n) or n < 1):
-        raise ConfigError(
-            f"images_per_class={n!r} is not allowed: an integer >= 1, or null for the whole test set"
-        )
+        raise ConfigError(f"images_per_class={n!r} is not allowed: an integer >= 1, or null for the whole test set")
     if cfg.autocast is not None and not isinstance(getattr(torch, str(cfg.autocast), None), torch.dtype):
-        raise ConfigError(
-            f"autocast={cfg.autocast!r} is not allowed: a torch dtype such as bfloat16, or null"
-        )
+        raise ConfigError(f"autocast={cfg.autocast!r} is not allowed: a torch dtype such as bfloat16, or null")
     from src.hardware import check_bf16
 
     check_bf16("autocast", cfg.autocast, "cuda" if torch.cuda.is_available() else "cpu")

@@ -61,9 +61,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(
-            f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
-        ) from e
+        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e
     except OSError as e:  # missing, a folder, unreadable
         raise DataError(f"{path} cannot be read ({e.strerror or type(e).__name__})") from e
 
@@ -80,9 +78,7 @@ def load_torch(path: str | Path) -> Any:
     except FileNotFoundError:
         raise
     except Exception as e:  # torch raises several types for a damaged zip/pickle
-        raise DataError(
-            f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute"
-        ) from e
+        raise DataError(f"{path} is corrupt or truncated ({e.__class__.__name__}): delete it to recompute") from e
 
 
 def file_sha256(path: str | Path) -> str:

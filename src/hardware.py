@@ -31,7 +31,5 @@ def compute_device(accelerator: str | None) -> str:
 def check_bf16(setting: str, value, device: str) -> None:
     """A one-line ConfigError when `setting=value` asks for bf16 on a device without it."""
     if ("bf16" in str(value) or "bfloat16" in str(value)) and not bf16_supported(device):
-        what = (
-            "this CPU has no native bf16 (AVX-512 BF16 or AMX)" if device == "cpu" else "this GPU has no bf16"
-        )
+        what = "this CPU has no native bf16 (AVX-512 BF16 or AMX)" if device == "cpu" else "this GPU has no bf16"
         raise ConfigError(f"{setting}={value} is not allowed here: {what}; use fp32 (the default)")

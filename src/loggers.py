@@ -28,15 +28,7 @@ class ResumableCSVLogger(CSVLogger):
 
 
 # Logged once per epoch: plotted against the epoch, not the optimizer step (the step stays the row's key for syncing)
-EPOCH_METRICS = (
-    "train/acc",
-    "train/loss",
-    "val/*",
-    "sens_mean/*",
-    "sens_radial/*",
-    "sens_maps/*",
-    "radial_val",
-)
+EPOCH_METRICS = ("train/acc", "train/loss", "val/*", "sens_mean/*", "sens_radial/*", "sens_maps/*", "radial_val")
 
 
 class WandbLogger(_LightningWandbLogger):

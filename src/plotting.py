@@ -81,23 +81,13 @@ def radial_panels(
             (line,) = ax.plot(full, mean[full], marker=marker, ms=4, label=f"{label} (n={n})")
             if n > 1:
                 std = stack.std(0, ddof=1)
-                ax.fill_between(
-                    full, (mean - std)[full], (mean + std)[full], color=line.get_color(), alpha=0.2
-                )
+                ax.fill_between(full, (mean - std)[full], (mean + std)[full], color=line.get_color(), alpha=0.2)
             if corner_radii and len(mean) > max_shift + 1:
                 corner = np.arange(max_shift, len(mean))
                 ax.plot(corner, mean[corner], ls=":", marker=marker, ms=4, mfc="none", color=line.get_color())
         if corner_radii:
             ax.axvline(max_shift + 0.5, color="grey", lw=0.8, ls="--")
-            ax.plot(
-                [],
-                [],
-                ls=":",
-                marker="o",
-                mfc="none",
-                color="grey",
-                label=f"r > {max_shift}: corner shifts only",
-            )
+            ax.plot([], [], ls=":", marker="o", mfc="none", color="grey", label=f"r > {max_shift}: corner shifts only")
         ax.set_title(panel_title, fontsize=9)
         ax.set_xlabel("shift radius (pixels)")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -115,9 +105,7 @@ def add_note(fig: plt.Figure, note: str) -> None:
         fig.text(0.99, 0.0, note, ha="right", va="top", fontsize=6, color="gray")
 
 
-def map_with_colorbar(
-    values: np.ndarray, max_shift: int, vmin: float, vmax: float, title: str = ""
-) -> np.ndarray:
+def map_with_colorbar(values: np.ndarray, max_shift: int, vmin: float, vmax: float, title: str = "") -> np.ndarray:
     """One (2S+1, 2S+1) map drawn with axes in px and a colour bar on [vmin, vmax], as a uint8 RGB array (H, W, 3):
     what W&B shows, on a scale fixed by the caller so that images of different epochs and runs compare."""
     s = max_shift

@@ -69,9 +69,7 @@ def epoch_profiles(run: Path) -> dict[str, dict[str, list[float]]]:
     out = {}
     for path in sorted((run / EPOCHS_DIR).glob("epoch=*.pt")):
         result = SensitivityResult.load(path)
-        out[str(int(path.stem.split("=")[1]))] = wandb_log.profiles(result) | {
-            "images": int(result.counts.sum())
-        }
+        out[str(int(path.stem.split("=")[1]))] = wandb_log.profiles(result) | {"images": int(result.counts.sum())}
     return out
 
 
@@ -104,25 +102,17 @@ def write_record(run: Path, record: Path) -> list[str]:
         atomic_write(record / MAPS, lambda p: p.write_bytes((run / MAPS).read_bytes()))
         written.append(MAPS)
     entry = {k: v for k, v in summary.items() if k not in ("run_dir", "pid")}
-    entry["record"] = {
-        "trained_at": _trained_commit(summary),
-        "source": str(run),
-        "maps": (record / MAPS).is_file(),
-    }
+    entry["record"] = {"trained_at": _trained_commit(summary), "source": str(run), "maps": (record / MAPS).is_file()}
 
     def content(s: dict) -> tuple:  # what a record says, apart from where and when it was written
-        return {k: v for k, v in s.items() if k not in ("run_dir", "record")}, (s.get("record") or {}).get(
-            "maps"
-        )
+        return {k: v for k, v in s.items() if k not in ("run_dir", "record")}, (s.get("record") or {}).get("maps")
 
     if content(previous) != content(entry):
         entry["record"]["recorded_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
         write_json(record / SUMMARY, entry)
         written.append(SUMMARY)
     profiles = epoch_profiles(run)
-    if profiles and (
-        not (record / EPOCH_PROFILES).is_file() or read_json(record / EPOCH_PROFILES) != profiles
-    ):
+    if profiles and (not (record / EPOCH_PROFILES).is_file() or read_json(record / EPOCH_PROFILES) != profiles):
         write_json(record / EPOCH_PROFILES, profiles)
         written.append(EPOCH_PROFILES)
     return written
@@ -175,9 +165,7 @@ def main(argv: list[str]) -> int:
     """python -m src.records <sweep folder> <records folder>: record every completed job of a sweep (e.g. runs
     started by an older version, or harvested from a cluster's outputs)."""
     if len(argv) != 2:
-        print(
-            "usage: python -m src.records <sweep folder below outputs/> <its records folder>", file=sys.stderr
-        )
+        print("usage: python -m src.records <sweep folder below outputs/> <its records folder>", file=sys.stderr)
         return 2
     sweep, records = Path(argv[0]), Path(argv[1])
     if not sweep.is_dir():

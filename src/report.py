@@ -85,9 +85,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def training_criterion(fig: dict) -> str:
     """The running training accuracy a figure's networks were trained to, e.g. "99.5 %": the preset's
     `stop_train_accuracy=` override, else conf/train.yaml's default."""
-    overrides = [
-        o for o in fig.get("preset", {}).get("train_overrides", []) if o.startswith("stop_train_accuracy=")
-    ]
+    overrides = [o for o in fig.get("preset", {}).get("train_overrides", []) if o.startswith("stop_train_accuracy=")]
     if overrides:
         value = float(overrides[-1].split("=", 1)[1])
     else:
@@ -107,9 +105,7 @@ def accuracy_table(figs: dict[str, dict]) -> str:
             cells = [mean_std(row[key], 2, 100) if key in row else "–"
                      for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
-            rows.append(
-                [name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper]
-            )
+            rows.append([name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper])
     header = ["network", "seeds", "criterion", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
               "test", "paper (train / val / test, min over the table)"]  # fmt: skip
     return table(header, rows)
@@ -206,9 +202,7 @@ def across_datasets_table(mnist: dict, fashion: dict) -> str:
                 cells.append(
                     f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
                 )
-            rows.append(
-                [point_label(layer), label.removeprefix("k="), f"{len(f_seeds)} / {len(m_seeds)}", *cells]
-            )
+            rows.append([point_label(layer), label.removeprefix("k="), f"{len(f_seeds)} / {len(m_seeds)}", *cells])
     header = ["point", "k", "n (Fashion / MNIST)", *[f"r={r}" for r in RADII[:5]], "r = 1-10"]
     return table(header, rows)
 
@@ -227,15 +221,7 @@ def selection_table(fig: dict) -> str:
                 minutes = "–" if r.get("wall_time_s") is None else f"{r['wall_time_s'] / 60:.0f}"
                 val = "–" if r.get("val_acc") is None else f"{100 * r['val_acc']:.2f}"
                 rows.append([k, rate, str(r["seed"]), str(r["epochs"]), met, val, minutes])
-    header = [
-        "k",
-        "Adam rate",
-        "seed",
-        "epochs run",
-        "met the criterion",
-        "val % (selected epoch)",
-        "minutes (1 core)",
-    ]
+    header = ["k", "Adam rate", "seed", "epochs run", "met the criterion", "val % (selected epoch)", "minutes (1 core)"]
     return table(header, rows)
 
 
@@ -254,9 +240,7 @@ def rates_table(fig: dict) -> str:
             cells = [num(sum(m[p] for m in measured) / len(measured)) for p in (CONV, SOFTMAX, LOGITS)
                      if all(p in m for m in measured)]  # fmt: skip
             rows.append([k, rate, str(len(measured)), met, *cells])
-    return table(
-        ["k", "Adam rate", "n", "met the criterion", *map(point_label, (CONV, SOFTMAX, LOGITS))], rows
-    )
+    return table(["k", "Adam rate", "n", "met the criterion", *map(point_label, (CONV, SOFTMAX, LOGITS))], rows)
 
 
 def _verdict_kind(verdict: str | None) -> str | None:
@@ -302,9 +286,7 @@ def training_level_table(fig: dict) -> str:
             d = entry[point]
             low = [r["mean_cosine"][point]["at_criterion"] for r in runs]
             high = [r["mean_cosine"][point]["selected"] for r in runs]
-            interval = (
-                "" if d["low"] is None else f" [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
-            )
+            interval = "" if d["low"] is None else f" [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
             rows.append([label.removeprefix("k="), point_label(point), str(d["n"]), epochs,
                          num(sum(low) / len(low)), num(sum(high) / len(high)),
                          f"{num(d['mean'], signed=True)}{interval}"])  # fmt: skip
@@ -324,10 +306,7 @@ TABLES: dict[str, tuple[list[str], Callable[..., str]]] = {
     "fig5_claims": (["fig5"], claims_table),
     "levers_claims": (["levers"], claims_table),
     "depth": (["depth"], depth_table),
-    "fashion_accuracy": (
-        ["fashion4", "fashion6"],
-        lambda f4, f6: accuracy_table({"fashion4": f4, "fashion6": f6}),
-    ),
+    "fashion_accuracy": (["fashion4", "fashion6"], lambda f4, f6: accuracy_table({"fashion4": f4, "fashion6": f6})),
     "fashion4_claims": (["fashion4"], claims_table),
     "fashion6_claims": (["fashion6"], claims_table),
     "fashion_vs_mnist": (["fig2", "fashion4"], across_datasets_table),
@@ -383,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.report", description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--figures-dir", type=Path, default=FIGURES_DIR)
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the document's tables are out of date"
-    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the document's tables are out of date")
     args = parser.parse_args(argv)
     try:
         text = args.report.read_text()
@@ -395,10 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         if changed:
-            print(
-                f"{args.report}: tables out of date: {', '.join(changed)} (run `make report`)",
-                file=sys.stderr,
-            )
+            print(f"{args.report}: tables out of date: {', '.join(changed)} (run `make report`)", file=sys.stderr)
             return 1
         print(f"{args.report}: {len(MARKER.findall(text))} generated tables up to date")
         return 0

@@ -163,10 +163,7 @@ def choose_lr(
         step = next_lr(best, sorted(trained))
         if step is None or step in trained:
             break
-        print(
-            f"kernel {kernel}: best lr {best} is at the edge of {sorted(trained)}: widening to {step}",
-            flush=True,
-        )
+        print(f"kernel {kernel}: best lr {best} is at the edge of {sorted(trained)}: widening to {step}", flush=True)
         train(step)
         trained.add(step)
         best, tried = select_lr(runs(), kernel)
@@ -207,9 +204,7 @@ def selected_runs(
         best, tried = choose_lr(
             k,
             runs=lambda: sweep_runs(sweep_dir, planning, records)[0],
-            train=lambda lr, k=k: train_sweep(
-                cfg, experiment, [k], [lr], sweep_dir, overrides, planning, records
-            ),
+            train=lambda lr, k=k: train_sweep(cfg, experiment, [k], [lr], sweep_dir, overrides, planning, records),
             extend=cfg.preset.extend_edges,
             max_extensions=cfg.max_extensions,
             grid=list(cfg.preset.lrs),
@@ -222,9 +217,7 @@ def selected_runs(
         chosen[k] = retrain_for_maps(cfg, experiment, k, best, chosen[k], sweep_dir, overrides, records)
         if measure is not None and records is not None:
             measure(k, chosen[k])
-    excluded = [
-        r for r in sweep_runs(sweep_dir, seeds, records)[1] if r.get("config", {}).get("kernel") in kernels
-    ]
+    excluded = [r for r in sweep_runs(sweep_dir, seeds, records)[1] if r.get("config", {}).get("kernel") in kernels]
     chosen, foreign = refuse_foreign(cfg, experiment, chosen, overrides)
     chosen, unpaired = common_seeds(chosen)
     excluded += foreign + unpaired
@@ -389,9 +382,7 @@ def recorded_maps(record: Path, ecfg: DictConfig):
     from src.sensitivity import SensitivityResult
 
     if ecfg.output != MAPS or not (record / ecfg.output).is_file():
-        raise DataError(
-            f"{record} records no {ecfg.output}: train=true trains that network again to measure it"
-        )
+        raise DataError(f"{record} records no {ecfg.output}: train=true trains that network again to measure it")
     result = SensitivityResult.load(record / ecfg.output)
     stored = result.meta.get("settings") or {}
     settings = measurement_settings_of(ecfg, stored.get("checkpoint", ""))
@@ -410,9 +401,7 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
     ecfg = OmegaConf.merge(base, {"images_per_class": cfg.preset.images_per_class, "run_dir": ""})
     ecfg = OmegaConf.merge(ecfg, OmegaConf.from_dotlist(list(cfg.evaluate_overrides)))
     if cfg.output_layer not in ecfg.layers and list(ecfg.layers) != ["all"]:
-        raise ConfigError(
-            f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}"
-        )
+        raise ConfigError(f"output_layer={cfg.output_layer!r} is not measured: evaluate layers are {list(ecfg.layers)}")
     return ecfg
 
 
@@ -487,14 +476,10 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
     check_numbers(numbers, source, figure)
     if metric != numbers.get("metric", PAPER_METRIC):
         if KINDS[FIGURES[figure].kind].key != "radial":
-            raise ConfigError(
-                f"metric={metric} applies to radial figures only; figure={figure} is drawn on cosine"
-            )
+            raise ConfigError(f"metric={metric} applies to radial figures only; figure={figure} is drawn on cosine")
         missing = [la for la, by_metric in numbers["radial"].items() if metric not in by_metric]
         if missing:
-            raise DataError(
-                f"{source} has no {metric!r} profiles at {missing}: rerun the figure with metric={metric}"
-            )
+            raise DataError(f"{source} has no {metric!r} profiles at {missing}: rerun the figure with metric={metric}")
         numbers |= {"metric": metric, "name": names[0]}
     return numbers
 
@@ -502,17 +487,11 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
 def figure_precision(runs: dict, results: dict) -> dict:
     """{"training": ..., "maps": ...}: the one arithmetic of every network of a figure; a figure never mixes
     precisions (ConfigError naming them)."""
-    training = {
-        str(r["config"].get("trainer", {}).get("precision", "32-true")) for rs in runs.values() for r in rs
-    }
-    maps = {
-        str((r.meta.get("settings") or {}).get("autocast") or "fp32") for rs in results.values() for r in rs
-    }
+    training = {str(r["config"].get("trainer", {}).get("precision", "32-true")) for rs in runs.values() for r in rs}
+    maps = {str((r.meta.get("settings") or {}).get("autocast") or "fp32") for rs in results.values() for r in rs}
     for what, found in (("training", training), ("maps", maps)):
         if len(found) > 1:
-            raise ConfigError(
-                f"the networks of this figure mix {what} precisions {sorted(found)}: a figure uses one"
-            )
+            raise ConfigError(f"the networks of this figure mix {what} precisions {sorted(found)}: a figure uses one")
     return {"training": next(iter(training), None), "maps": next(iter(maps), None)}
 
 
@@ -564,9 +543,7 @@ def check_preset(preset: DictConfig) -> None:
     for key, kind in (("seeds", int), ("kernels", int), ("lrs", float)):
         values = preset.get(key)
         if not isinstance(values, Sequence | ListConfig) or isinstance(values, str) or not values:
-            raise ConfigError(
-                f"preset.{key}={values!r} is not allowed: a non-empty list, e.g. preset.{key}=[...]"
-            )
+            raise ConfigError(f"preset.{key}={values!r} is not allowed: a non-empty list, e.g. preset.{key}=[...]")
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and (kind is float or v == int(v))
                    and (key == "seeds" or v > 0) for v in values):  # fmt: skip
             raise ConfigError(
@@ -576,9 +553,7 @@ def check_preset(preset: DictConfig) -> None:
             )
     chosen = preset.get("select_seeds")
     if chosen is not None and not set(chosen) & set(preset.seeds):
-        raise ConfigError(
-            f"preset.select_seeds={list(chosen)} selects on none of preset.seeds={list(preset.seeds)}"
-        )
+        raise ConfigError(f"preset.select_seeds={list(chosen)} selects on none of preset.seeds={list(preset.seeds)}")
 
 
 def rescored_numbers(cfg: DictConfig, fig_dir: Path) -> tuple[dict, list[Path]]:
@@ -614,9 +589,7 @@ def computed_numbers(cfg: DictConfig) -> dict:
     if spec.variants:  # one network (the spec's kernel) per variant, each variant its own sweep folder
         runs, excluded = {}, []
         for variant, overrides in spec.variants.items():
-            chosen, out, _ = selected_runs(
-                cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides)
-            )
+            chosen, out, _ = selected_runs(cfg, spec.experiment, kernels, sweep_dir / variant, list(overrides))
             runs[variant], excluded = chosen[kernels[0]], excluded + out
         extra["depth"] = evaluate(cfg, runs, maps="all")
     else:

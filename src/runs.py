@@ -26,15 +26,7 @@ from src.files import file_sha256, read_json, write_json
 SUMMARY = "summary.json"
 MAPS = "sensitivity.pt"  # src.evaluate's default output: the selected network's test-set maps
 # What a completed summary always holds; one without them is damaged (treated as unreadable, and retrained).
-COMPLETED_KEYS = (
-    "config",
-    "epochs",
-    "selected_epoch",
-    "val_acc",
-    "test_acc",
-    "checkpoint",
-    "meets_criterion",
-)
+COMPLETED_KEYS = ("config", "epochs", "selected_epoch", "val_acc", "test_acc", "checkpoint", "meets_criterion")
 # Settings that may differ between two commands on the same run directory without changing what it computes.
 VOLATILE = ("paths", "logger", "tags", "threads", "skip_completed", "ckpt_path", "trainer.enable_progress_bar",
             "dataset.data_dir", "dataset.download", "callbacks", "task_name", "run_name", "trainer.default_root_dir",
@@ -80,9 +72,7 @@ class RunRecord(dict):
 
     def write(self) -> None:
         """Save the record atomically as its run directory's summary.json."""
-        write_json(
-            self.dir / SUMMARY, {k: v for k, v in self.items() if k != "run_dir"} | {"run_dir": str(self.dir)}
-        )
+        write_json(self.dir / SUMMARY, {k: v for k, v in self.items() if k != "run_dir"} | {"run_dir": str(self.dir)})
 
     @property
     def dir(self) -> Path:
@@ -117,9 +107,7 @@ class RunRecord(dict):
         try:
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
-            return [
-                {k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows
-            ]
+            return [{k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows]
         except (OSError, ValueError, TypeError, csv.Error) as e:
             print(f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out",
                   file=sys.stderr)  # fmt: skip
@@ -153,16 +141,12 @@ class RunRecord(dict):
                 raise DataError(f"{run} has no checkpoint: expected {run}/checkpoints/selected-*.ckpt")
             ckpt = found[-1]
         if not ckpt.is_file():
-            raise DataError(
-                f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)"
-            )
+            raise DataError(f"{run} has no checkpoint {ckpt.name}: expected {ckpt} (named by its summary.json)")
         expected = self.get("checkpoint_sha256")
         try:
             found = file_sha256(ckpt) if expected else None
         except OSError as e:  # permissions, an I/O error: one line naming the file
-            raise DataError(
-                f"{ckpt} cannot be read ({e.strerror or type(e).__name__}): fix its permissions"
-            ) from None
+            raise DataError(f"{ckpt} cannot be read ({e.strerror or type(e).__name__}): fix its permissions") from None
         if expected and found != expected:
             raise DataError(
                 f"{ckpt} is damaged or not the checkpoint its summary.json describes (sha256 differs): "
@@ -219,16 +203,13 @@ class RunRecord(dict):
         weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
         bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if bad:
-            raise DataError(
-                f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps"
-            )
+            raise DataError(f"{ckpt} has non-finite weights ({', '.join(bad[:3])}): the network diverged; no maps")
         try:
             net.load_state_dict(weights)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0]
             raise DataError(
-                f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding="
-                f"{cfg.padding}): {first}"
+                f"{ckpt} does not fit the network of its run (kernel={cfg.kernel}, padding={cfg.padding}): {first}"
             ) from e
         return net, dm
 
@@ -320,9 +301,7 @@ def run_lock(run: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(
-                f"{run} is in use by another process: wait for it, or use another directory"
-            ) from None
+            raise ConfigError(f"{run} is in use by another process: wait for it, or use another directory") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -42,9 +42,7 @@ def results_table(sweep_dir: str | Path) -> str:
         config = flat_config(s.get("config") or {})
         keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
-        rows.append(
-            keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": Path(s["run_dir"]).name}
-        )
+        rows.append(keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": Path(s["run_dir"]).name})
     buf = io.StringIO()
     writer = csv.DictWriter(
         buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"], lineterminator="\n"
@@ -127,9 +125,7 @@ def sweep_status(sweep_dir: str | Path, only: set[str] | None = None) -> tuple[l
     return done, failed
 
 
-TOTAL_ENV = (
-    "SWEEP_TOTAL_JOBS"  # read by each job for its "[i/N]" progress line; launchers' workers inherit it
-)
+TOTAL_ENV = "SWEEP_TOTAL_JOBS"  # read by each job for its "[i/N]" progress line; launchers' workers inherit it
 
 
 class SweepReport(Callback):

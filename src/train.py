@@ -58,9 +58,7 @@ def check_config(cfg: DictConfig) -> None:
     check_network(cfg, info, side)
     from src.hardware import check_bf16, compute_device
 
-    check_bf16(
-        "trainer.precision", cfg.trainer.get("precision"), compute_device(cfg.trainer.get("accelerator"))
-    )
+    check_bf16("trainer.precision", cfg.trainer.get("precision"), compute_device(cfg.trainer.get("accelerator")))
 
 
 def _check_training(cfg: DictConfig) -> None:
@@ -72,14 +70,10 @@ def _check_training(cfg: DictConfig) -> None:
         # outside this range Lightning (numpy) silently draws a random seed instead
         raise ConfigError(f"seed={cfg.seed!r} is not allowed: the seed must be an integer in 0..{2**32 - 1}")
     if cfg.get("deterministic") not in (True, False, "warn"):
-        raise ConfigError(
-            f"deterministic={cfg.get('deterministic')!r} is not allowed: use true, false or warn"
-        )
+        raise ConfigError(f"deterministic={cfg.get('deterministic')!r} is not allowed: use true, false or warn")
     t = cfg.stop_train_accuracy
     if not is_number(t) or not 0 < t <= 1:
-        raise ConfigError(
-            f"stop_train_accuracy={t!r} is not allowed: a training accuracy in (0, 1], e.g. 0.99"
-        )
+        raise ConfigError(f"stop_train_accuracy={t!r} is not allowed: a training accuracy in (0, 1], e.g. 0.99")
     integer("max_epochs", cfg.max_epochs, 1)
     integer("batch_size", cfg.batch_size, 1)
     integer("threads", cfg.threads, 0, " (0: torch's default)")
@@ -97,9 +91,7 @@ def _check_model(cfg: DictConfig) -> None:
     if cfg.model.get("channels") is not None:
         chans = list(cfg.model.channels)
         if len(chans) != 3 or any(not is_integer(c) or c < 1 for c in chans):
-            raise ConfigError(
-                f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's"
-            )
+            raise ConfigError(f"model.channels={chans} is not allowed: three integers >= 1, or null for the paper's")
 
 
 def _check_data(cfg: DictConfig) -> tuple[dict, int]:
@@ -109,9 +101,7 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
     integer("dataset.border", cfg.dataset.border, 0, " pixels of padding (the dataset's background)")
     norm = cfg.dataset.get("normalize")
     if norm and any(not isinstance(v, int | float) or v <= 0 for v in norm.get("std", [])):
-        raise ConfigError(
-            f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0"
-        )
+        raise ConfigError(f"dataset.normalize.std={list(norm.get('std', []))} is not allowed: every std must be > 0")
     from src.conf import dataset_entry
 
     info = cfg.dataset.get("info") or dataset_entry(cfg.dataset.name)[0]
@@ -119,9 +109,7 @@ def _check_data(cfg: DictConfig) -> tuple[dict, int]:
     # the dataset table says whether it reads files
     if info.get("reads_files", True) and not data_dir.is_dir():
         what = "is a file, not a folder" if data_dir.exists() else "does not exist"
-        raise ConfigError(
-            f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)"
-        )
+        raise ConfigError(f"paths.data_dir={data_dir} {what}: create it or set paths.data_dir=... (or $DATA_DIR)")
     side = info["raw_size"] + 2 * cfg.dataset.border
     integer("max_shift", cfg.max_shift, 0)
     if cfg.max_shift > (side - 1) // 2:
@@ -156,9 +144,7 @@ def check_network(cfg: DictConfig, info, side: int) -> None:
         from src.sensitivity.maps import check_layers
 
         layers = sens.get("layers", [])
-        check_layers(
-            net, [layers] if isinstance(layers, str) else list(layers), "callbacks.sensitivity.layers"
-        )
+        check_layers(net, [layers] if isinstance(layers, str) else list(layers), "callbacks.sensitivity.layers")
 
 
 def resume_point(last: Path) -> Path:
@@ -292,9 +278,7 @@ def committed_record(cfg: DictConfig, out: Path) -> dict | None:
     done = recorded(record)
     differ = done and settings_differences(done["config"], OmegaConf.to_container(cfg, resolve=True))
     if differ:
-        raise ConfigError(
-            f"{record} records this job with other settings ({differ}): records=null trains it anew"
-        )
+        raise ConfigError(f"{record} records this job with other settings ({differ}): records=null trains it anew")
     return done
 
 

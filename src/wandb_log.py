@@ -29,19 +29,7 @@ from src.sensitivity.maps import LOGITS
 from src.sensitivity.metrics import PAPER_METRIC, shown_metrics
 from src.wandb_adapter import read_records
 
-RADIAL_COLUMNS = (
-    "run",
-    "dataset",
-    "padding",
-    "kernel",
-    "seed",
-    "split",
-    "epoch",
-    "layer",
-    "metric",
-    "radius",
-    "value",
-)
+RADIAL_COLUMNS = ("run", "dataset", "padding", "kernel", "seed", "split", "epoch", "layer", "metric", "radius", "value")
 # One colour scale per measuring point for cosine maps: outputs after a ReLU or a softmax are non-negative, so their
 # cosines lie in [0, 1]; logits (fc) point anywhere, so theirs lie in [-1, 1].
 COSINE_RANGE: dict[str, tuple[float, float]] = {LOGITS: (-1.0, 1.0)}
@@ -76,9 +64,7 @@ def run_keys(config: Mapping) -> dict:
     }
 
 
-def radial_rows(
-    curves: Mapping[str, Sequence[float]], keys: Mapping, split: str, epoch: int | None
-) -> list[list]:
+def radial_rows(curves: Mapping[str, Sequence[float]], keys: Mapping, split: str, epoch: int | None) -> list[list]:
     """Long-format rows (RADIAL_COLUMNS) of one epoch's profiles; the accuracy profile has layer "output"."""
     rows = []
     for name, profile in curves.items():
@@ -123,9 +109,7 @@ def map_images(result: SensitivityResult, prefix: str, what: str) -> dict:
         lo, hi = cosine_range(layer)
         title = f"{layer} cosine, class mean\n{what}"
         images[f"{prefix}/{layer}"] = wandb.Image(
-            map_with_colorbar(
-                result.class_mean(layer, PAPER_METRIC).numpy(), result.max_shift, lo, hi, title
-            ),
+            map_with_colorbar(result.class_mean(layer, PAPER_METRIC).numpy(), result.max_shift, lo, hi, title),
             caption=f"{layer}: cosine similarity of original and shifted outputs, {what}; colour {lo:g} to {hi:g}",
         )
     return images
@@ -144,9 +128,7 @@ def history(folder: str | Path) -> list[dict]:
     for file in Path(folder).glob("run-*.wandb"):
         try:
             rows += _history_rows(file)
-        except (
-            Exception
-        ) as e:  # not a W&B file, truncated, unreadable: protobuf and struct raise several types
+        except Exception as e:  # not a W&B file, truncated, unreadable: protobuf and struct raise several types
             raise DataError(f"{file} is damaged or not a W&B run file ({type(e).__name__}): move its folder "
                             f"{Path(folder).name} aside to go on without it") from None  # fmt: skip
     return rows
@@ -156,10 +138,7 @@ def _history_rows(file: Path) -> list[dict]:
     rows = []
     for rec in read_records(file):
         if rec.WhichOneof("record_type") == "history":
-            row = {
-                item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                for item in rec.history.item
-            }
+            row = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in rec.history.item}
             if rec.history.HasField("step"):
                 row.setdefault("_step", rec.history.step.num)
             rows.append(row)

@@ -30,13 +30,7 @@ if _WORKERS > 1:
 
 # The files whose tests take longest (SLURM ~110 s, figures end to end, kill/resume: `make test` prints the slowest)
 # run first: under `--dist loadfile` a worker left alone with one of them at the end idles the other cores.
-LONGEST_FILES = (
-    "test_records.py",
-    "test_slurm.py",
-    "test_reproduce.py",
-    "test_reliability.py",
-    "test_cli.py",
-)
+LONGEST_FILES = ("test_records.py", "test_slurm.py", "test_reproduce.py", "test_reliability.py", "test_cli.py")
 
 
 def pytest_collection_modifyitems(items: list) -> None:
@@ -49,9 +43,7 @@ def cli_env(**extra: str) -> dict:
     return {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **extra, "PYTHONPATH": str(ROOT)}
 
 
-def run_python(
-    *args: str, cwd: Path, env: dict | None = None, timeout: int = 900
-) -> subprocess.CompletedProcess:
+def run_python(*args: str, cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """`python <args>` as a user runs it (e.g. "-m", "src.train", ...), output captured; the one subprocess helper
     of the suite (each call costs ~4 s of imports: keep them few)."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(**(env or {})), capture_output=True,
@@ -84,9 +76,7 @@ def wandb_final_summary(folder: str | Path) -> dict:
     for file in Path(folder).glob("run-*.wandb"):
         for rec in read_records(file):
             if rec.WhichOneof("record_type") == "summary":
-                summary |= {
-                    i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update
-                }
+                summary |= {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.summary.update}
     return summary
 
 

@@ -21,18 +21,7 @@ def write_cifar10_batches(root: str | Path, images: np.ndarray, labels: np.ndarr
         batch = {b"batch_label": name.encode(), b"labels": labels[idx].tolist(), b"data": flat[idx]}
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
-    names = [
-        b"airplane",
-        b"automobile",
-        b"bird",
-        b"cat",
-        b"deer",
-        b"dog",
-        b"frog",
-        b"horse",
-        b"ship",
-        b"truck",
-    ]
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": names, b"num_cases_per_batch": len(train_idx[0])}, f)
     return folder

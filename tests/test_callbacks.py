@@ -11,11 +11,7 @@ from src.wandb_log import RADIAL_COLUMNS
 
 
 def _result(epoch: int, s: int = 2) -> SensitivityResult:
-    cos = (
-        torch.linspace(0.2, 1.0, (2 * s + 1) ** 2, dtype=torch.float64)
-        .view(1, 2 * s + 1, 2 * s + 1)
-        .repeat(3, 1, 1)
-    )
+    cos = torch.linspace(0.2, 1.0, (2 * s + 1) ** 2, dtype=torch.float64).view(1, 2 * s + 1, 2 * s + 1).repeat(3, 1, 1)
     maps = {layer: {"cosine": cos, "euclidean": cos, "distance": 1 - cos} for layer in ("conv", "softmax")}
     return SensitivityResult(maps, cos, cos, torch.tensor([2, 2, 2]), s, {"epoch": epoch})
 
@@ -118,9 +114,7 @@ def test_cosine_maps_share_one_colour_scale_per_measuring_point():
     assert cosine_range("fc") == (-1.0, 1.0)  # logits point anywhere
     assert cosine_range("conv") == cosine_range("softmax") == (0.0, 1.0)  # after a ReLU or a softmax: >= 0
     low, high = _result(0), _result(1)
-    low.maps["conv"]["cosine"] = (
-        low.maps["conv"]["cosine"] * 0.5
-    )  # a darker map must look darker, not rescaled
+    low.maps["conv"]["cosine"] = low.maps["conv"]["cosine"] * 0.5  # a darker map must look darker, not rescaled
     from src.wandb_log import map_images
 
     def mean_pixel(res):
@@ -153,11 +147,7 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
     from tests.conftest import wandb_final_summary as final_summary
 
     monkeypatch.setenv("WANDB_SILENT", "true")
-    config = {
-        "kernel": 3,
-        "run_name": "synthetic-k3",
-        "logger": {"wandb": {"group": "train/sweep", "offline": True}},
-    }
+    config = {"kernel": 3, "run_name": "synthetic-k3", "logger": {"wandb": {"group": "train/sweep", "offline": True}}}
     summary = {"wandb_id": "trained1", "selected_epoch": 1, "config": config}
     ids = [log_to_wandb(tmp_path, summary, _result(1)) for _ in range(2)]
     assert len(set(ids)) == 2 and "trained1" not in ids
@@ -165,14 +155,7 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
         (folder,) = (tmp_path / "wandb").glob(f"offline-run-*-{eval_id}")
         records = [r for f in folder.glob("*.wandb") for r in read_records(f)]
         (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
-        assert (run.job_type, run.run_group, run.display_name) == (
-            "evaluate",
-            "train/sweep",
-            "synthetic-k3-test",
-        )
+        assert (run.job_type, run.run_group, run.display_name) == ("evaluate", "train/sweep", "synthetic-k3-test")
         evaluation = next(json.loads(i.value_json) for i in run.config.update if i.key == "evaluation")
-        assert (
-            evaluation["trained_run"] == "trained1"
-            and evaluation["model_artifact"] == "model-trained1:selected"
-        )
+        assert evaluation["trained_run"] == "trained1" and evaluation["model_artifact"] == "model-trained1:selected"
         assert final_summary(folder)["test_images"] == 6

@@ -39,14 +39,10 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
         "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=5", "hydra.sweep.dir=sweep", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (
-        "sweep" in proc.stdout and ": 2 jobs" in proc.stdout and "[2/2] done" in proc.stdout
-    )  # progress i/N
+    assert "sweep" in proc.stdout and ": 2 jobs" in proc.stdout and "[2/2] done" in proc.stdout  # progress i/N
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     names = [p.parent.name for p in summaries]
-    assert names == [
-        f"dataset=synthetic,kernel={k},max_epochs=2,seed=0,trainer.log_every_n_steps=5" for k in (3, 5)
-    ]
+    assert names == [f"dataset=synthetic,kernel={k},max_epochs=2,seed=0,trainer.log_every_n_steps=5" for k in (3, 5)]
     for p in summaries:
         s = json.loads(p.read_text())
         assert s["status"] == "completed" and s["epochs"] == 2
@@ -56,9 +52,7 @@ def test_multirun_over_kernels_leaves_one_summary_per_job(tmp_path):
     # src.evaluate logs the test-set maps as its own W&B run (job type evaluate) beside the training's
     job = next((tmp_path / "sweep").glob("*kernel=3*"))
     # job directories contain '=' and ',': Hydra needs the value quoted
-    proc = run_python(
-        "-m", "src.evaluate", f"run_dir='{job}'", "images_per_class=1", "max_shift=2", cwd=tmp_path
-    )
+    proc = run_python("-m", "src.evaluate", f"run_dir='{job}'", "images_per_class=1", "max_shift=2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     wandb_id = json.loads((job / "summary.json").read_text())["wandb_id"]
     assert len(list((job / "wandb").glob("offline-run-*"))) == 2
@@ -92,16 +86,12 @@ def check_offline_wandb_records(job, wandb_id: str) -> None:
     assert train_run.display_name == "synthetic-k3-same-lr0.001-s0" and eval_run.run_id != wandb_id
     assert eval_run.display_name == "synthetic-k3-same-lr0.001-s0-test"
     config = {item.key: json.loads(item.value_json) for item in eval_run.config.update}
-    assert (
-        config["evaluation"]["trained_run"] == wandb_id and config["kernel"] == 3
-    )  # points back to its training
+    assert config["evaluation"]["trained_run"] == wandb_id and config["kernel"] == 3  # points back to its training
     rows = history(train_folder)
     epochs = [r for r in rows if "radial_val/_type" in r]  # media are stored as flat keys: <key>/<field>
     assert [r["epoch"] for r in epochs] == [0, 1]  # tables and maps in the epoch's own row, labelled
     assert all("val/acc" in r and r["sens_maps/conv/_type"] == "image-file" for r in epochs)
-    assert (
-        epochs[0]["radial_val/ncols"] == 11 and epochs[1]["radial_val/nrows"] > epochs[0]["radial_val/nrows"]
-    )
+    assert epochs[0]["radial_val/ncols"] == 11 and epochs[1]["radial_val/nrows"] > epochs[0]["radial_val/nrows"]
     assert any("train/loss_step" in r for r in rows)  # the loss within epochs
     steps = [r["_step"] for r in rows]
     later = history(eval_folder)
@@ -129,9 +119,7 @@ def test_help_lists_only_the_groups_of_its_entry_point():
     assert f"  dataset: {datasets}" in train and "  trainer: cpu, ddp, [default], gpu" in train
     assert "dataset:" not in evaluate.split("Settings")[0] and "Config groups: none" in evaluate
     presets = sorted(p.stem for p in (ROOT / "conf" / "preset").glob("*.yaml"))
-    assert "  preset: " + ", ".join(f"[{p}]" if p == "quick" else p for p in presets) in entry_point_help(
-        "reproduce"
-    )
+    assert "  preset: " + ", ".join(f"[{p}]" if p == "quick" else p for p in presets) in entry_point_help("reproduce")
 
 
 @pytest.mark.slow
@@ -149,9 +137,7 @@ def test_a_key_with_a_top_level_setting_is_refused_in_one_line():
     from src.cli import check_group_choices
     from src.errors import ConfigError
 
-    with pytest.raises(
-        ConfigError, match=r"^trainer.max_epochs is set by max_epochs: write max_epochs=3 instead$"
-    ):
+    with pytest.raises(ConfigError, match=r"^trainer.max_epochs is set by max_epochs: write max_epochs=3 instead$"):
         check_group_choices(["trainer.max_epochs=3"])
     check_group_choices(["max_epochs=3", "kernel=3,4"])  # the top-level spellings pass
 
@@ -160,15 +146,11 @@ def test_unknown_keys_are_one_line():
     from src.cli import check_known_keys
     from src.errors import ConfigError
 
-    with pytest.raises(
-        ConfigError, match=r"^kernal is not a setting of src.train: see python -m src.train --help"
-    ):
+    with pytest.raises(ConfigError, match=r"^kernal is not a setting of src.train: see python -m src.train --help"):
         check_known_keys("train", ["kernal=3"])
     with pytest.raises(ConfigError, match=r"^dataset.val_siz is not a setting"):
         check_known_keys("train", ["dataset=cifar10", "dataset.val_siz=3"])
-    check_known_keys(
-        "train", ["-m", "kernel=3,4", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+new=1"]
-    )
+    check_known_keys("train", ["-m", "kernel=3,4", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "+new=1"])
     check_known_keys("reproduce", ["figure=5", "preset=seeds3", "extra_overrides=[threads=1]"])
 
 
@@ -203,7 +185,4 @@ def test_the_hydra_adapter_names_jobs_as_a_multirun_does():
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[], return_hydra_config=True)
-    assert (
-        job_dirname(cfg, ["seed=1", "kernel=5", "threads=1", "records=/r", "lr=0.002"])
-        == "kernel=5,lr=0.002,seed=1"
-    )
+    assert job_dirname(cfg, ["seed=1", "kernel=5", "threads=1", "records=/r", "lr=0.002"]) == "kernel=5,lr=0.002,seed=1"

@@ -14,9 +14,7 @@ from src.sensitivity import SensitivityResult
 
 
 def _result(level: float, s: int = 3) -> SensitivityResult:
-    r = torch.tensor(
-        [[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64
-    )
+    r = torch.tensor([[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64)
     maps = (1 - level * r).expand(2, -1, -1).clone()
     layers = {name: {"cosine": maps, "euclidean": maps} for name in ("conv", "softmax")}
     return SensitivityResult(layers, maps, maps, torch.full((2,), 4), s)
@@ -37,14 +35,7 @@ def _run(root, name, *, kernel=5, seed=0, dataset="mnist", lr=0.001, level=None,
 def test_groups_average_over_seeds_only(tmp_path):
     for k, level in ((3, 0.1), (5, 0.05)):
         for seed in (0, 1, 2):
-            _run(
-                tmp_path,
-                f"k{k}s{seed}",
-                kernel=k,
-                seed=seed,
-                level=level + 0.01 * seed,
-                val=0.98 + 0.001 * seed,
-            )
+            _run(tmp_path, f"k{k}s{seed}", kernel=k, seed=seed, level=level + 0.01 * seed, val=0.98 + 0.001 * seed)
     (tmp_path / "unfinished").mkdir()
     RunRecord({"run_dir": str(tmp_path / "unfinished"), "status": "running", "config": {}}).write()
     runs, skipped = load_runs(tmp_path)
@@ -62,19 +53,14 @@ def test_groups_average_over_seeds_only(tmp_path):
     pd.DataFrame(rows)  # one table, as the CLI writes it
     fig = comparison_figure(groups, ["kernel"], "softmax")
     assert len(fig.axes) >= 5  # three panels and a map (with colour bar) per group
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-        "kernel=3 (n=3)",
-        "kernel=5 (n=3)",
-    ]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["kernel=3 (n=3)", "kernel=5 (n=3)"]
 
 
 def test_a_group_that_mixes_settings_is_refused_not_averaged(tmp_path):
     _run(tmp_path, "a", dataset="mnist", seed=0)
     _run(tmp_path, "b", dataset="fashion_mnist", seed=1)
     for run, loader in (("a", "src.data.sources.load_mnist"), ("b", "src.data.sources.load_fashion")):
-        summary = json.loads(
-            (tmp_path / run / "summary.json").read_text()
-        )  # as train writes it: the loader too
+        summary = json.loads((tmp_path / run / "summary.json").read_text())  # as train writes it: the loader too
         summary["config"]["dataset"]["loader"] = {"_target_": loader}
         (tmp_path / run / "summary.json").write_text(json.dumps(summary))
     runs, _ = load_runs(tmp_path)

@@ -102,8 +102,7 @@ def test_bad_dataset_name():
 
     assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(dataset_files())  # built-ins: files too
     with pytest.raises(
-        ConfigError,
-        match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(dataset_files())))}",
+        ConfigError, match=rf"dataset='foo' is not allowed: use one of {re.escape(str(sorted(dataset_files())))}"
     ):
         datamodule("foo")
 
@@ -133,9 +132,7 @@ def test_fashion_mnist_reads_pads_and_splits_generated_idx_files(tmp_path):
 
 def test_fashion_mnist_missing_files_are_one_line(tmp_path):
     dm = datamodule("fashion_mnist", data_dir=str(tmp_path), download=False)
-    with pytest.raises(
-        DataError, match=r"FashionMNIST not found in data_dir=.*FashionMNIST/raw/\{train-images"
-    ) as e:
+    with pytest.raises(DataError, match=r"FashionMNIST not found in data_dir=.*FashionMNIST/raw/\{train-images") as e:
         dm.setup()
     assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="dataset.class_names has 2 names"):
@@ -172,14 +169,8 @@ def _write_idx(folder, prefix, n_images, n_labels, truncate=0, magic=2051, sub="
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (
-            {"magic": 1234},
-            r"train-images-idx3-ubyte is not an MNIST images file: its header lacks the magic number",
-        ),
-        (
-            {"truncate": 100},
-            r"train-images-idx3-ubyte is damaged: its header promises 7856 bytes .* the file has 7756",
-        ),
+        ({"magic": 1234}, r"train-images-idx3-ubyte is not an MNIST images file: its header lacks the magic number"),
+        ({"truncate": 100}, r"train-images-idx3-ubyte is damaged: its header promises 7856 bytes .* the file has 7756"),
         ({"n_labels": 9}, r"train-images-idx3-ubyte holds 10 images but .*train-labels-idx1-ubyte 9 labels"),
     ],
     ids=["wrong_header", "truncated", "disagreeing_counts"],
@@ -232,14 +223,10 @@ def test_translate_augmentation_moves_each_image_by_its_own_shift():
 
     x = torch.rand(6, 2, 9, 9)
     out = random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7))
-    d = torch.randint(
-        -3, 4, (2, 6), generator=torch.Generator().manual_seed(7)
-    )  # the same draws: dx row, dy row
+    d = torch.randint(-3, 4, (2, 6), generator=torch.Generator().manual_seed(7))  # the same draws: dx row, dy row
     for i in range(6):
         assert torch.equal(out[i : i + 1], shift_images(x[i : i + 1], int(d[0, i]), int(d[1, i]), [0.5, 0.1]))
-    assert torch.equal(
-        out, random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7))
-    )  # reproducible
+    assert torch.equal(out, random_translate(x, 3, [0.5, 0.1], torch.Generator().manual_seed(7)))  # reproducible
     with pytest.raises(ConfigError, match=r"augment.shift=9 is not allowed: an integer in 0..6"):
         datamodule("synthetic", augment_shift=9)
 

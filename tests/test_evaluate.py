@@ -49,17 +49,13 @@ def test_evaluate_writes_skips_and_recomputes(trained_run, capsys):
     assert evaluate_run(trained_run, cfg) is not None  # corrupt file treated as missing
     assert "recomputing" in capsys.readouterr().out
     other = OmegaConf.merge(cfg, {"max_shift": 3})  # never silently replace a result measured otherwise
-    with pytest.raises(
-        ConfigError, match=r"holds maps with other settings \(max_shift: 4 -> 3\): force=true"
-    ):
+    with pytest.raises(ConfigError, match=r"holds maps with other settings \(max_shift: 4 -> 3\): force=true"):
         evaluate_run(trained_run, other)
     assert evaluate_run(trained_run, OmegaConf.merge(other, {"force": True})).max_shift == 3
     evaluate_run(trained_run, OmegaConf.merge(cfg, {"force": True}))
     ckpt = next((trained_run / "checkpoints").glob("selected-*.ckpt"))
     os.utime(ckpt, ns=(ckpt.stat().st_atime_ns, ckpt.stat().st_mtime_ns + 10**9))  # retrained: other weights
-    assert (
-        evaluate_run(trained_run, cfg) is not None and "measured on other weights" in capsys.readouterr().out
-    )
+    assert evaluate_run(trained_run, cfg) is not None and "measured on other weights" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -93,9 +89,7 @@ def test_evaluate_bad_inputs(trained_run, tmp_path):
         evaluate_run(no_ckpt, eval_cfg(no_ckpt, force=True))
     other = tmp_path / "other_arch"
     shutil.copytree(trained_run, other)
-    (other / "summary.json").write_text(
-        summary.replace(str(no_ckpt), str(other)).replace('"kernel": 5', '"kernel": 3')
-    )
+    (other / "summary.json").write_text(summary.replace(str(no_ckpt), str(other)).replace('"kernel": 5', '"kernel": 3'))
     with pytest.raises(DataError, match="does not fit the network of its run"):
         evaluate_run(other, eval_cfg(other, force=True))
 

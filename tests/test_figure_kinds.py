@@ -42,9 +42,7 @@ def trained(tmp_path_factory):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_kind_computes_json_numbers_and_draws_them(trained, tmp_path, kind):
     run, results = trained
-    figure = next(
-        name for name, spec in FIGURES.items() if spec.kind == kind
-    )  # the first figure of this kind
+    figure = next(name for name, spec in FIGURES.items() if spec.kind == kind)  # the first figure of this kind
     spec, entry = FIGURES[figure], KINDS[kind]
     maps = {2: [results[entry.maps]]} if entry.maps else {}
     inputs = FigureInputs({2: [run, run]} if entry.maps else {5: [run]}, {2: maps[2] * 2} if maps else {},

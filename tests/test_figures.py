@@ -49,21 +49,13 @@ def test_shifts_per_radius_marks_corner_rings():
 
 def _result(level: float, seed: int, classes: int = 3, s: int = 2) -> SensitivityResult:
     """Maps that fall linearly with radius from 1 by `level` per pixel, plus a little seed noise."""
-    r = torch.tensor(
-        [[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64
-    )
+    r = torch.tensor([[math.hypot(x, y) for x in range(-s, s + 1)] for y in range(-s, s + 1)], dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
 
     def maps():
-        return (
-            1
-            - level * r
-            + 0.001 * torch.randn(classes, 2 * s + 1, 2 * s + 1, generator=g, dtype=torch.float64)
-        )
+        return 1 - level * r + 0.001 * torch.randn(classes, 2 * s + 1, 2 * s + 1, generator=g, dtype=torch.float64)
 
-    layers = {
-        name: {"cosine": maps(), "euclidean": maps(), "distance": 1 - maps()} for name in ("conv", "softmax")
-    }
+    layers = {name: {"cosine": maps(), "euclidean": maps(), "distance": 1 - maps()} for name in ("conv", "softmax")}
     return SensitivityResult(layers, maps(), maps(), torch.full((classes,), 4), s)
 
 
@@ -73,9 +65,7 @@ def test_claims_on_made_up_kernels():
     assert len(radial["conv"]["cosine"]["k=3"]) == 3  # one profile per seed
     holds = evaluate_claim(Claim("k=3 > k=5", ("conv", "k=3"), ("conv", "k=5")), radial, "softmax", 2)
     assert holds["verdict"] == "holds" and holds["holds_at_radii"] == [1, 2]
-    assert holds["difference"]["mean"] == pytest.approx(
-        0.1 * 1.5, abs=0.02
-    )  # mean radius of rings 1-2 is ~1.5
+    assert holds["difference"]["mean"] == pytest.approx(0.1 * 1.5, abs=0.02)  # mean radius of rings 1-2 is ~1.5
     against = evaluate_claim(Claim("k=5 > k=3", ("output", "k=5"), ("output", "k=3")), radial, "softmax", 2)
     assert against["verdict"] == "does not hold" and against["a"] == ["output", "k=5"]
     null = evaluate_claim(Claim("k=3 = k=3", ("conv", "k=3"), ("softmax", "k=3"), 0), radial, "softmax", 2)
@@ -128,10 +118,7 @@ def test_figures_redraw_from_their_json_alone(tmp_path):
                "radial": radial}  # fmt: skip
     (tmp_path / "fig2.json").write_text(json.dumps(numbers))
     written = draw(json.loads((tmp_path / "fig2.json").read_text()), tmp_path, provenance=False)
-    assert [p.name for p in written] == [
-        "fig2.png",
-        "fig2.pdf",
-    ]  # no logits in these numbers: no extra figure
+    assert [p.name for p in written] == ["fig2.png", "fig2.pdf"]  # no logits in these numbers: no extra figure
     assert all(p.stat().st_size > 5000 for p in written)
     assert {"1", "2", "3", "4", "5", "6", "fashion4", "fashion6", "extras", "depth", "levers"} <= set(FIGURES)
 
@@ -189,10 +176,7 @@ def test_another_metric_is_drawn_and_tested_under_its_own_name(tmp_path):
     numbers = json.loads((tmp_path / "fig5_distance.json").read_text())
     assert numbers["metric"] == "distance" and numbers["name"] == "fig5_distance"
     assert {c["metric"] for c in numbers["claims"]} == {"distance"}
-    assert {c["direction"] for c in numbers["claims"]} == {
-        -1,
-        0,
-    }  # "k=5 > k=4" in invariance: smaller distance
+    assert {c["direction"] for c in numbers["claims"]} == {-1, 0}  # "k=5 > k=4" in invariance: smaller distance
     with pytest.raises(SystemExit) as exit_:  # a one-line error, exit status 2, before any work
         main.__wrapped__(compose_config("reproduce", ["figure=5", "redraw=true", "metric=pearsn"], tmp_path))
     assert exit_.value.code == 2
@@ -233,17 +217,13 @@ def test_claims_are_not_tested_on_numbers_that_cannot_test_them():
               Claim("k=3 = k=5", ("output", "k=3"), ("output", "k=5"), 0)]  # fmt: skip
     copies = claims_for(claims, radial, "softmax", 2)["claims"]
     assert all(
-        c["verdict"] == c["verdict_holm"] == "not tested: no spread over 3 seeds (identical runs?)"
-        for c in copies
+        c["verdict"] == c["verdict_holm"] == "not tested: no spread over 3 seeds (identical runs?)" for c in copies
     )
     radial["softmax"]["distance"]["k=3"] = [[0.0, 0.1, 0.2], [0.0, 0.2, 0.3], [0.0, 0.1, 0.25]]
-    by_distance = {
-        c["claim"]: c["verdict"] for c in claims_for(claims, radial, "softmax", 2, "distance")["claims"]
-    }
+    by_distance = {c["claim"]: c["verdict"] for c in claims_for(claims, radial, "softmax", 2, "distance")["claims"]}
     assert by_distance["FC adds"].startswith("not tested: distance is not comparable across layers")
     assert (
-        by_distance["k=3 = k=5"]
-        == "not tested: no equivalence margin is set for distance (src/sensitivity/metrics.py)"
+        by_distance["k=3 = k=5"] == "not tested: no equivalence margin is set for distance (src/sensitivity/metrics.py)"
     )
     radial["softmax"]["cosine"]["k=3"] = [[1.0, None, 0.7], [1.0, 0.8, 0.7], [1.0, 0.8, 0.7]]
     with pytest.raises(DataError, match="profile of k=3 at softmax, seed index 0, lacks radii 0..2"):
@@ -266,6 +246,4 @@ def test_depth_and_epoch_figures_keep_their_legends_readable():
     profiles = [[1.0, 0.9 - 0.001 * e, 0.8] for e in range(26)]
     fig = epochs_figure(profiles, list(range(26)), 2, "cosine", selected=25)
     legend = fig.axes[0].get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == ["epoch 25 (selected)"] and len(
-        fig.axes
-    ) == 2  # + colour bar
+    assert [t.get_text() for t in legend.get_texts()] == ["epoch 25 (selected)"] and len(fig.axes) == 2  # + colour bar

@@ -28,9 +28,7 @@ def test_the_library_imports_no_entry_point_and_reads_no_config_file(package):
         reached = _imports(path) & ENTRY_POINTS
         assert not reached, f"{path.relative_to(ROOT)} imports {sorted(reached)}"
         text = path.read_text()
-        assert "OmegaConf.load" not in text and "import yaml" not in text, (
-            f"{path.relative_to(ROOT)} reads YAML"
-        )
+        assert "OmegaConf.load" not in text and "import yaml" not in text, f"{path.relative_to(ROOT)} reads YAML"
 
 
 def test_figures_load_networks_from_the_run_record_not_an_entry_point():

@@ -28,9 +28,7 @@ def reproduce(tmp_path: Path, *overrides: str) -> dict:
     """src.reproduce in this process (its training jobs are subprocesses); the figure JSON it wrote."""
     from src.reproduce import main
 
-    cfg = compose_config(
-        "reproduce", [*TINY_PAPER, f"records_dir={tmp_path / 'records'}", *overrides], tmp_path
-    )
+    cfg = compose_config("reproduce", [*TINY_PAPER, f"records_dir={tmp_path / 'records'}", *overrides], tmp_path)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         main.__wrapped__(cfg)
@@ -48,9 +46,7 @@ def trained_jobs(outputs: Path) -> set[tuple[int, float, int]]:
 def comparable(numbers: dict) -> dict:
     """A figure's numbers without where its runs lay (local run folder or record)."""
     out = {k: v for k, v in numbers.items() if k not in ("provenance", "excluded_runs")}
-    out["accuracy"] = {
-        k: {f: v for f, v in row.items() if f != "run_dirs"} for k, row in numbers["accuracy"].items()
-    }
+    out["accuracy"] = {k: {f: v for f, v in row.items() if f != "run_dirs"} for k, row in numbers["accuracy"].items()}
     return out
 
 
@@ -65,9 +61,7 @@ def test_a_sweep_cut_halfway_continues_on_an_empty_outputs_from_its_records(tmp_
     assert len(list(records.glob("*/summary.json"))) == 4
     selected = {k: row["lr"] for k, row in first["accuracy"].items()}
     assert {k: s["selected_on_seeds"] for k, s in first["selection"].items()} == {"3": [0], "5": [0]}
-    assert all(
-        len(list(records.glob(f"*kernel={k},lr={lr},*/sensitivity.pt"))) == 1 for k, lr in selected.items()
-    )
+    assert all(len(list(records.glob(f"*kernel={k},lr={lr},*/sensitivity.pt"))) == 1 for k, lr in selected.items())
 
     # The next sitting, on a new machine: seed 1 is trained at each kernel's selected rate only, nothing of seed 0.
     second = reproduce(
@@ -77,17 +71,12 @@ def test_a_sweep_cut_halfway_continues_on_an_empty_outputs_from_its_records(tmp_
     assert second["accuracy"]["3"]["seeds"] == [0, 1] and second["accuracy"]["5"]["seeds"] == [0, 1]
     assert len(list(records.glob("*/summary.json"))) == 6 and len(list(records.glob("*/sensitivity.pt"))) == 4
     assert all(
-        s["record"]["trained_at"]["commit"]
-        for s in (json.loads(p.read_text()) for p in records.glob("*/summary.json"))
+        s["record"]["trained_at"]["commit"] for s in (json.loads(p.read_text()) for p in records.glob("*/summary.json"))
     )
 
     # A fresh clone: an empty outputs folder and an empty figures folder; the records alone give the same numbers.
     third = reproduce(
-        tmp_path,
-        "preset.seeds=[0,1]",
-        "train=false",
-        f"outputs={tmp_path / 'empty'}",
-        f"figures_dir={tmp_path / 'f3'}",
+        tmp_path, "preset.seeds=[0,1]", "train=false", f"outputs={tmp_path / 'empty'}", f"figures_dir={tmp_path / 'f3'}"
     )
     assert not (tmp_path / "empty").exists() or not trained_jobs(tmp_path / "empty")
     assert comparable(third) == comparable(second)
@@ -98,9 +87,7 @@ def test_a_sweep_cut_halfway_continues_on_an_empty_outputs_from_its_records(tmp_
     # seeds 0 and 1 at each kernel's selected rate
     assert selection_table(third).count("(selected)") == 2 * 2
     assert training_level_table(third).count("\n") == 2 + 2 * 3  # header, rule, 2 kernels x 3 points
-    rates = rates_table(third).splitlines()[
-        2:
-    ]  # every trained rate of each kernel, its epoch-end cosine per point
+    rates = rates_table(third).splitlines()[2:]  # every trained rate of each kernel, its epoch-end cosine per point
     assert len(rates) == 2 * 2 and all(row.count("|") == 8 and "| – |" not in row for row in rates)
     versus = claims_versus_table(third, first)  # 4 claims at the softmax, 3 of them also at the logits
     assert versus.count("| same |") + versus.count("| **changed** |") == 7
@@ -112,11 +99,7 @@ def test_a_sweep_cut_halfway_continues_on_an_empty_outputs_from_its_records(tmp_
     summary["config"]["padding"] = "none"
     tampered.write_text(json.dumps(summary))
     fourth = reproduce(
-        tmp_path,
-        "preset.seeds=[0,1]",
-        "train=false",
-        f"outputs={tmp_path / 'empty'}",
-        f"figures_dir={tmp_path / 'f4'}",
+        tmp_path, "preset.seeds=[0,1]", "train=false", f"outputs={tmp_path / 'empty'}", f"figures_dir={tmp_path / 'f4'}"
     )
     assert fourth["accuracy"]["3"]["seeds"] == [0]
     assert any("settings differ from preset paper's (padding: 'none' -> 'same')" in r["reason"]
@@ -155,16 +138,10 @@ def test_training_level_pairs_the_criterion_epoch_with_the_selected_epoch_within
         profile = {"0": {"conv/cosine": [1.0, 0.5, 0.5], "softmax/cosine": [1.0, low, low], "images": 30},
                    "2": {"conv/cosine": [1.0, 0.5, 0.5], "softmax/cosine": [1.0, high, high], "images": 30}}  # fmt: skip
         (run / "epoch_profiles.json").write_text(json.dumps(profile))
-        history = [
-            {"epoch": 0, "train/acc": 0.996},
-            {"epoch": 1, "train/acc": 0.998},
-            {"epoch": 2, "train/acc": 0.999},
-        ]
+        history = [{"epoch": 0, "train/acc": 0.996}, {"epoch": 1, "train/acc": 0.998}, {"epoch": 2, "train/acc": 0.999}]
         runs.append({"run_dir": str(run), "history": history, "selected_epoch": 2,
                      "config": {"seed": seed, "max_shift": 2}})  # fmt: skip
-    assert (
-        first_epoch_at(runs[0]["history"], 0.995) == 0 and first_epoch_at(runs[0]["history"], 0.9995) is None
-    )
+    assert first_epoch_at(runs[0]["history"], 0.995) == 0 and first_epoch_at(runs[0]["history"], 0.9995) is None
     level = training_level({5: runs}, 2, 0.995)["networks"]["k=5"]
     assert [r["epoch_at_criterion"] for r in level["runs"]] == [0, 0]
     assert level["softmax"]["values"] == pytest.approx([0.04, 0.06])  # selected minus at-criterion, per run

@@ -45,9 +45,7 @@ def uninterrupted(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_training_resumes_to_the_same_result(tmp_path, sig, uninterrupted):
     job = UNINTERRUPTED
-    if (
-        sig == signal.SIGTERM
-    ):  # with W&B too: the resumed run's offline folder must continue the first one's steps
+    if sig == signal.SIGTERM:  # with W&B too: the resumed run's offline folder must continue the first one's steps
         job = [*(j for j in job if j != "logger=csv"), "trainer.log_every_n_steps=5"]
     cmd, kw = cli(*job, "hydra.run.dir=killed", cwd=tmp_path)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
@@ -58,9 +56,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig, uninterrupted
     proc.wait()
     assert proc.returncode != 0  # a cluster's pre-emption must not look like success
     status = summary(tmp_path / "killed")["status"]
-    assert status == (
-        "interrupted" if sig == signal.SIGTERM else "running"
-    )  # SIGKILL leaves no time to say so
+    assert status == ("interrupted" if sig == signal.SIGTERM else "running")  # SIGKILL leaves no time to say so
     subprocess.run(cmd, check=True, capture_output=True, **kw)  # the same command again
     a, b = summary(uninterrupted), summary(tmp_path / "killed")
     assert b["status"] == "completed" and b["resumed_from"].endswith("last.ckpt")
@@ -77,9 +73,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, sig, uninterrupted
         from src.wandb_log import history, offline_folders
 
         first, second = (history(f) for f in offline_folders(tmp_path / "killed", b["wandb_id"]))
-        assert min(r["_step"] for r in second) > max(
-            r["_step"] for r in first
-        )  # a sync appends them as one run
+        assert min(r["_step"] for r in second) > max(r["_step"] for r in first)  # a sync appends them as one run
         assert {r["epoch"] for r in first + second if "val/acc" in r} == {0, 1, 2}
 
 
@@ -124,9 +118,7 @@ def test_corrupt_summary_counts_as_missing(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_goes_on_after_a_failed_job_reports_it_and_resumes(tmp_path):
-    cmd, kw = cli(
-        "-m", "dataset=synthetic", "lr=0.001,1e30", "max_epochs=1", *QUIET, "hydra.sweep.dir=s", cwd=tmp_path
-    )
+    cmd, kw = cli("-m", "dataset=synthetic", "lr=0.001,1e30", "max_epochs=1", *QUIET, "hydra.sweep.dir=s", cwd=tmp_path)
     foreign = tmp_path / "s" / "lr=0.5"  # a job of another multirun into the same folder: not this sweep's
     foreign.mkdir(parents=True)
     (foreign / "summary.json").write_text('{"status": "failed", "error": "not ours"}')
@@ -153,9 +145,7 @@ def test_launchers_run_two_jobs(tmp_path, launcher):
     assert [r["status"] for r in runs] == ["completed", "completed"]
     assert runs[0]["pid"] != runs[1]["pid"]
     if launcher == "parallel":  # joblib: the two jobs overlap in time
-        assert (
-            runs[0]["started_at"] < runs[1]["finished_at"] and runs[1]["started_at"] < runs[0]["finished_at"]
-        )
+        assert runs[0]["started_at"] < runs[1]["finished_at"] and runs[1]["started_at"] < runs[0]["finished_at"]
 
 
 @pytest.mark.slow

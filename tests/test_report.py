@@ -16,13 +16,9 @@ def test_committed_report_matches_the_figure_json():
     new, changed = render(text, ROOT / "figures")
     assert changed == [], f"docs/REPRODUCTION.md tables out of date: {changed}; run `make report`"
     drawn = [
-        n
-        for n, (sources, _) in TABLES.items()
-        if all((ROOT / "figures" / f"{s}.json").is_file() for s in sources)
+        n for n, (sources, _) in TABLES.items() if all((ROOT / "figures" / f"{s}.json").is_file() for s in sources)
     ]
-    assert all(
-        f"<!-- table:{name} -->" in text for name in drawn
-    )  # every table whose figures exist is placed
+    assert all(f"<!-- table:{name} -->" in text for name in drawn)  # every table whose figures exist is placed
 
 
 def test_radii_ranges():
@@ -33,16 +29,8 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
     flat = [[1.0, 0.9, 0.8], [1.0, 0.91, 0.79], [1.0, 0.9, 0.81]]
     steep = [[1.0, 0.7, 0.5], [1.0, 0.72, 0.49], [1.0, 0.69, 0.52]]
     near_flat = [[1.0, 0.905, 0.8], [1.0, 0.905, 0.79], [1.0, 0.9, 0.815]]  # within the seeds' spread of flat
-    radial = {
-        layer: {"cosine": {"k=3": flat, "k=4": near_flat, "k=5": steep}} for layer in ("conv", "softmax")
-    }
-    fig = {
-        "figure": "5",
-        "experiment": "exp2_mnist",
-        "output_layer": "softmax",
-        "max_shift": 2,
-        "radial": radial,
-    }
+    radial = {layer: {"cosine": {"k=3": flat, "k=4": near_flat, "k=5": steep}} for layer in ("conv", "softmax")}
+    fig = {"figure": "5", "experiment": "exp2_mnist", "output_layer": "softmax", "max_shift": 2, "radial": radial}
     fig |= claims_for(FIGURES["5"].claims, radial, "softmax", 2)
     (tmp_path / "fig5.json").write_text(__import__("json").dumps(fig))
     report = tmp_path / "report.md"
@@ -51,9 +39,7 @@ def test_tables_regenerate_from_numbers_and_check_fails_when_stale(tmp_path):
     assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 0
     text = report.read_text()
     assert text.startswith("prose\n") and text.endswith("more prose\n") and "\nold\n" not in text
-    assert (
-        "k=4 = k=3" in text and "TOST ±0.02" in text and "**equivalent**" in text
-    )  # near-identical networks
+    assert "k=4 = k=3" in text and "TOST ±0.02" in text and "**equivalent**" in text  # near-identical networks
     row = next(line for line in text.splitlines() if "k=5 > k=4" in line)
     assert "does not hold" in row and "never at this mean" in row  # k=5 is steeper: less invariant, not more
     assert main(["--report", str(report), "--figures-dir", str(tmp_path), "--check"]) == 0
@@ -73,9 +59,7 @@ def test_a_report_that_cannot_be_written_is_one_line_and_left_as_it_was(tmp_path
     (tmp_path / "fig2.json").write_text(__import__("json").dumps(fig))
     assert main(["--report", str(report), "--figures-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert (
-        err.endswith("cannot be written (Permission denied): nothing changed") and len(err.splitlines()) == 1
-    )
+    assert err.endswith("cannot be written (Permission denied): nothing changed") and len(err.splitlines()) == 1
     assert "\nold\n" in report.read_text()
 
 
@@ -90,9 +74,7 @@ def test_a_report_that_cannot_be_written_is_one_line_and_left_as_it_was(tmp_path
     ],
     ids=["missing", "empty", "radial_null", "truncated", "null_value"],
 )
-def test_a_missing_or_damaged_figure_json_is_one_line_and_the_report_is_untouched(
-    tmp_path, capsys, content, message
-):
+def test_a_missing_or_damaged_figure_json_is_one_line_and_the_report_is_untouched(tmp_path, capsys, content, message):
     report = tmp_path / "r.md"
     before = "<!-- table:fig2_radial -->\nold\n<!-- /table:fig2_radial -->\n"
     report.write_text(before)
@@ -120,9 +102,7 @@ def test_accuracy_rows_name_the_criterion_each_figure_was_trained_to():
         {"fashion4": f4, "fashion6": f6, "default": {"experiment": "exp1_mnist", "accuracy": {"3": row}}}
     ).splitlines()
     assert "| criterion |" in lines[0]
-    assert (
-        "| 99 % |" in lines[2] and "| 98 % |" in lines[3] and "| 99 % |" in lines[4]
-    )  # conf/train.yaml: 0.99
+    assert "| 99 % |" in lines[2] and "| 98 % |" in lines[3] and "| 99 % |" in lines[4]  # conf/train.yaml: 0.99
 
 
 def test_a_verdict_changes_only_when_its_kind_does():

@@ -20,12 +20,7 @@ def _run(kernel, lr, seed, val):
 
 
 def test_learning_rate_selection_and_edge_widening():
-    runs = [
-        _run(5, 0.001, 0, 0.97),
-        _run(5, 0.001, 1, 0.99),
-        _run(5, 0.002, 0, 0.985),
-        _run(5, 0.002, 1, 0.985),
-    ]
+    runs = [_run(5, 0.001, 0, 0.97), _run(5, 0.001, 1, 0.99), _run(5, 0.002, 0, 0.985), _run(5, 0.002, 1, 0.985)]
     assert select_lr(runs, 5) == (0.002, [0.001, 0.002])  # mean validation accuracy 0.98 < 0.985
     assert next_lr(0.002, [0.001, 0.002]) == 0.003  # best at the upper edge: widen
     runs.append(_run(5, 0.003, 0, 0.9))
@@ -100,12 +95,7 @@ def hydra_list(*items: str) -> str:
 
 
 TINY = hydra_list(
-    "dataset.val_size=20",
-    "max_epochs=1",
-    "max_shift=2",
-    "logger=csv",
-    "batch_size=32",
-    "stop_train_accuracy=0.01",
+    "dataset.val_size=20", "max_epochs=1", "max_shift=2", "logger=csv", "batch_size=32", "stop_train_accuracy=0.01"
 )
 
 
@@ -148,16 +138,11 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
     from src.train import train
     from tests.conftest import compose_config
 
-    for k in (
-        3,
-        5,
-    ):  # a sweep's two runs, trained and evaluated in this process (two commands' imports saved)
+    for k in (3, 5):  # a sweep's two runs, trained and evaluated in this process (two commands' imports saved)
         run = tmp_path / "sweep" / f"k{k}"
         train(compose_config("train", ["dataset=synthetic", f"kernel={k}", "max_epochs=1", "max_shift=2",
                                        "logger=csv", "trainer.enable_progress_bar=false"], run))  # fmt: skip
-        evaluate_run(
-            run, compose_config("evaluate", [f"run_dir={run}", "images_per_class=2", "max_shift=2"], run)
-        )
+        evaluate_run(run, compose_config("evaluate", [f"run_dir={run}", "images_per_class=2", "max_shift=2"], run))
     nb = nbformat.read(ROOT / "notebooks" / "explore_results.ipynb", as_version=4)
     os.environ["SWEEP_DIR"] = str(tmp_path / "sweep")
     try:
@@ -171,45 +156,26 @@ def test_notebook_runs_on_a_tiny_synthetic_sweep(tmp_path):
 
 
 def test_figure_with_no_results_is_a_clear_error():
-    with pytest.raises(
-        DataError, match=r"no eligible run for kernel=3: training failed, has not run, or never met"
-    ):
+    with pytest.raises(DataError, match=r"no eligible run for kernel=3: training failed, has not run, or never met"):
         select_lr([_run(5, 0.001, 0, 0.9)], 3)
 
 
 @pytest.mark.slow
 def test_levers_figure_end_to_end_on_synthetic_digits(tmp_path):
     """Baseline, augmented, anti-aliased and GAP networks, one override each, through the same pipeline."""
-    tiny = hydra_list(
-        "dataset=synthetic", "max_epochs=1", "max_shift=2", "logger=csv", "stop_train_accuracy=0.01"
-    )
+    tiny = hydra_list("dataset=synthetic", "max_epochs=1", "max_shift=2", "logger=csv", "stop_train_accuracy=0.01")
     proc = run_python(
         "-m", "src.reproduce", "figure=levers", "preset=quick", f"extra_overrides={tiny}", "outputs=out",
         f"evaluate_overrides={hydra_list('images_per_class=2', 'max_shift=2')}", "figures_dir=figs", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     numbers = json.loads((tmp_path / "figs" / "levers.json").read_text())
-    assert list(numbers["radial"]["softmax"]["cosine"]) == [
-        "baseline",
-        "augmented",
-        "anti-aliased",
-        "GAP head",
-    ]
-    assert numbers["depth"]["GAP head"]["layers"] == [
-        "input",
-        "block1",
-        "block2",
-        "conv",
-        "flatten",
-        "fc",
-        "softmax",
-    ]
+    assert list(numbers["radial"]["softmax"]["cosine"]) == ["baseline", "augmented", "anti-aliased", "GAP head"]
+    assert numbers["depth"]["GAP head"]["layers"] == ["input", "block1", "block2", "conv", "flatten", "fc", "softmax"]
     assert len(numbers["claims"]) == 6
     configs = {v: json.loads(next((tmp_path / "out" / "exp1_mnist" / "quick" / v).glob("*/summary.json")).read_text())
                ["config"] for v in ("augmented", "anti-aliased", "GAP head")}  # fmt: skip
     assert configs["augmented"]["dataset"]["augment_shift"] == 4
-    assert (
-        configs["anti-aliased"]["model"]["pool"] == "blur" and configs["GAP head"]["model"]["head"] == "gap"
-    )
+    assert configs["anti-aliased"]["model"]["pool"] == "blur" and configs["GAP head"]["model"]["head"] == "gap"
     for name in ("levers", "levers_depth", "levers_logits"):
         assert (tmp_path / "figs" / f"{name}.png").stat().st_size > 1000

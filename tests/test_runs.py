@@ -21,9 +21,7 @@ def done_run(tmp_path_factory):
 
 
 def _cfg(run, *extra):
-    return compose_config(
-        "train", ["dataset=synthetic", "logger=csv", "max_epochs=1", "max_shift=2", *extra], run
-    )
+    return compose_config("train", ["dataset=synthetic", "logger=csv", "max_epochs=1", "max_shift=2", *extra], run)
 
 
 def test_other_settings_in_the_same_directory_are_refused(done_run):
@@ -31,9 +29,7 @@ def test_other_settings_in_the_same_directory_are_refused(done_run):
         train(_cfg(done_run, "lr=0.002", "kernel=3"))
     msg = str(err.value)
     assert "holds a run with other settings (kernel: 5 -> 3, lr: 0.001 -> 0.002" in msg and "\n" not in msg
-    assert (
-        train(_cfg(done_run, "trainer.enable_progress_bar=false"))["status"] == "completed"
-    )  # volatile: skip
+    assert train(_cfg(done_run, "trainer.enable_progress_bar=false"))["status"] == "completed"  # volatile: skip
 
 
 def test_a_run_directory_in_use_is_refused(tmp_path):
@@ -50,8 +46,7 @@ def test_a_damaged_checkpoint_is_one_line_for_evaluate_and_retrained_by_train(do
     (run / "summary.json").write_text(json.dumps(summary | {"checkpoint": str(ckpt)}))
     ckpt.write_bytes(b"PK\x03\x04 damaged")
     ecfg = OmegaConf.merge(
-        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run),
-        {"force": True},
+        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run), {"force": True}
     )
     with pytest.raises(DataError, match=f"{ckpt} is damaged") as err:
         evaluate_run(run, ecfg)
@@ -95,9 +90,7 @@ def test_an_unreadable_selected_checkpoint_is_one_line(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(src.runs, "file_sha256", unreadable)
-    with pytest.raises(
-        DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"
-    ):
+    with pytest.raises(DataError, match="best-000.ckpt cannot be read \\(Permission denied\\): fix its permissions"):
         RunRecord(
             run_dir=str(tmp_path), checkpoint="checkpoints/best-000.ckpt", checkpoint_sha256="0" * 64
         ).checkpoint()
@@ -111,9 +104,7 @@ def test_a_damaged_summary_beside_checkpoints_is_refused_not_resumed(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"weights")
     (tmp_path / "summary.json").write_text('{"status": "compl')
-    with pytest.raises(
-        ConfigError, match="corrupt or truncated.*settings of its checkpoints cannot be checked"
-    ):
+    with pytest.raises(ConfigError, match="corrupt or truncated.*settings of its checkpoints cannot be checked"):
         check_same_settings(tmp_path, {"lr": 0.002})
     (tmp_path / "checkpoints" / "last.ckpt").unlink()  # nothing to resume: trained afresh, as before
     check_same_settings(tmp_path, {"lr": 0.002})
@@ -144,9 +135,7 @@ def test_results_table_takes_each_jobs_keys_from_its_config_and_keeps_test_and_v
     (tmp_path / "results.csv").write_text("stale\n")
     refresh_results(tmp_path)  # what src.evaluate does after measuring
     rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text())))
-    assert [r["test_cos_conv"] for r in rows] == ["", "1.0"] and not any(
-        k.startswith("cos_") for k in rows[0]
-    )
+    assert [r["test_cos_conv"] for r in rows] == ["", "1.0"] and not any(k.startswith("cos_") for k in rows[0])
     # each row says how it was measured (2 images, shifts up to 1 px): rows measured otherwise are seen, not averaged
     assert [(r["test_cos_images"], r["test_cos_max_shift"]) for r in rows] == [("", ""), ("2", "1")]
 

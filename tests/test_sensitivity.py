@@ -138,9 +138,7 @@ def test_engine_accepts_a_dataloader_and_leaves_the_model_as_found():
     assert [p.stride() for p in model.parameters()] == strides
     batches = [(x[:3], y[:3]), (x[3:], y[3:])]
     split = translation_sensitivity(model, batches, max_shift=2, channels_last=False)
-    assert torch.allclose(
-        whole.maps["conv"]["cosine"], split.maps["conv"]["cosine"], equal_nan=True, atol=1e-6
-    )
+    assert torch.allclose(whole.maps["conv"]["cosine"], split.maps["conv"]["cosine"], equal_nan=True, atol=1e-6)
     assert model.training
     assert all(not m._forward_hooks for m in model.modules())
 
@@ -175,9 +173,7 @@ def test_save_load_and_corrupt_file(tmp_path):
 def test_bad_settings():
     model = build_network("mnist", 1, 12, 3, "same", channels=[2, 2, 2], hidden=8)
     x, y = torch.rand(2, 1, 12, 12), torch.tensor([0, 1])
-    with pytest.raises(
-        ConfigError, match=r"max_shift=6 is not allowed for 12x12 images: use an integer in 0..5"
-    ):
+    with pytest.raises(ConfigError, match=r"max_shift=6 is not allowed for 12x12 images: use an integer in 0..5"):
         translation_sensitivity(model, x, y, max_shift=6)
     with pytest.raises(ConfigError, match=r"layers=\['nope'\] not found"):
         translation_sensitivity(model, x, y, layers=("nope",))

@@ -26,9 +26,7 @@ def test_figures_and_wandb_read_the_table():
 
     assert all(metric_label(n) == m.label for n, m in METRICS.items())
     bounded = tuple(n for n, m in METRICS.items() if m.larger_is_similar and m.value_range is not None)
-    assert (
-        shown_metrics() == bounded and "distance" not in bounded
-    )  # W&B logs bounded similarities, not the distance
+    assert shown_metrics() == bounded and "distance" not in bounded  # W&B logs bounded similarities, not the distance
 
 
 @pytest.mark.parametrize("name", list(METRICS))
@@ -51,19 +49,12 @@ def test_an_unknown_metric_is_refused_in_one_line():
     from src.errors import ConfigError
     from src.sensitivity.metrics import check_metrics
 
-    with pytest.raises(
-        ConfigError, match=r"metrics=\['pearsn'\] is not allowed: name one or more of \['cosine'"
-    ):
+    with pytest.raises(ConfigError, match=r"metrics=\['pearsn'\] is not allowed: name one or more of \['cosine'"):
         check_metrics(["pearsn"])
-    assert check_metrics(None) == tuple(METRICS) and check_metrics(["distance", "cosine"]) == (
-        "cosine",
-        "distance",
-    )
+    assert check_metrics(None) == tuple(METRICS) and check_metrics(["distance", "cosine"]) == ("cosine", "distance")
 
 
-def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_and_wandb(
-    tmp_path, monkeypatch
-):
+def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_and_wandb(tmp_path, monkeypatch):
     """Adding a metric is its function, its METRICS entry and its test: nothing else in src/ changes. A Pearson
     correlation of the two responses (a centred cosine) is registered here and runs through every consumer."""
     from src.compare import comparison_figure, comparison_rows, group_runs, load_runs
@@ -81,27 +72,21 @@ def test_a_metric_added_to_the_table_alone_reaches_engine_compare_figure_report_
     def pearson(a, b):
         return cosine(a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True))
 
-    monkeypatch.setitem(
-        METRICS, "pearson", Metric(pearson, "Pearson correlation", True, (-1.0, 1.0), True, 0.02)
-    )
+    monkeypatch.setitem(METRICS, "pearson", Metric(pearson, "Pearson correlation", True, (-1.0, 1.0), True, 0.02))
     x, y = torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2] * 2)
     results = {}
     for kernel in (3, 5):
         for seed in (0, 1):
             torch.manual_seed(seed)
             net = build_network("mnist", 1, 12, kernel, "same", channels=[2, 3, 4], hidden=8, num_classes=3)
-            res = translation_sensitivity(
-                net, x, y, ("conv", "softmax"), 3, max_shift=2
-            )  # default: every metric
+            res = translation_sensitivity(net, x, y, ("conv", "softmax"), 3, max_shift=2)  # default: every metric
             results.setdefault(f"k={kernel}", []).append(res)
             run = tmp_path / "runs" / f"k{kernel}s{seed}"
             RunRecord({"run_dir": str(run), "status": "completed", "epochs": 1, "selected_epoch": 0, "val_acc": 0.5, "test_acc": 0.5,
                                 "config": {"kernel": kernel, "seed": seed}, "checkpoint": "", "meets_criterion": True}).write()  # fmt: skip
             res.save(run / "sensitivity.pt")
     slow = naive_translation_sensitivity(net, x, y, ("conv",), 3, max_shift=2, metrics=["pearson"])
-    assert torch.allclose(
-        res.get("conv", "pearson"), slow["conv/pearson"], atol=1e-5
-    )  # the engine = reference
+    assert torch.allclose(res.get("conv", "pearson"), slow["conv/pearson"], atol=1e-5)  # the engine = reference
     assert "conv/pearson" in profiles(res)  # logged to W&B: bounded, larger = more similar
 
     runs, _ = load_runs(tmp_path / "runs")

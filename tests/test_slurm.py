@@ -29,9 +29,7 @@ def _sweep(tmp_path, name, *args, **popen):
            f"hydra.sweep.dir={tmp_path / name}", *args]  # fmt: skip
     env = cli_env()
     if popen:
-        return subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -43,22 +41,15 @@ def test_sweep_rerun_cancel_and_resume_on_a_real_cluster(tmp_path):
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert "2 completed, 0 failed" in first.stdout
     again = _sweep(tmp_path, "s", "max_epochs=1", "kernel=3,5")  # nothing is submitted twice
-    assert (
-        again.returncode == 0
-        and "2 of 2 jobs already completed: not submitted again" in again.stdout + again.stderr
-    )
+    assert again.returncode == 0 and "2 of 2 jobs already completed: not submitted again" in again.stdout + again.stderr
 
     job_args = ("max_epochs=4", "stop_train_accuracy=1.0", "kernel=3")  # 4 whole epochs: time to cancel it
     proc = _sweep(tmp_path, "c", *job_args, popen=True)
     job = None
     for _ in range(600):  # wait until the job has finished an epoch, then cancel it as a user would
         time.sleep(0.5)
-        q = subprocess.run(["squeue", "-h", "-o", "%i %T %o"], capture_output=True, text=True).stdout.split(
-            "\n"
-        )
-        job = job or next(
-            (line.split()[0] for line in q if "RUNNING" in line and str(tmp_path / "c") in line), None
-        )
+        q = subprocess.run(["squeue", "-h", "-o", "%i %T %o"], capture_output=True, text=True).stdout.split("\n")
+        job = job or next((line.split()[0] for line in q if "RUNNING" in line and str(tmp_path / "c") in line), None)
         if job and list((tmp_path / "c").glob("*/checkpoints/last.ckpt")):
             break
     assert job, "the job never started"

@@ -30,9 +30,7 @@ def test_sensitivity_bf16_stays_close_to_fp32():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "fast", [["channels_last=true"], ["channels_last=false", "trainer.precision=bf16-mixed"]]
-)
+@pytest.mark.parametrize("fast", [["channels_last=true"], ["channels_last=false", "trainer.precision=bf16-mixed"]])
 def test_training_fast_paths_match_fp32(train_cfg, tmp_path, fast, monkeypatch):
     import src.hardware
 

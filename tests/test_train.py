@@ -57,10 +57,7 @@ def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
         ("max_shift=20", "max_shift=20 is not allowed for 40x40 images: use 0..19"),
         ("model.channels=[4,0,4]", "model.channels=[4, 0, 4] is not allowed"),
         ("model.hidden=0", "model.hidden=0 is not allowed"),
-        (
-            "callbacks.sensitivity.images_per_class=0",
-            "callbacks.sensitivity.images_per_class=0 is not allowed",
-        ),
+        ("callbacks.sensitivity.images_per_class=0", "callbacks.sensitivity.images_per_class=0 is not allowed"),
         ("paths.data_dir=/does/not/exist", "paths.data_dir=/does/not/exist does not exist"),
         ("paths.data_dir=/etc/hostname", "paths.data_dir=/etc/hostname is a file, not a folder"),
         # settings that used to pass the checks and fail later, or silently change the run
@@ -90,9 +87,7 @@ def test_short_training_run_writes_its_summary(train_cfg):
     run = cfg.paths.output_dir
     on_disk = json.loads(Path(f"{run}/summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
-    assert (
-        summary["status"] == "completed" and summary["epochs"] == 2 and summary["stopped_by"] == "max_epochs"
-    )
+    assert summary["status"] == "completed" and summary["epochs"] == 2 and summary["stopped_by"] == "max_epochs"
     assert summary["config"]["kernel"] == 4 and summary["config"]["dataset"]["name"] == "synthetic"
     for key in ("train_acc", "train_acc_full", "val_acc", "test_acc"):
         assert 0.2 < summary[key] <= 1.0  # epoch 0 (see below) already learns much of the synthetic digits
@@ -101,9 +96,7 @@ def test_short_training_run_writes_its_summary(train_cfg):
     best_val = max(summary["history"], key=lambda e: e["val/acc"])
     assert summary["meets_criterion"] is False and summary["selected_epoch"] == best_val["epoch"]
     assert summary["val_acc"] == best_val["val/acc"]
-    assert (
-        summary["checkpoint"] == f"checkpoints/selected-{best_val['epoch']:03d}.ckpt"
-    )  # relative: survives a move
+    assert summary["checkpoint"] == f"checkpoints/selected-{best_val['epoch']:03d}.ckpt"  # relative: survives a move
     assert os.path.isfile(f"{run}/checkpoints/last.ckpt") and os.path.isfile(f"{run}/{summary['checkpoint']}")
     assert len(summary["checkpoint_sha256"]) == 64
     assert "val/acc" in Path(f"{run}/metrics.csv").read_text().splitlines()[0]
@@ -116,9 +109,7 @@ def test_training_stops_at_the_accuracy_threshold(train_cfg):
     summary = train(train_cfg("max_epochs=5", "stop_train_accuracy=0.3"))
     assert summary["epochs"] == 1 and summary["stopped_by"] == "train_accuracy"
     assert summary["meets_criterion"] and summary["train_acc"] >= 0.3
-    assert (
-        0.3 <= summary["train_acc_full"] <= 1.0
-    )  # the selected weights on the whole training set, eval mode
+    assert 0.3 <= summary["train_acc_full"] <= 1.0  # the selected weights on the whole training set, eval mode
 
 
 @pytest.mark.slow
@@ -167,11 +158,6 @@ def test_the_optimizer_is_a_config_group_recorded_in_the_summary(tmp_path):
     assert summary["config"]["optimizer"] == {"_target_": "torch.optim.SGD", "_partial_": True, "name": "sgd",
                                               "momentum": 0.9}  # fmt: skip
     adam = optimizer_factory(compose_config("train", [], tmp_path))
-    assert (
-        isinstance(adam, functools.partial)
-        and adam.func is torch.optim.Adam
-        and not adam.args
-        and not adam.keywords
-    )
+    assert isinstance(adam, functools.partial) and adam.func is torch.optim.Adam and not adam.args and not adam.keywords
     sgd = optimizer_factory(cfg)([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9 and sgd.defaults["lr"] == 0.01

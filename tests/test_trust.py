@@ -38,9 +38,7 @@ def _metric_epochs(run) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
-)
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_at_once_and_a_moved_run_resumes_without_mixing_epochs(tmp_path, sig, code):
     run = tmp_path / "run"
     stop = ["+callbacks.stop._target_=tests.conftest.SignalAt", "+callbacks.stop.epoch=1",
@@ -51,9 +49,7 @@ def test_a_signal_stops_at_once_and_a_moved_run_resumes_without_mixing_epochs(tm
     before = _summary(run)
     assert before["status"] == "interrupted" and before["error"] == signal.Signals(sig).name
     assert [e["epoch"] for e in before["history"]] == [0]  # stopped in epoch 1, not after training it
-    assert (
-        torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0
-    )  # saved every epoch
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 0  # saved every epoch
     with open(run / "metrics.csv", "a") as f:
         f.write("0.5,0.4,1")  # a row cut mid-write by the kill
 
@@ -79,8 +75,7 @@ def two_runs(tmp_path_factory):
 
 def _ecfg(run):
     return OmegaConf.merge(
-        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run),
-        {"force": True},
+        compose_config("evaluate", [f"run_dir={run}", "max_shift=2", "images_per_class=4"], run), {"force": True}
     )
 
 
@@ -222,9 +217,7 @@ def test_metrics_csv_of_random_bytes_is_set_aside(tmp_path):
     logger = ResumableCSVLogger(save_dir=str(tmp_path), name="", version="")
     logger.log_metrics({"val/acc": 0.5}, step=0)
     logger.save()
-    assert "val/acc" in (tmp_path / "metrics.csv").read_text() and list(
-        tmp_path.glob("metrics.csv.damaged-*")
-    )
+    assert "val/acc" in (tmp_path / "metrics.csv").read_text() and list(tmp_path.glob("metrics.csv.damaged-*"))
 
 
 def test_a_signal_while_a_new_column_is_written_keeps_every_row(tmp_path, monkeypatch):
@@ -266,9 +259,7 @@ def test_ddp_training_on_two_cpu_processes(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = _summary(tmp_path / "run")
-    assert (
-        s["status"] == "completed" and s["config"]["trainer"]["strategy"] == "ddp" and 0 < s["test_acc"] <= 1
-    )
+    assert s["status"] == "completed" and s["config"]["trainer"]["strategy"] == "ddp" and 0 < s["test_acc"] <= 1
 
 
 def test_an_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
@@ -282,14 +273,10 @@ def test_an_unwritable_output_folder_is_one_line_before_hydra_starts(tmp_path):
         check_output_writable("train", [f"hydra.run.dir={tmp_path / 'file' / 'run'}"])
     ro = tmp_path / "ro"
     ro.mkdir()
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
-    ).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
         pytest.skip("cannot mount a read-only tmpfs here (needs root)")
     try:
-        with pytest.raises(
-            ConfigError, match=r"hydra.sweep.dir=.*ro/s cannot be written: .*read-only file system"
-        ):
+        with pytest.raises(ConfigError, match=r"hydra.sweep.dir=.*ro/s cannot be written: .*read-only file system"):
             check_output_writable("train", ["-m", f"hydra.sweep.dir={ro / 's'}"])
     finally:
         subprocess.run(["umount", str(ro)])
@@ -310,13 +297,9 @@ def test_a_job_folder_name_over_255_bytes_is_one_line_before_the_sweep_starts():
     from src.errors import ConfigError
 
     long_tags = "run_name=" + "x" * 250  # the folder is named after every override but the excluded keys
-    with pytest.raises(
-        ConfigError, match=r"job folder name kernel=3,run_name=x+\.\.\. is 2\d\d bytes, over the 255"
-    ):
+    with pytest.raises(ConfigError, match=r"job folder name kernel=3,run_name=x+\.\.\. is 2\d\d bytes, over the 255"):
         check_job_folder_names("train", ["-m", "kernel=3,5", long_tags])
-    check_job_folder_names(
-        "train", ["-m", "kernel=3,5", "tags=[" + ",".join(["t" * 50] * 6) + "]"]
-    )  # excluded key
+    check_job_folder_names("train", ["-m", "kernel=3,5", "tags=[" + ",".join(["t" * 50] * 6) + "]"])  # excluded key
     check_job_folder_names("train", [long_tags])  # a single run's folder is hydra.run.dir, checked above
 
 
@@ -348,9 +331,7 @@ def test_a_full_disk_during_evaluation_is_one_line_and_leaves_nothing(two_runs, 
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(SensitivityResult, "save", no_space)
-    with pytest.raises(
-        DataError, match="sensitivity.pt cannot be written .No space left on device.: nothing saved"
-    ):
+    with pytest.raises(DataError, match="sensitivity.pt cannot be written .No space left on device.: nothing saved"):
         evaluate_run(run, _ecfg(run))
     assert not (run / "sensitivity.pt").exists()
 
@@ -390,9 +371,7 @@ def test_bf16_is_refused_in_one_line_where_the_hardware_lacks_it(tmp_path, monke
 
     monkeypatch.setattr(src.hardware, "bf16_supported", lambda device: False)  # a CPU without AVX-512 BF16
     cfg = compose_config("train", ["dataset=synthetic", "trainer.precision=bf16-mixed"], tmp_path)
-    with pytest.raises(
-        ConfigError, match="trainer.precision=bf16-mixed is not allowed here: this CPU has no"
-    ):
+    with pytest.raises(ConfigError, match="trainer.precision=bf16-mixed is not allowed here: this CPU has no"):
         check_config(cfg)
     ecfg = compose_config("evaluate", [f"run_dir={tmp_path}", "autocast=bfloat16"], tmp_path)
     with pytest.raises(ConfigError, match="autocast=bfloat16 is not allowed here"):
@@ -409,10 +388,7 @@ def test_a_figure_never_mixes_precisions():
     def run(p):
         return {"config": {"trainer": {"precision": p}}}
 
-    assert figure_precision({3: [run("32-true")], 5: [run("32-true")]}, {}) == {
-        "training": "32-true",
-        "maps": None,
-    }
+    assert figure_precision({3: [run("32-true")], 5: [run("32-true")]}, {}) == {"training": "32-true", "maps": None}
     with pytest.raises(ConfigError, match="mix training precisions"):
         figure_precision({3: [run("32-true")], 5: [run("bf16-mixed")]}, {})
 
@@ -484,9 +460,7 @@ def test_wandb_online_without_a_login_is_one_line_before_training(tmp_path, monk
 
     wandb.teardown()  # an earlier test's W&B session keeps its (offline) settings: start from none, as a new process
     logger = WandbLogger(save_dir=str(tmp_path), offline=False)
-    with pytest.raises(
-        UserError, match=r"W&B could not start the run \(.*\): `wandb login`.*make wandb-sync"
-    ):
+    with pytest.raises(UserError, match=r"W&B could not start the run \(.*\): `wandb login`.*make wandb-sync"):
         logger.experiment  # noqa: B018  (the property starts the run)
 
 
@@ -497,9 +471,7 @@ def test_a_damaged_wandb_run_file_is_one_line(tmp_path):
     folder = tmp_path / "wandb" / "offline-run-20260101_000000-abc123"
     folder.mkdir(parents=True)
     (folder / "run-abc123.wandb").write_bytes(b"random bytes, not a W&B file")
-    with pytest.raises(
-        DataError, match="run-abc123.wandb is damaged or not a W&B run file .*move its folder"
-    ):
+    with pytest.raises(DataError, match="run-abc123.wandb is damaged or not a W&B run file .*move its folder"):
         next_step(tmp_path, "abc123")
 
 

@@ -28,9 +28,7 @@ class _Tolerant:
             return self.job.results()
         except Exception as e:  # submitit's UncompletedJobError, FailedJobError, ...
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            log.error(
-                f"SLURM job {self.job.job_id} ({' '.join(self.overrides)}) ended without a result: {first}"
-            )
+            log.error(f"SLURM job {self.job.job_id} ({' '.join(self.overrides)}) ended without a result: {first}")
             ret = JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED)
             ret.return_value = None
             return [ret]

@@ -52,9 +52,7 @@ class SensitivityCallback(L.Callback):
     def _data(self, trainer: L.Trainer) -> tuple[torch.Tensor, torch.Tensor]:
         if self._subset is None:
             val = trainer.datamodule.val_set
-            idx = balanced_subset(
-                val.labels, self.images_per_class, trainer.datamodule.num_classes, SUBSET_SEED
-            )
+            idx = balanced_subset(val.labels, self.images_per_class, trainer.datamodule.num_classes, SUBSET_SEED)
             idx = idx.to(val.labels.device)
             self._subset = (val.images[idx], val.labels[idx])
         return self._subset
@@ -96,9 +94,7 @@ class SensitivityCallback(L.Callback):
     def summary_at(self, epoch: int) -> dict[str, float]:
         """{"sens_mean/<layer>/<metric>": class-mean profile averaged over radii 1..S} of an epoch measured here."""
         curves = next(c for c in self.curves if c["epoch"] == epoch)
-        return {
-            f"sens_mean/{k}": full_ring_mean(c, self.max_shift) for k, c in curves.items() if k != "epoch"
-        }
+        return {f"sens_mean/{k}": full_ring_mean(c, self.max_shift) for k, c in curves.items() if k != "epoch"}
 
     def wandb_payload(self, result: SensitivityResult, config: Mapping, what: str) -> dict:
         """This epoch's W&B payload: the long-format table of every epoch so far (`radial_val`), one chart per curve
@@ -107,14 +103,9 @@ class SensitivityCallback(L.Callback):
         rows = [row for c in self.curves for row in wandb_log.radial_rows(
             {k: v for k, v in c.items() if k != "epoch"}, keys, "val", c["epoch"])]  # fmt: skip
         charts = wandb_log.radial_charts(
-            {f"epoch {c['epoch']}": {k: v for k, v in c.items() if k != "epoch"} for c in self.curves},
-            "sens_radial",
+            {f"epoch {c['epoch']}": {k: v for k, v in c.items() if k != "epoch"} for c in self.curves}, "sens_radial"
         )
-        return (
-            {"radial_val": wandb_log.radial_table(rows)}
-            | charts
-            | wandb_log.map_images(result, "sens_maps", what)
-        )
+        return {"radial_val": wandb_log.radial_table(rows)} | charts | wandb_log.map_images(result, "sens_maps", what)
 
     def state_dict(self) -> dict:
         return {"curves": self.curves}

@@ -34,9 +34,7 @@ class EpochHistory(L.Callback):
         record = {"epoch": trainer.current_epoch} | {k: float(m[k]) for k in self.KEYS if k in m}
         self.epochs = [e for e in self.epochs if e["epoch"] != record["epoch"]] + [record]
         if not math.isfinite(record.get("train/loss", 0.0)):
-            raise FloatingPointError(
-                f"training loss is {record['train/loss']} at epoch {record['epoch']}: diverged"
-            )
+            raise FloatingPointError(f"training loss is {record['train/loss']} at epoch {record['epoch']}: diverged")
 
     def state_dict(self) -> dict:
         return {"epochs": self.epochs}
@@ -72,7 +70,5 @@ class RunCheckpoint(ModelCheckpoint):
             for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
                 if key in state_dict:
                     state_dict[key] = moved(state_dict[key])
-            state_dict["best_k_models"] = {
-                moved(k): v for k, v in state_dict.get("best_k_models", {}).items()
-            }
+            state_dict["best_k_models"] = {moved(k): v for k, v in state_dict.get("best_k_models", {}).items()}
         super().load_state_dict(state_dict)

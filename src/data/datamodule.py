@@ -59,13 +59,7 @@ class IndexBatches(Sampler[list[int]]):
     """
 
     def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        shuffle: bool,
-        seed: int = 0,
-        epoch_source=None,
-        shard_by_rank: bool = False,
+        self, n: int, batch_size: int, shuffle: bool, seed: int = 0, epoch_source=None, shard_by_rank: bool = False
     ) -> None:
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
         self.epoch_source, self.shard_by_rank = epoch_source, shard_by_rank
@@ -81,9 +75,7 @@ class IndexBatches(Sampler[list[int]]):
         # (on a resumed run it makes it before restoring the epoch counter).
         if self.shuffle:
             epoch = self.epoch_source() if self.epoch_source else self.epoch
-            order = torch.randperm(
-                self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            )
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         else:
             order = torch.arange(self.n)
         rank, world = _rank_and_world() if self.shard_by_rank else (0, 1)
@@ -197,9 +189,7 @@ class PaddedDataModule(L.LightningDataModule):
         self.normalize, self.keep_on_device = normalize, keep_on_device
         self.shuffle_seed, self.overfit_images = shuffle_seed, overfit_images
         if not is_integer(augment_shift) or not 0 <= augment_shift <= border:
-            raise ConfigError(
-                f"augment.shift={augment_shift!r} is not allowed: an integer in 0..{border} (the border)"
-            )
+            raise ConfigError(f"augment.shift={augment_shift!r} is not allowed: an integer in 0..{border} (the border)")
         self.augment_shift = augment_shift
         if class_names is not None and len(class_names) != self.info.num_classes:
             raise ConfigError(
@@ -262,9 +252,7 @@ class PaddedDataModule(L.LightningDataModule):
         self.test_set = TensorBatches(self._prepare(test_x).to(device), test_y.to(device))
         if self.overfit_images:
             n = self.overfit_images
-            self.train_set = self.val_set = TensorBatches(
-                self.train_set.images[:n], self.train_set.labels[:n]
-            )
+            self.train_set = self.val_set = TensorBatches(self.train_set.images[:n], self.train_set.labels[:n])
 
     def _device(self) -> torch.device:
         trainer = getattr(self, "trainer", None)

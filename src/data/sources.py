@@ -17,12 +17,7 @@ from src.errors import DataError
 
 Arrays = tuple[torch.Tensor, torch.Tensor]
 
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 
@@ -61,9 +56,7 @@ def read_idx(path: Path, kind: str) -> torch.Tensor:
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     expected = 4 + 4 * dims + int(np.prod(shape))
     if len(data) != expected:
-        raise DataError(
-            f"{path} is damaged: its header promises {expected} bytes ({shape}), the file has {len(data)}"
-        )
+        raise DataError(f"{path} is damaged: its header promises {expected} bytes ({shape}), the file has {len(data)}")
     return torch.frombuffer(bytearray(data[4 + 4 * dims :]), dtype=torch.uint8).view(*shape)
 
 
@@ -74,9 +67,7 @@ def _mnist_file(raw: Path, name: str) -> Path | None:
     return None
 
 
-def load_idx_dataset(
-    root: str | Path, download: bool, folder: str, torchvision_class: str
-) -> tuple[Arrays, Arrays]:
+def load_idx_dataset(root: str | Path, download: bool, folder: str, torchvision_class: str) -> tuple[Arrays, Arrays]:
     """((train_x, train_y), (test_x, test_y)) with x uint8 (N, 1, 28, 28), from `root`/`folder`/raw (the four IDX
     files, or their .gz): torchvision's layout for MNIST and FashionMNIST, whose class downloads them when allowed."""
     root = Path(root)
@@ -99,9 +90,7 @@ def load_idx_dataset(
         labels_path = _mnist_file(raw, f"{prefix}-labels-idx1-ubyte")
         images, labels = read_idx(images_path, "images"), read_idx(labels_path, "labels")
         if len(images) != len(labels):
-            raise DataError(
-                f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels"
-            )
+            raise DataError(f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels")
         if int(labels.max()) > 9:
             raise DataError(f"{labels_path} holds label {int(labels.max())}: {folder} labels are 0-9")
         splits.append((images.unsqueeze(1).contiguous(), labels.long()))

@@ -143,9 +143,7 @@ def accuracy_table(runs: dict[int, list[dict]]) -> dict:
 def check_numbers(numbers, path: Path, figure: str) -> None:
     """A figure JSON that can be drawn as `figure`, or a one-line DataError naming the file and what is wrong."""
     if not isinstance(numbers, dict) or not numbers:
-        raise DataError(
-            f"{path} is not a figure's numbers (a JSON object): rerun the figure without redraw=true"
-        )
+        raise DataError(f"{path} is not a figure's numbers (a JSON object): rerun the figure without redraw=true")
     if str(numbers.get("figure")) != figure:
         raise DataError(f"{path} holds figure {numbers.get('figure')!r}, not {figure!r}")
     key = KINDS[FIGURES[figure].kind].key

@@ -59,9 +59,7 @@ def kernel_pairs(layer: str, text: str, direction: int, pairs: Sequence[tuple[in
     return [Claim(text.format(a=a, b=b), (layer, f"k={a}"), (layer, f"k={b}"), direction) for a, b in pairs]
 
 
-def evaluate_claim(
-    claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = PAPER_METRIC
-) -> dict:
+def evaluate_claim(claim: Claim, radial: dict, output_layer: str, max_shift: int, metric: str = PAPER_METRIC) -> dict:
     """The claim's paired difference (summary over r = 1..S and per radius, exploratory: no correction), its test
     (t interval, or TOST for "no difference" claims), its p-value for Holm (`holm_adjust`), and the seeds at which
     a claim with the observed mean and spread reaches 80 % power (alpha 0.05, unadjusted)."""
@@ -101,9 +99,7 @@ def evaluate_claim(
         out |= {"test": "paired t", "p": p, "verdict": verdict(summary, direction)}
         on_side = summary["mean"] * direction > 0  # a mean against the claim resolves it the other way
         out["seeds_needed"] = seeds_needed(summary["mean"], summary["std"]) if on_side else None
-    out["per_radius"] = [
-        {"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)
-    ]
+    out["per_radius"] = [{"r": r + 1} | {k: ci[k] for k in ("mean", "low", "high")} for r, ci in enumerate(per_radius)]
     out["per_radius_note"] = "exploratory: 95 % intervals per radius, no multiplicity correction"
     out["holds_at_radii"] = [
         r + 1 for r, ci in enumerate(per_radius) if direction and verdict(ci, direction) == "holds"
@@ -157,9 +153,7 @@ def claims_for(
     numbers, so a figure JSON can be re-scored without its runs (`redraw=true`)."""
 
     def family(at: str) -> list[dict]:
-        measured = [
-            c for c in claims if all(side[1] in radial[point_of(side[0], at)][metric] for side in (c.a, c.b))
-        ]
+        measured = [c for c in claims if all(side[1] in radial[point_of(side[0], at)][metric] for side in (c.a, c.b))]
         skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
                     "verdict": "skipped: a network it compares was not in the preset"}
                    for c in claims if c not in measured]  # fmt: skip

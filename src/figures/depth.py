@@ -30,9 +30,7 @@ def depth_numbers(results: dict[str, list[SensitivityResult]], max_shift: int) -
         for r in res:
             profiles = {layer: r.radial_mean(layer, PAPER_METRIC) for layer in layers}
             means.append([full_ring_mean(profiles[la], max_shift) for la in layers])
-            halves.append(
-                [next((i for i in range(1, max_shift + 1) if profiles[la][i] < 0.5), None) for la in layers]
-            )
+            halves.append([next((i for i in range(1, max_shift + 1) if profiles[la][i] < 0.5), None) for la in layers])
         out[label] = {"layers": layers, "mean_cosine": means, "radius_below_half": halves}
     return out
 
@@ -42,9 +40,7 @@ def numbers(inputs: FigureInputs) -> dict:
 
 
 def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = True) -> list[Path]:
-    fig = depth_figure(
-        numbers[KEY], numbers["max_shift"], title=f"{spec.title}; bars: ±1 std over seeds", note=note
-    )
+    fig = depth_figure(numbers[KEY], numbers["max_shift"], title=f"{spec.title}; bars: ±1 std over seeds", note=note)
     return plotting.save_figure(fig, fig_dir / numbers["name"])
 
 
@@ -53,9 +49,7 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
     1..S and (b) the first radius where it falls below 0.5 ("never" where it does not up to S; hollow markers where
     a seed never does, so the mean is a lower bound); one line per label, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    names: list[
-        list[str]
-    ] = []  # stage i's names over the labels (a GAP head's "flatten" where others have "hidden")
+    names: list[list[str]] = []  # stage i's names over the labels (a GAP head's "flatten" where others have "hidden")
     for d in depth.values():
         for i, layer in enumerate(d["layers"]):
             names.extend([] for _ in range(i + 1 - len(names)))
@@ -81,9 +75,7 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
     axes[1].text(0.02, (never + 0.1) / (never + 0.7), f"never below 0.5 (up to r = {max_shift})", fontsize=7,
                  color="gray", va="center", transform=axes[1].transAxes)  # fmt: skip
     for ax in axes:
-        ax.set_xticks(
-            np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8
-        )
+        ax.set_xticks(np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8)
     axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
     axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
     axes[1].text(0.98, 0.03, f"hollow: some seed never falls below 0.5 up to r = {max_shift}", fontsize=7,

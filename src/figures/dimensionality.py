@@ -36,16 +36,12 @@ def dimensionality_numbers(run: dict, images_per_class: int, max_shift: int) -> 
     trunk = PointOutput(net, POINT)
     side, channels = trunk(x[:1]).shape[-1], trunk(x[:1]).shape[1]
     parts = {
-        "input image": PooledViews(
-            nn.Identity(), x.shape[1], [x.shape[-1], x.shape[-1] // 2, x.shape[-1] // 4, 5]
-        ),
+        "input image": PooledViews(nn.Identity(), x.shape[1], [x.shape[-1], x.shape[-1] // 2, x.shape[-1] // 4, 5]),
         f"conv output (k={run['config']['kernel']} network)": PooledViews(trunk, channels, [side, 3, 2, 1]),
     }
     numbers = {}
     for part, model in parts.items():
-        res = translation_sensitivity(
-            model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value
-        )
+        res = translation_sensitivity(model, x, y, model.layer_names, dm.num_classes, max_shift, dm.fill_value)
         numbers[part] = {
             m: {f"D={name.split('.d')[-1]}": res.radial_mean(name, m).tolist() for name in model.layer_names}
             for m in ("cosine", "distance")
@@ -73,9 +69,7 @@ def dimensionality_figure(
 ) -> plt.Figure:
     """§4.3.1: the same shifts measured at several dimensions D; profiles[metric][label] -> radial profile."""
     metrics = list(profiles)
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False, layout="constrained"
-    )
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.6), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (label, prof) in enumerate(profiles[metric].items()):
             prof = np.asarray(prof, dtype=float)[: max_shift + 1]

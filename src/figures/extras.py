@@ -36,9 +36,7 @@ def extras_numbers(run: dict, result, out: str) -> dict:
             "images": per_epoch[0].meta.get("images") if per_epoch else None,
             "selected_epoch": run.get("selected_epoch"),
             "epochs": [r.meta.get("epoch", i) for i, r in enumerate(per_epoch)],
-            "profiles": {
-                layer: [r.radial_mean(layer, PAPER_METRIC).tolist() for r in per_epoch] for layer in layers
-            },
+            "profiles": {layer: [r.radial_mean(layer, PAPER_METRIC).tolist() for r in per_epoch] for layer in layers},
         },
     }
 
@@ -136,9 +134,7 @@ def epochs_figure(
     if len(profiles) <= 10:
         ax.legend(fontsize=7, ncol=2, loc="upper right")
     else:  # a legend of every epoch covered half the axes (26 entries): a colour bar of the epochs instead
-        bar = fig.colorbar(
-            plt.cm.ScalarMappable(plt.Normalize(min(epochs), max(epochs)), cmap), ax=ax, pad=0.02
-        )
+        bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(min(epochs), max(epochs)), cmap), ax=ax, pad=0.02)
         bar.set_label("epoch", fontsize=8)
         if selected is not None:
             ax.legend(handles=[h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)

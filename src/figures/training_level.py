@@ -56,9 +56,7 @@ def selected_epoch_cosine(run: dict) -> dict[str, float] | None:
         return None
     max_shift = int(run["config"]["max_shift"])
     maps = profiles[str(selected)]
-    return {
-        k.split("/")[0]: full_ring_mean(v, max_shift) for k, v in maps.items() if k.endswith(f"/{METRIC}")
-    }
+    return {k.split("/")[0]: full_ring_mean(v, max_shift) for k, v in maps.items() if k.endswith(f"/{METRIC}")}
 
 
 def training_level(runs: dict, max_shift: int, criterion: float | None) -> dict:
@@ -77,10 +75,7 @@ def training_level(runs: dict, max_shift: int, criterion: float | None) -> dict:
             ],
         }
         for point in rows[0]["mean_cosine"] if rows else []:
-            pairs = [
-                (row["mean_cosine"][point]["selected"], row["mean_cosine"][point]["at_criterion"])
-                for row in rows
-            ]
+            pairs = [(row["mean_cosine"][point]["selected"], row["mean_cosine"][point]["at_criterion"]) for row in rows]
             entry[point] = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
         networks[f"k={key}" if isinstance(key, int) else str(key)] = entry
     return {

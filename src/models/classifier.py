@@ -65,19 +65,13 @@ class ClassifierModule(L.LightningModule):
         # `nan_check_every` steps catches it just as surely. On the CPU the check is free: every step.
         check = loss.device.type == "cpu" or batch_idx % self.nan_check_every == 0
         if check and not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss is {loss.item()} at step {self.global_step}: the network diverged"
-            )
+            raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: the network diverged")
         return loss
 
     def on_validation_epoch_start(self) -> None:
         # validation (and the sensitivity callback after it) must never run on a diverged network
-        if not self.trainer.sanity_checking and not all(
-            torch.isfinite(p).all() for p in self.net.parameters()
-        ):
-            raise FloatingPointError(
-                f"network weights are non-finite at epoch {self.current_epoch}: diverged"
-            )
+        if not self.trainer.sanity_checking and not all(torch.isfinite(p).all() for p in self.net.parameters()):
+            raise FloatingPointError(f"network weights are non-finite at epoch {self.current_epoch}: diverged")
 
     def on_validation_epoch_end(self) -> None:
         # Validation runs after the epoch's last training batch and before the training metrics are reset, so

@@ -35,9 +35,7 @@ PAPER_CHANNELS: dict[tuple[str, str], dict[int, tuple[int, int, int]]] = {
     ("mnist", "none"): {3: (28, 56, 83), 4: (16, 31, 47), 5: (10, 20, 30)},  # Table 3
     ("cifar10", "none"): {3: (139, 278, 416), 4: (78, 156, 234), 5: (50, 100, 150)},  # Table 4
 }
-PAPER_TABLE = {
-    key: n for n, key in enumerate(PAPER_CHANNELS, start=1)
-}  # (family, padding) -> its Table number
+PAPER_TABLE = {key: n for n, key in enumerate(PAPER_CHANNELS, start=1)}  # (family, padding) -> its Table number
 
 
 def paper_channels(family: str, padding: str, kernel: int) -> tuple[int, int, int]:
@@ -182,9 +180,7 @@ class StandardCNN(nn.Module):
     def _check(kernel, padding) -> None:
         """The one check of kernel and padding (src.train's check_config repeats it only to fail before any work)."""
         if not is_integer(kernel) or kernel < 1:
-            raise ConfigError(
-                f"kernel={kernel!r} is not allowed: must be an integer >= 1 (the paper uses 3, 4, 5)"
-            )
+            raise ConfigError(f"kernel={kernel!r} is not allowed: must be an integer >= 1 (the paper uses 3, 4, 5)")
         if padding not in PADDINGS:
             raise ConfigError(f"padding={padding!r} is not allowed: use one of {list(PADDINGS)}")
 

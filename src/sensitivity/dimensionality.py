@@ -20,9 +20,7 @@ class PooledViews(nn.Module):
     Submodule `d<D>` outputs (N, C, s, s) with D = C * s * s, for each s in `sizes`.
     """
 
-    def __init__(
-        self, features: nn.Module, channels: int, sizes: Sequence[int], num_classes: int = 10
-    ) -> None:
+    def __init__(self, features: nn.Module, channels: int, sizes: Sequence[int], num_classes: int = 10) -> None:
         super().__init__()
         self.features, self.num_classes = features, num_classes
         self.views = nn.ModuleDict({f"d{channels * s * s}": nn.AdaptiveAvgPool2d(s) for s in sizes})

@@ -57,9 +57,7 @@ def measuring_points(model: nn.Module, layers: Sequence[str] | str) -> list[str]
 
 
 @contextlib.contextmanager
-def capturing(
-    model: nn.Module, layers: Sequence[str], flatten: bool = False
-) -> Iterator[dict[str, torch.Tensor]]:
+def capturing(model: nn.Module, layers: Sequence[str], flatten: bool = False) -> Iterator[dict[str, torch.Tensor]]:
     """Within the block: the model in eval mode, and a forward hook on each named module of `layers` (the INPUT and
     SOFTMAX points are the caller's) writing its output, (N, D) if `flatten`, into the yielded dict {layer: output}
     (flattened at once, as the next module may run in place on a view). Afterwards the hooks

@@ -62,9 +62,7 @@ METRICS: dict[str, Metric] = {
     "euclidean": Metric(euclidean, "Euclidean similarity", True, (0.0, 1.0), True),
     "distance": Metric(distance, "Euclidean distance", False, None, scale_free=False),
 }
-PAPER_METRIC = (
-    "cosine"  # the paper's measure: what its figures draw, its claims test and the report tabulates
-)
+PAPER_METRIC = "cosine"  # the paper's measure: what its figures draw, its claims test and the report tabulates
 
 
 def shown_metrics() -> tuple[str, ...]:

@@ -25,11 +25,7 @@ def radial_profile(maps: torch.Tensor) -> torch.Tensor:
     sums = torch.zeros(*flat.shape[:-1], int(r.max()) + 1, dtype=torch.float64, device=maps.device)
     sums.index_add_(-1, r, flat)
     counts = torch.bincount(r, minlength=sums.shape[-1]).to(torch.float64)
-    return (
-        (sums / counts)
-        .where(counts > 0, torch.nan)
-        .to(maps.dtype if maps.is_floating_point() else torch.float64)
-    )
+    return (sums / counts).where(counts > 0, torch.nan).to(maps.dtype if maps.is_floating_point() else torch.float64)
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

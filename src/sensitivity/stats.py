@@ -140,9 +140,7 @@ def seeds_needed(mean: float, std: float, margin: float | None = None, max_n: in
         if margin is None:
             power = stats.nct.sf(crit, df, abs(mean) / se)
         else:  # both one-sided tests must reject: P(T_low > crit) - P(T_up > -crit), the usual approximation
-            power = stats.nct.sf(crit, df, (mean + margin) / se) - stats.nct.sf(
-                -crit, df, (mean - margin) / se
-            )
+            power = stats.nct.sf(crit, df, (mean + margin) / se) - stats.nct.sf(-crit, df, (mean - margin) / se)
         if power >= POWER:
             return n
     return None
