@@ -160,3 +160,31 @@ def test_a_run_written_before_the_selected_names_still_loads(tmp_path):
     assert summary.finished()
     ckpt.write_bytes(b"other weights")  # not the file its summary describes: not finished, so retrained
     assert not RunRecord.read(tmp_path).finished()
+
+
+def test_a_run_record_is_read_once_and_verifies_its_checkpoint_once(tmp_path, monkeypatch):
+    """One RunRecord per run: its checkpoint is resolved and hashed once however many readers ask (evaluate asks for
+    the measurement's identity and for the weights), and it is the dict summary.json holds, completed on read."""
+    import hashlib
+    import json
+
+    import src.runs
+    from src.runs import RunRecord
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "selected-001.ckpt").write_bytes(b"weights")
+    RunRecord({"run_dir": str(tmp_path), "status": "completed", "config": {"seed": 0}, "epochs": 2, "selected_epoch": 1,
+               "val_acc": 0.9, "test_acc": 0.9, "checkpoint": "checkpoints/selected-001.ckpt", "meets_criterion": True,
+               "checkpoint_sha256": hashlib.sha256(b"weights").hexdigest()}).write()  # fmt: skip
+    hashes = []
+    monkeypatch.setattr(
+        src.runs, "file_sha256", lambda p: hashes.append(p) or hashlib.sha256(p.read_bytes()).hexdigest()
+    )
+    record = RunRecord.read(tmp_path)
+    assert record.checkpoint() == record.checkpoint() == tmp_path / "checkpoints" / "selected-001.ckpt"
+    assert len(hashes) == 1 and record.finished() and len(hashes) == 1
+    stored = json.loads((tmp_path / "summary.json").read_text())
+    assert {k: v for k, v in stored.items() if k != "config"} == {k: v for k, v in record.items() if k != "config"}
+    # the config completed for today's code on read: a run from before the optimizer group used Adam
+    assert record.settings["seed"] == 0 and record.settings["optimizer.name"] == "adam"
+    assert record.name == tmp_path.name and record.test_maps() is None
