@@ -150,7 +150,7 @@ def merged_summaries(sweep: Path, records: Path | None) -> list[RunRecord]:
     if records is not None:
         for p in Path(records).glob(f"*/{SUMMARY}"):
             rec = recorded(p.parent)
-            if rec is not None and local.get(p.parent.name, {}).get("status") != "completed":
+            if rec is not None and not (p.parent.name in local and local[p.parent.name].completed):
                 kept[p.parent.name] = rec
     return [kept[name] for name in sorted(kept)]
 

@@ -273,8 +273,8 @@ def retrain_for_maps(
     print(f"kernel {kernel}: {names} recorded without maps: training them again to measure them", flush=True)
     seeds = [r["config"]["seed"] for r in missing]
     train_sweep(cfg, experiment, [kernel], [lr], sweep_dir, [*overrides, "records=null"], seeds)
-    local = {Path(r["run_dir"]).name: r for r in sweep_runs(sweep_dir, list(cfg.preset.seeds))[0]}
-    again = [local.get(Path(r["run_dir"]).name) for r in missing]
+    local = {r.name: r for r in sweep_runs(sweep_dir, list(cfg.preset.seeds))[0]}
+    again = [local.get(r.name) for r in missing]
     if None in again:
         raise DataError(f"training {names} again did not complete: see the training output above")
     for old, new in zip(missing, again, strict=True):
@@ -364,7 +364,7 @@ def evaluate(cfg: DictConfig, runs: dict[int, list[dict]], maps: str = "paper") 
     for k, rs in runs.items():
         results[k] = []
         for r in rs:
-            run = Path(r["run_dir"])
+            run = r.dir
             if "record" in r:  # a committed record: its maps, if measured as this figure measures
                 results[k].append(recorded_maps(run, ecfg))
                 continue

@@ -232,12 +232,12 @@ def sweep_summaries(sweep_dir: str | Path) -> list[dict]:
     return [RunRecord.read(p.parent) for p in sorted(Path(sweep_dir).glob(f"*/{SUMMARY}"))]
 
 
-def eligible_and_excluded(summaries: list[dict]) -> tuple[list[dict], list[dict]]:
+def eligible_and_excluded(summaries: list[RunRecord]) -> tuple[list[RunRecord], list[dict]]:
     """(eligible, excluded): eligible runs completed and their selected checkpoint meets the training criterion;
     each excluded run gets a `reason` (failed, unfinished, unreadable, or never reached the training accuracy)."""
     eligible, excluded = [], []
     for s in summaries:
-        if s.get("status") != "completed":
+        if not s.completed:
             excluded.append(s | {"reason": f"{s.get('status')}: {s.get('error', 'no error recorded')}"})
         elif not s.get("meets_criterion", False):
             t = s.get("criterion", {}).get("train_accuracy", s["config"].get("stop_train_accuracy"))

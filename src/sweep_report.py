@@ -33,7 +33,7 @@ def results_table(sweep_dir: str | Path) -> str:
 
     summaries = sweep_summaries(sweep_dir)
     # job directories are named key=value,key=value; a value may be a list with commas inside brackets
-    named = [dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", Path(s["run_dir"]).name) if "=" in kv)
+    named = [dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", s.name) if "=" in kv)
              for s in summaries]  # fmt: skip
     swept = sorted({k for n in named for k in n})
     rows = []
@@ -42,7 +42,7 @@ def results_table(sweep_dir: str | Path) -> str:
         config = flat_config(s.get("config") or {})
         keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
-        rows.append(keys | values | headline_sensitivity(Path(s["run_dir"]), s) | {"job": Path(s["run_dir"]).name})
+        rows.append(keys | values | headline_sensitivity(s.dir, s) | {"job": s.name})
     buf = io.StringIO()
     writer = csv.DictWriter(
         buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"], lineterminator="\n"
@@ -115,10 +115,10 @@ def sweep_status(sweep_dir: str | Path, only: set[str] | None = None) -> tuple[l
     """(completed job names, 'name: status: error' of the others) below a sweep directory (of `only`, if given)."""
     done, failed = [], []
     for s in sweep_summaries(sweep_dir):
-        name = Path(s["run_dir"]).name
+        name = s.name
         if only is not None and name not in only:
             continue
-        if s.get("status") == "completed":
+        if s.completed:
             done.append(name)
         else:
             failed.append(f"{name}: {s.get('status')}: {s.get('error', 'no error recorded')}")
