@@ -466,7 +466,7 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
     """The figure's JSON for a redraw: in figures_dir, else the committed one (so a redraw can write into a new,
     empty folder); for another metric, the paper's (cosine) JSON when the metric's own is missing: its radial
     numbers hold every metric, so the figure and its claims are redrawn on `metric`."""
-    from src.figures import FIGURES, KINDS, check_numbers
+    from src.figures import check_numbers
 
     committed = CONF_DIR.parent / "figures"
     names = [figure_name(figure, metric, suffix), figure_name(figure, suffix=suffix)]
@@ -475,8 +475,6 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
     numbers = read_json(source)
     check_numbers(numbers, source, figure)
     if metric != numbers.get("metric", PAPER_METRIC):
-        if KINDS[FIGURES[figure].kind].key != "radial":
-            raise ConfigError(f"metric={metric} applies to radial figures only; figure={figure} is drawn on cosine")
         missing = [la for la, by_metric in numbers["radial"].items() if metric not in by_metric]
         if missing:
             raise DataError(f"{source} has no {metric!r} profiles at {missing}: rerun the figure with metric={metric}")
@@ -526,7 +524,7 @@ def main(cfg: DictConfig) -> None:
 
 def check_output_settings(cfg: DictConfig) -> Path:
     """figure, figures_dir and metric checked before any work; returns the figures folder (created)."""
-    from src.figures import FIGURES
+    from src.figures import FIGURES, KINDS, radial
     from src.sensitivity.metrics import METRICS
 
     if str(cfg.figure) not in FIGURES:
@@ -534,6 +532,10 @@ def check_output_settings(cfg: DictConfig) -> Path:
     fig_dir = writable_folder("figures_dir", cfg.figures_dir)  # found now, not after an hour of training
     if cfg.metric not in METRICS:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
+    # only the radial kinds draw on any metric: another kind's JSON named after the metric would hold cosine numbers
+    if cfg.metric != PAPER_METRIC and KINDS[FIGURES[str(cfg.figure)].kind].key != radial.KEY:
+        raise ConfigError(f"metric={cfg.metric} applies to radial figures only; figure={cfg.figure} is drawn on "
+                          f"{PAPER_METRIC}")  # fmt: skip
     check_preset(cfg.preset)
     return fig_dir
 

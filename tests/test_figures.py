@@ -180,6 +180,10 @@ def test_another_metric_is_drawn_and_tested_under_its_own_name(tmp_path):
     with pytest.raises(SystemExit) as exit_:  # a one-line error, exit status 2, before any work
         main.__wrapped__(compose_config("reproduce", ["figure=5", "redraw=true", "metric=pearsn"], tmp_path))
     assert exit_.value.code == 2
+    for figure in ("depth", "1"):  # drawn on cosine alone: refused before any training, never saved under the name
+        with pytest.raises(SystemExit) as exit_:
+            main.__wrapped__(compose_config("reproduce", [f"figure={figure}", "metric=distance"], tmp_path))
+        assert exit_.value.code == 2 and not list(tmp_path.glob(f"*{figure}_distance*"))
 
 
 def test_no_padding_figures_name_the_final_map_size():
