@@ -72,7 +72,7 @@ class RunRecord(dict):
 
     def write(self) -> None:
         """Save the record atomically as its run directory's summary.json."""
-        write_json(self.dir / SUMMARY, {k: v for k, v in self.items() if k != "run_dir"} | {"run_dir": str(self.dir)})
+        write_json(self.dir / SUMMARY, dict(self))
 
     @property
     def dir(self) -> Path:
@@ -125,10 +125,9 @@ class RunRecord(dict):
         used, so a moved or archived run measures its own weights and never those now at its old path) and its
         sha256: a file whose content differs is refused (another run's or a retrained network's weights).
         """
-        if "_checkpoint" not in self.__dict__:
-            self.__dict__["_checkpoint"] = self._verified_checkpoint()
-        return self.__dict__["_checkpoint"]
+        return self._verified_checkpoint
 
+    @cached_property  # a failed check is not cached: it is raised again on the next call
     def _verified_checkpoint(self) -> Path:
         run, stored = self.dir, self.get("checkpoint") or ""
         if stored:
