@@ -83,7 +83,7 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     print(f"wrote {out}: {images} images; {shown} radial profile (r = 0, 2, 4, ...): {prof}")
     if cfg.wandb and summary.get("wandb_id") and "wandb" in summary["config"].get("logger", {}):
         try:  # the maps are saved: a damaged W&B folder costs the W&B copy only, said in one line
-            eval_id = log_to_wandb(run, summary, result)
+            eval_id = log_to_wandb(summary, result)
             print(f"W&B: the test-set results are the evaluation run {eval_id} (trained run {summary['wandb_id']})")
         except (UserError, OSError) as e:
             print(f"warning: {run}: the maps are saved, but not logged to W&B: {e}", file=sys.stderr)
@@ -156,7 +156,7 @@ def merge_metrics(previous: SensitivityResult, new: SensitivityResult) -> Sensit
     return new
 
 
-def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> str:
+def log_to_wandb(summary: RunRecord, result: SensitivityResult) -> str:
     """Log the test-set results as their own W&B run (job type `evaluate`, a fresh id) in the training's group,
     named after it and pointing back to it (`config.trained_run`, `config.model_artifact`): the long-format table
     `radial_test`, one chart per profile, the class-mean cosine maps, and the radii-1..S means in the summary
@@ -192,7 +192,7 @@ def log_to_wandb(run: Path, summary: dict, result: SensitivityResult) -> str:
         "selected_epoch": summary.get("selected_epoch"),
     }
     with wandb.init(
-        project=logger.get("project"), dir=str(run), job_type="evaluate",  # a fresh run id, drawn by W&B
+        project=logger.get("project"), dir=str(summary.dir), job_type="evaluate",  # a fresh run id, drawn by W&B
         mode="offline" if logger.get("offline", True) else "online", name=f"{name}-test" if name else None,
         group=logger.get("group"), tags=logger.get("tags"), config=config | {"evaluation": evaluation},
     ) as wrun:  # fmt: skip

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from src.errors import UserError
 from src.files import atomic_write
-from src.runs import MAPS, sweep_summaries
+from src.runs import MAPS, RunRecord, sweep_summaries
 from src.sensitivity.metrics import PAPER_METRIC
 
 RESULT_COLUMNS = ("status", "meets_criterion", "epochs", "selected_epoch", "train_acc", "train_acc_full", "val_acc",
@@ -42,7 +42,7 @@ def results_table(sweep_dir: str | Path) -> str:
         config = flat_config(s.get("config") or {})
         keys = {k: config.get(k, config.get(f"{k}.name", names.get(k, ""))) for k in swept}
         values = {c: _rounded(s.get(c)) for c in RESULT_COLUMNS}
-        rows.append(keys | values | headline_sensitivity(s.dir, s) | {"job": s.name})
+        rows.append(keys | values | headline_sensitivity(s) | {"job": s.name})
     buf = io.StringIO()
     writer = csv.DictWriter(
         buf, [*swept, *RESULT_COLUMNS, *sorted(_sensitivity_columns(rows)), "job"], lineterminator="\n"
@@ -61,7 +61,7 @@ def _rounded(value):
     return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
-def headline_sensitivity(run: Path, summary: dict) -> dict:
+def headline_sensitivity(run: RunRecord) -> dict:
     """{"test_cos_<point>": mean cosine over r = 1..S on the test set (src.evaluate's sensitivity.pt),
     "val_cos_<point>" and "val_epoch": the same on the callback's validation subset at the selected epoch}; each
     only where its file exists and reads."""
@@ -69,10 +69,10 @@ def headline_sensitivity(run: Path, summary: dict) -> dict:
     from src.sensitivity import SensitivityResult
     from src.sensitivity.stats import full_ring_mean
 
-    epoch = summary.get("selected_epoch")
-    sources = [(run / MAPS, "test_cos_")]
+    epoch = run.get("selected_epoch")
+    sources = [(run.dir / MAPS, "test_cos_")]
     if epoch is not None:
-        sources.append((run / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
+        sources.append((run.dir / EPOCHS_DIR / f"epoch={epoch:03d}.pt", "val_cos_"))
     out: dict = {}
     for path, prefix in sources:
         if path.is_file():

@@ -143,13 +143,14 @@ def test_each_evaluation_is_its_own_wandb_run_pointing_to_its_training(tmp_path,
     import json
 
     from src.evaluate import log_to_wandb
+    from src.runs import RunRecord
     from src.wandb_adapter import read_records
     from tests.conftest import wandb_final_summary as final_summary
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     config = {"kernel": 3, "run_name": "synthetic-k3", "logger": {"wandb": {"group": "train/sweep", "offline": True}}}
-    summary = {"wandb_id": "trained1", "selected_epoch": 1, "config": config}
-    ids = [log_to_wandb(tmp_path, summary, _result(1)) for _ in range(2)]
+    summary = RunRecord(wandb_id="trained1", selected_epoch=1, config=config, run_dir=str(tmp_path))
+    ids = [log_to_wandb(summary, _result(1)) for _ in range(2)]
     assert len(set(ids)) == 2 and "trained1" not in ids
     for eval_id in ids:
         (folder,) = (tmp_path / "wandb").glob(f"offline-run-*-{eval_id}")
