@@ -23,40 +23,37 @@ def first_epoch_at(history: list[dict], criterion: float) -> int | None:
     return next((e["epoch"] for e in history if e.get("train/acc", 0.0) >= criterion), None)
 
 
+def _mean_cosine(profiles: dict, epoch: int | None, max_shift: int) -> dict[str, float] | None:
+    """Per measuring point, the radii 1..S mean cosine of the epoch-end maps of `epoch`; None without them."""
+    if epoch is None or str(epoch) not in profiles:
+        return None
+    return {
+        k.split("/")[0]: full_ring_mean(v, max_shift)
+        for k, v in profiles[str(epoch)].items()
+        if k.endswith(f"/{METRIC}")
+    }
+
+
 def run_levels(run: dict, criterion: float) -> dict | None:
     """One run's epochs (at `criterion`, selected) and, per measuring point, the radii 1..S mean cosine at each; None
     when the run has no epoch at the criterion or no maps of those epochs."""
+    profiles, max_shift = epoch_profiles(Path(run["run_dir"])), int(run["config"]["max_shift"])
     low, selected = first_epoch_at(run.get("history") or [], criterion), run.get("selected_epoch")
-    profiles = epoch_profiles(Path(run["run_dir"]))
-    if low is None or selected is None or str(low) not in profiles or str(selected) not in profiles:
+    at_low, at_selected = _mean_cosine(profiles, low, max_shift), _mean_cosine(profiles, selected, max_shift)
+    if at_low is None or at_selected is None:
         return None
-    max_shift = int(run["config"]["max_shift"])
-    points = [k.split("/")[0] for k in profiles[str(selected)] if k.endswith(f"/{METRIC}")]
-    return {
-        "seed": run["config"]["seed"],
-        "epoch_at_criterion": low,
-        "selected_epoch": selected,
-        "images": profiles[str(selected)].get("images"),
-        "mean_cosine": {
-            p: {
-                "at_criterion": full_ring_mean(profiles[str(low)][f"{p}/{METRIC}"], max_shift),
-                "selected": full_ring_mean(profiles[str(selected)][f"{p}/{METRIC}"], max_shift),
-            }
-            for p in points
-        },
-    }
+    return {"seed": run["config"]["seed"], "epoch_at_criterion": low, "selected_epoch": selected,
+            "images": profiles[str(selected)].get("images"),
+            "mean_cosine": {p: {"at_criterion": at_low[p], "selected": at_selected[p]} for p in at_selected}}  # fmt: skip
 
 
 def selected_epoch_cosine(run: dict) -> dict[str, float] | None:
     """Per measuring point, the radii 1..S mean cosine of the run's epoch-end maps at its selected epoch (the
     callback's validation subset); None without maps of that epoch. What every trained rate has, selected or not, so
     the learning rate's own effect on invariance is read from runs that already exist."""
-    profiles, selected = epoch_profiles(Path(run["run_dir"])), run.get("selected_epoch")
-    if selected is None or str(selected) not in profiles:
-        return None
-    max_shift = int(run["config"]["max_shift"])
-    maps = profiles[str(selected)]
-    return {k.split("/")[0]: full_ring_mean(v, max_shift) for k, v in maps.items() if k.endswith(f"/{METRIC}")}
+    return _mean_cosine(
+        epoch_profiles(Path(run["run_dir"])), run.get("selected_epoch"), int(run["config"]["max_shift"])
+    )
 
 
 def training_level(runs: dict, max_shift: int, criterion: float | None) -> dict:
