@@ -114,3 +114,19 @@ def test_light_modules_are_imported_at_the_top():
                         if module.split(".")[0] in sys.stdlib_module_names or module in light:
                             found.append(f"{path.relative_to(ROOT)}:{node.lineno} {module}")
     assert not found, found
+
+
+def test_a_run_summary_is_read_by_its_record_type_only():
+    """One type of run (src.runs.RunRecord): no other module opens summary.json, so "completed", "finished" and the
+    selected checkpoint are decided in one place and old runs are completed on read for everyone."""
+    readers = []
+    for path in sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "hydra_plugins").rglob("*.py")]):
+        if path == ROOT / "src" / "runs.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+                "read_json", "load", "loads", "read_text", "open"):  # fmt: skip
+                text = ast.unparse(node)
+                if "SUMMARY" in text or "summary.json" in text:
+                    readers.append(f"{path.relative_to(ROOT)}:{node.lineno} {text}")
+    assert not readers, readers
