@@ -80,14 +80,17 @@ def launchers() -> list[str]:
     return sorted({p.stem for p in (CONF_DIR / "hydra" / "launcher").glob("*.yaml")} | set(HYDRA_LAUNCHERS))
 
 
-def launcher_overrides(launcher: str | None) -> list[str]:
+def launcher_overrides(launcher: str | None, jobs: int | None = None) -> list[str]:
     """Hydra overrides for `launcher` (null: one job at a time, every core; on the 2-core CPU `make bench` found two
-    one-thread jobs side by side no faster in total: 0.97-1.00x)."""
+    one-thread jobs side by side no faster in total: 0.97-1.00x). `parallel` runs min(cores, jobs) jobs side by side
+    and gives each its share of the cores: a sweep of one job (a widening step) gets them all, not one."""
     if launcher is not None and launcher not in launchers():
         raise ConfigError(f"launcher={launcher!r} is not allowed: use null or one of {launchers()}")
     check_launcher_available(launcher)
-    if launcher == "parallel":  # one single-thread job per core
-        return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={os.cpu_count() or 1}", "threads=1"]
+    if launcher == "parallel":
+        cores = os.cpu_count() or 1
+        side_by_side = max(1, min(cores, jobs or cores))
+        return ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={side_by_side}", f"threads={cores // side_by_side}"]
     return [f"hydra/launcher={launcher}"] if launcher else []
 
 
@@ -107,8 +110,8 @@ def train_sweep(
         *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
     ]  # fmt: skip
     cmd += [f"records={records.resolve()}"] if records is not None else []
-    cmd += launcher_overrides(cfg.launcher)
     jobs = len(kernels) * len(lrs) * len(seeds)
+    cmd += launcher_overrides(cfg.launcher, jobs)
     print(f"training {jobs} jobs (finished ones are skipped; each prints a 'done' line):", flush=True)
     print("+", " ".join(cmd), flush=True)
     returncode = run_child(cmd)

@@ -170,6 +170,20 @@ def test_a_slurm_launcher_without_slurm_is_one_line(monkeypatch):
     check_group_choices(["hydra/launcher=parallel"])  # a local launcher needs nothing
 
 
+def test_the_parallel_launcher_shares_the_cores_among_the_jobs_it_runs(monkeypatch):
+    """One job (a widening step) gets every core; as many jobs as cores get one each; never more jobs than cores."""
+    import os
+
+    from src.reproduce import launcher_overrides
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert launcher_overrides("parallel", 1)[1:] == ["hydra.launcher.n_jobs=1", "threads=4"]
+    assert launcher_overrides("parallel", 2)[1:] == ["hydra.launcher.n_jobs=2", "threads=2"]
+    assert launcher_overrides("parallel", 12)[1:] == ["hydra.launcher.n_jobs=4", "threads=1"]
+    assert launcher_overrides("parallel")[1:] == ["hydra.launcher.n_jobs=4", "threads=1"]
+    assert launcher_overrides(None, 1) == []
+
+
 def test_the_hydra_adapter_names_jobs_as_a_multirun_does():
     """Pinned to Hydra's behaviour (src/hydra_adapter.py owns its internals): the sweep expands in Hydra's order, and
     a job's folder name leaves out the excluded keys (threads, tags, records, ...) as Hydra's own job folders do."""
