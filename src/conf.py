@@ -47,11 +47,16 @@ def dataset_entry(name: str) -> tuple[dict, dict]:
 
 
 def experiment_settings(name: str) -> dict:
-    """What conf/experiment/<name>.yaml trains on, as data: {"dataset": its dataset's name, "padding": same or
-    none, "border": the dataset file's border, pixels}."""
-    cfg = _load(CONF_DIR / "experiment" / f"{name}.yaml")
-    dataset = next(d["override /dataset"] for d in cfg.defaults if "override /dataset" in d)
-    return {"dataset": dataset, "padding": cfg.padding, "border": _load(dataset_files()[dataset]).border}
+    """What conf/experiment/<name>.yaml trains on, as data: {"dataset": its dataset's name (conf/train.yaml's
+    default when it overrides none), "padding": same or none, "border": the dataset file's border, pixels}."""
+    path = CONF_DIR / "experiment" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"experiment={name!r} is not allowed: no {path}")
+    cfg, train = _load(path), _load(CONF_DIR / "train.yaml")
+    chosen = [d["override /dataset"] for d in cfg.get("defaults", []) if "override /dataset" in d]
+    dataset = chosen[-1] if chosen else next(d["dataset"] for d in train.defaults if "dataset" in d)
+    padding = cfg.get("padding", train.padding)
+    return {"dataset": dataset, "padding": padding, "border": _load(dataset_files()[dataset]).border}
 
 
 def datamodule(name: str, **settings: Any):

@@ -251,3 +251,19 @@ def test_depth_and_epoch_figures_keep_their_legends_readable():
     fig = epochs_figure(profiles, list(range(26)), 2, "cosine", selected=25)
     legend = fig.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["epoch 25 (selected)"] and len(fig.axes) == 2  # + colour bar
+
+
+def test_an_experiment_without_a_dataset_override_trains_on_the_default_dataset(tmp_path, monkeypatch):
+    """A user's own experiment file need not name a dataset or padding: conf/train.yaml's defaults apply, as in
+    training; an unknown experiment is one line."""
+    import shutil
+
+    import src.conf
+    from src.errors import ConfigError
+
+    conf = shutil.copytree(src.conf.CONF_DIR, tmp_path / "conf")
+    (conf / "experiment" / "mine.yaml").write_text("# @package _global_\ntask_name: mine\n")
+    monkeypatch.setattr(src.conf, "CONF_DIR", conf)
+    assert src.conf.experiment_settings("mine") == {"dataset": "mnist", "padding": "same", "border": 6}
+    with pytest.raises(ConfigError, match="experiment='nope' is not allowed"):
+        src.conf.experiment_settings("nope")
