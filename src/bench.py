@@ -91,8 +91,10 @@ def physical_limit(net, shape, roof: float, seconds: float) -> None:
     flops = forward_flops(net, shape)
     rate = roof * flops / 1e9
     print(f"GEMM 2048^3: fp32 {fp32:6.0f} GFLOP/s, bf16 {bf16:6.0f} GFLOP/s ({bf16 / fp32:4.2f}x; bf16 {native})")
-    print(f"forward: {flops / 1e6:.2f} MFLOP per image; at the roofline {rate:6.1f} GFLOP/s = {rate / fp32:4.2f} of the "
-          "fp32 GEMM peak")  # fmt: skip
+    print(
+        f"forward: {flops / 1e6:.2f} MFLOP per image; at the roofline {rate:6.1f} GFLOP/s = {rate / fp32:4.2f} of the "
+        "fp32 GEMM peak"
+    )
 
 
 def engine_throughput(net, shape, images: int, **kwargs) -> float:
@@ -191,10 +193,10 @@ def lightning_training_throughput(steps: int, batch: int = 128, channels_last: b
     loader = DataLoader(data, sampler=IndexBatches(len(data), batch, shuffle=True), batch_size=None)
     module = ClassifierModule(build_network("mnist", 1, 40, 5, "same"), lr=1e-3, channels_last=channels_last)
     timer = Timer()
+    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer = L.Trainer(
-        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[timer], limit_val_batches=0, profiler=profiler,
-    )  # fmt: skip
+        max_epochs=1, accelerator="cpu", callbacks=[timer], limit_val_batches=0, profiler=profiler, **quiet
+    )
     trainer.fit(module, train_dataloaders=loader)
     return (steps - 5) * batch / timer.elapsed
 
@@ -325,8 +327,10 @@ def lightning_profile(steps: int, batch: int = 128) -> dict[str, float]:
 def print_profiles(steps: int) -> None:
     p = training_profile(steps)
     step, fwd = p["step_ms"], p["forward_inference_ms"]
-    print(f"profile, bare channels_last loop, batch 128: {step:6.2f} ms per step ({128e3 / step:5.0f} images/s); "
-          f"one inference forward of the batch {fwd:5.2f} ms, so a step costs {step / fwd:4.2f} forwards")  # fmt: skip
+    print(
+        f"profile, bare channels_last loop, batch 128: {step:6.2f} ms per step ({128e3 / step:5.0f} images/s); "
+        f"one inference forward of the batch {fwd:5.2f} ms, so a step costs {step / fwd:4.2f} forwards"
+    )
     for k, v in p["phases"].items():
         print(f"  phase {k:28s} {v:6.2f} ms  {100 * v / step:5.1f} %  ({v / fwd:4.2f} inference forwards)")
     total = sum(p["ops"].values())
@@ -334,8 +338,9 @@ def print_profiles(steps: int) -> None:
         print(f"  ops   {k:34s} {v:6.2f} ms  {100 * v / total:5.1f} % of profiled op time")
     print("  costliest ops: " + ", ".join(f"{n} {t:.2f} ms" for n, t in p["top_ops"]))
     lightning = lightning_profile(steps)
-    print(f"profile, the Lightning pipeline (channels_last, SimpleProfiler): {lightning['step (wall)']:6.2f} ms "
-          f"per step")  # fmt: skip
+    print(
+        f"profile, the Lightning pipeline (channels_last, SimpleProfiler): {lightning['step (wall)']:6.2f} ms per step"
+    )
     for k, v in list(lightning.items())[1:]:
         print(f"  {k:58s} {v:6.2f} ms  {100 * v / lightning['step (wall)']:5.1f} %")
 
@@ -372,14 +377,18 @@ def print_forward(args: argparse.Namespace) -> float:
         for chunk in sorted({default, *args.chunks}):
             engine = engine_throughput(net, shape, images, batch_size=chunk)
             mark = "  <- the engine's default" if chunk == default else ""
-            print(f"{name}: engine, chunk {chunk:5d}: {engine:8.0f} shifted images/s, ratio to roofline "
-                  f"{engine / roof:5.2f}{mark}")  # fmt: skip
+            print(
+                f"{name}: engine, chunk {chunk:5d}: {engine:8.0f} shifted images/s, ratio to roofline "
+                f"{engine / roof:5.2f}{mark}"
+            )
         if family == "mnist":
             physical_limit(net, shape, roof, args.seconds)
             bf16_engine = engine_throughput(net, shape, images, autocast_dtype=torch.bfloat16)
             fp32_engine = engine_throughput(net, shape, images)
-            print(f"{name}: engine bf16 autocast {bf16_engine:8.0f} vs fp32 {fp32_engine:8.0f} shifted images/s "
-                  f"({bf16_engine / fp32_engine:4.2f}x, side by side)")  # fmt: skip
+            print(
+                f"{name}: engine bf16 autocast {bf16_engine:8.0f} vs fp32 {fp32_engine:8.0f} shifted images/s "
+                f"({bf16_engine / fp32_engine:4.2f}x, side by side)"
+            )
             naive = naive_throughput(net, shape, 2)
             print(f"{name}: naive per-image per-shift loop {naive:8.0f} images/s   ratio {naive / roof:5.2f}")
     return mnist_roof
@@ -389,20 +398,26 @@ def print_training(steps: int, mnist_roof: float) -> None:
     """Training throughput: bf16 vs fp32, bare loop vs Lightning per memory format, processes side by side."""
     fp32_train = bare_training_throughput(steps, channels_last=True)
     bf16_train = bare_training_throughput(steps, channels_last=True, bf16=True)
-    print(f"training (channels_last, bare loop): bf16 autocast {bf16_train:7.0f} vs fp32 {fp32_train:7.0f} images/s "
-          f"({bf16_train / fp32_train:4.2f}x, side by side)")  # fmt: skip
+    print(
+        f"training (channels_last, bare loop): bf16 autocast {bf16_train:7.0f} vs fp32 {fp32_train:7.0f} images/s "
+        f"({bf16_train / fp32_train:4.2f}x, side by side)"
+    )
     for fmt, cl in (("contiguous", False), ("channels_last", True)):
         bare = bare_training_throughput(steps, channels_last=cl)
         light = lightning_training_throughput(steps, channels_last=cl)
-        print(f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
-              f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
-              f"{100 * (1 - light / bare):5.1f} %")  # fmt: skip
+        print(
+            f"training ({fmt}, batch 128): bare loop {bare:7.0f} images/s ({bare / mnist_roof:4.2f} of the "
+            f"roofline), Lightning {light:7.0f} ({light / mnist_roof:4.2f}); Lightning overhead "
+            f"{100 * (1 - light / bare):5.1f} %"
+        )
     cores = os.cpu_count() or 1
     if cores > 1:
         one = bare_training_throughput(steps)  # the default: one process, every core
         many = side_by_side_training_throughput(steps, cores)
-        print(f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
-              f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)")  # fmt: skip
+        print(
+            f"training, one {torch.get_num_threads()}-thread process: {one:7.0f} images/s; {cores} one-thread "
+            f"processes side by side: {many:7.0f} images/s in total ({many / one:4.2f}x)"
+        )
 
 
 def main() -> None:
@@ -410,16 +425,20 @@ def main() -> None:
 
     keep_freed_memory()  # as every entry point does (the Makefile's MALLOC_* variables win where set)
     args = _arguments()
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     if args.profile:
         return print_profiles(args.train_steps)
     mnist_roof = print_forward(args)
     if args.compile:
         eager = bare_training_throughput(args.train_steps, channels_last=True)
         compiled = bare_training_throughput(args.train_steps, channels_last=True, compiled=True)
-        print(f"training (channels_last, bare loop): eager {eager:7.0f} images/s, torch.compile {compiled:7.0f} "
-              f"({compiled / eager:4.2f}x; compiling is not timed)")  # fmt: skip
+        print(
+            f"training (channels_last, bare loop): eager {eager:7.0f} images/s, torch.compile {compiled:7.0f} "
+            f"({compiled / eager:4.2f}x; compiling is not timed)"
+        )
     if args.skip_training:
         return
     print_training(args.train_steps, mnist_roof)

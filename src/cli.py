@@ -62,8 +62,10 @@ def check_launcher_available(launcher: str | None) -> None:
     """A SLURM launcher needs SLURM's client on this machine: one line here instead of submitit's traceback."""
 
     if launcher in SLURM_LAUNCHERS and shutil.which("sbatch") is None:
-        raise ConfigError(f"launcher {launcher} submits with SLURM, but sbatch is not on this machine's PATH: run on "
-                          "the cluster's login node, or use hydra/launcher=parallel (one job per core)")  # fmt: skip
+        raise ConfigError(
+            f"launcher {launcher} submits with SLURM, but sbatch is not on this machine's PATH: run on "
+            "the cluster's login node, or use hydra/launcher=parallel (one job per core)"
+        )
 
 
 def user_errors_exit(func: Callable) -> Callable:
@@ -202,8 +204,11 @@ def entry_point_help(config_name: str) -> str:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, return_hydra_config=True)
     sweeps = config_name == "train"  # the one entry point whose jobs are swept and launched
-    choices = {g: c for g, c in cfg.hydra.runtime.choices.items()
-               if not g.startswith("hydra/") or (sweeps and g == "hydra/launcher")}  # fmt: skip
+    choices = {
+        g: c
+        for g, c in cfg.hydra.runtime.choices.items()
+        if not g.startswith("hydra/") or (sweeps and g == "hydra/launcher")
+    }
     usage = f"python -m src.{config_name} [key=value ...]"
     if sweeps:
         usage += "   (a sweep: python -m src.train -m kernel=3,4,5 seed=0,1,2)"

@@ -60,8 +60,10 @@ def check_measured_alike(runs: Sequence[RunRecord], metric: str) -> None:
             )
     lacking = [str(r.dir) for r, res in measured if any(metric not in res.maps[la] for la in res.layers)]
     if lacking:
-        raise ConfigError(f"metric={metric} is not measured in {lacking[0]}" + (f" and {len(lacking) - 1} more"
-                          if len(lacking) > 1 else "") + ": src.evaluate extends it with that metric")  # fmt: skip
+        more = f" and {len(lacking) - 1} more" if len(lacking) > 1 else ""
+        raise ConfigError(
+            f"metric={metric} is not measured in {lacking[0]}{more}: src.evaluate extends it with that metric"
+        )
 
 
 def check_distinct(groups: Mapping[tuple, list[RunRecord]], by: Sequence[str]) -> None:
@@ -156,8 +158,7 @@ def comparison_rows(
         row["evaluated"] = len(results)
         for layer in results[0].layers if results else []:
             ci = mean_ci([full_ring_mean(r.radial_mean(layer, metric), r.max_shift) for r in results])
-            row |= {f"{metric}_{layer}_mean": round(ci["mean"], 4), f"{metric}_{layer}_low": _round(ci["low"]),
-                    f"{metric}_{layer}_high": _round(ci["high"])}  # fmt: skip
+            row |= {f"{metric}_{layer}_{key}": _round(ci[key]) for key in ("mean", "low", "high")}
         row["runs"] = " ".join(m.name for m in members)
         rows.append(row)
     return rows
@@ -196,8 +197,11 @@ def comparison_figure(
             max_shift = results[0].max_shift
         else:
             unevaluated.append(group_label(by, key))
-    titles = ("validation accuracy per epoch", f"{layer} {metric} per epoch (val subset, r = 1-S mean)",
-              f"{layer} {metric}, test set (mean, 95 % interval)")  # fmt: skip
+    titles = (
+        "validation accuracy per epoch",
+        f"{layer} {metric} per epoch (val subset, r = 1-S mean)",
+        f"{layer} {metric}, test set (mean, 95 % interval)",
+    )
     ylabels = ("validation accuracy", f"mean {metric}, r = 1-S", f"class-mean {metric}")
     for ax, title, xlabel, ylabel in zip(top, titles, ("epoch", "epoch", "radius (px)"), ylabels, strict=True):
         ax.set_title(title, fontsize=9)

@@ -78,8 +78,8 @@ def model_config(stored: dict | DictConfig | None) -> DictConfig:
     """
     stored = OmegaConf.create(dict(stored or {}))
     files = sorted((CONF_DIR / "model").glob("*.yaml"))
-    path = next((p for p in files if _load(p).get("_target_") == stored.get("_target_")),
-                CONF_DIR / "model" / f"{DEFAULT_MODEL}.yaml")  # fmt: skip
+    same_target = [p for p in files if _load(p).get("_target_") == stored.get("_target_")]
+    path = same_target[0] if same_target else CONF_DIR / "model" / f"{DEFAULT_MODEL}.yaml"
     defaults = _load(path)
     return OmegaConf.merge(defaults, {k: v for k, v in stored.items() if k in defaults})
 
@@ -88,8 +88,9 @@ def completed_config(config: dict) -> dict:
     """A run's stored config, completed for today's code: a config group added since (ADDED_GROUPS) with the choice
     it used, its model section with the defaults of its model file, and a dataset section saved before it carried
     `info` and `loader` given the registry's. Old and new runs of one computation then compare and merge."""
-    out = {group: OmegaConf.to_container(_load(CONF_DIR / group / f"{choice}.yaml"))
-           for group, choice in ADDED_GROUPS.items() if group not in config} | config  # fmt: skip
+    added = {group: choice for group, choice in ADDED_GROUPS.items() if group not in config}
+    out = {group: OmegaConf.to_container(_load(CONF_DIR / group / f"{choice}.yaml")) for group, choice in added.items()}
+    out |= config
     # a training config (a partial dict in a hand-made summary stays as is)
     if "model" in out or "kernel" in out:
         out["model"] = OmegaConf.to_container(model_config(out.get("model")))

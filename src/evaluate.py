@@ -34,11 +34,10 @@ def measurement_settings(cfg: DictConfig, checkpoint: Path) -> MeasurementSettin
 
 def measurement_settings_of(cfg: DictConfig, checkpoint: str) -> MeasurementSettings:
     """The evaluate config's measurement of the weights with identity `checkpoint` ("name:bytes:mtime_ns")."""
+    same = {key: cfg[key] for key in ("max_shift", "images_per_class", "autocast", "batch_size")}
     return MeasurementSettings(
-        layers=tuple(cfg.layers), max_shift=cfg.max_shift, images_per_class=cfg.images_per_class,
-        autocast=cfg.autocast, batch_size=cfg.batch_size, metrics=check_metrics(cfg.get("metrics")),
-        checkpoint=checkpoint,
-    )  # fmt: skip
+        layers=tuple(cfg.layers), metrics=check_metrics(cfg.get("metrics")), checkpoint=checkpoint, **same
+    )
 
 
 def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
@@ -67,13 +66,24 @@ def evaluate_run(run: Path, cfg: DictConfig) -> SensitivityResult | None:
     except DataError as e:
         raise DataError(f"{run}: {e}; nothing saved") from e
     if degenerate:
-        print(f"warning: {run}: the response at {', '.join(degenerate)} does not change with any shift (a collapsed "
-              "network?): its cosine of 1 measures nothing; marked as degenerate", file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {run}: the response at {', '.join(degenerate)} does not change with any shift (a collapsed "
+            "network?): its cosine of 1 measures nothing; marked as degenerate",
+            file=sys.stderr,
+        )
     if not summary.get("meets_criterion", True):
-        print(f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
-              file=sys.stderr)  # fmt: skip
-    result.meta |= {"degenerate_layers": degenerate, "settings": settings.key(), "run": str(run), "split": "test",
-                    "images": images, "device": str(device)}  # fmt: skip
+        print(
+            f"warning: {run} never met its training criterion: these are the maps of its best-validation epoch",
+            file=sys.stderr,
+        )
+    result.meta |= {
+        "degenerate_layers": degenerate,
+        "settings": settings.key(),
+        "run": str(run),
+        "split": "test",
+        "images": images,
+        "device": str(device),
+    }
     try:
         result.save(out)  # atomic: a failed write leaves no partial file behind
     except OSError as e:
@@ -172,15 +182,11 @@ def log_to_wandb(summary: RunRecord, result: SensitivityResult) -> str:
     curves = wandb_log.profiles(result)
     images = int(result.counts.sum())
     keys = wandb_log.run_keys(config)
-    payload = (
-        {
-            "radial_test": wandb_log.radial_table(
-                wandb_log.radial_rows(curves, keys, "test", summary.get("selected_epoch"))
-            )
-        }
-        | wandb_log.radial_charts({"test set": curves}, "test_radial")
-        | wandb_log.map_images(result, "test_maps", f"test set, {images} images")
+    rows = wandb_log.radial_rows(curves, keys, "test", summary.get("selected_epoch"))
+    payload = {"radial_test": wandb_log.radial_table(rows)} | wandb_log.radial_charts(
+        {"test set": curves}, "test_radial"
     )
+    payload |= wandb_log.map_images(result, "test_maps", f"test set, {images} images")
     means = {f"test_sens_mean/{k}": full_ring_mean(c, result.max_shift) for k, c in curves.items()}
     trained = summary["wandb_id"]
     name = logger.get("name") or config.get("run_name")
@@ -191,11 +197,12 @@ def log_to_wandb(summary: RunRecord, result: SensitivityResult) -> str:
         "settings": result.meta.get("settings"),
         "selected_epoch": summary.get("selected_epoch"),
     }
+    mode = "offline" if logger.get("offline", True) else "online"
+    where = {key: logger.get(key) for key in ("project", "group", "tags")} | {"dir": str(summary.dir), "mode": mode}
+    # job_type evaluate, a fresh run id drawn by W&B
     with wandb.init(
-        project=logger.get("project"), dir=str(summary.dir), job_type="evaluate",  # a fresh run id, drawn by W&B
-        mode="offline" if logger.get("offline", True) else "online", name=f"{name}-test" if name else None,
-        group=logger.get("group"), tags=logger.get("tags"), config=config | {"evaluation": evaluation},
-    ) as wrun:  # fmt: skip
+        job_type="evaluate", name=f"{name}-test" if name else None, config=config | {"evaluation": evaluation}, **where
+    ) as wrun:
         wrun.log(payload | {"epoch": summary.get("selected_epoch")}, step=0)
         wrun.summary.update(means | {"test_images": images})
         return wrun.id
@@ -254,10 +261,10 @@ def sharded_sensitivity(net, images, labels, num_classes: int, settings: dict, d
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "sharded.pt"
+        quiet = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
         trainer = L.Trainer(
-            accelerator=accelerator, devices=devices, strategy="ddp_spawn", use_distributed_sampler=False,
-            logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        )  # fmt: skip
+            accelerator=accelerator, devices=devices, strategy="ddp_spawn", use_distributed_sampler=False, **quiet
+        )
         trainer.test(ShardedSensitivity(net, images, labels, num_classes, settings, out), verbose=False)
         result = SensitivityResult.load(out)
     result.meta |= {"devices": devices, "fill_value": settings["fill_value"]}
@@ -292,11 +299,10 @@ def check_evaluate_config(cfg: DictConfig) -> None:
 def workload(runs: int, images_per_class: int | None, max_shift: int) -> str:
     """What an evaluation is about to compute, said before it starts (a whole test set is the default)."""
     shifts = (2 * max_shift + 1) ** 2
-    images = "the whole test set (10,000 MNIST images)" if images_per_class is None else (
-        f"{images_per_class} test images per class")  # fmt: skip
-    cost = (" (6.5-13 min per MNIST network on a 2-core CPU: README; images_per_class=100 "
-            "measures a tenth of it)") if images_per_class is None else ""  # fmt: skip
-    return f"measuring {runs} run(s), each on {images} x {shifts} shifts{cost}"
+    if images_per_class is not None:
+        return f"measuring {runs} run(s), each on {images_per_class} test images per class x {shifts} shifts"
+    cost = "6.5-13 min per MNIST network on a 2-core CPU: README; images_per_class=100 measures a tenth of it"
+    return f"measuring {runs} run(s), each on the whole test set (10,000 MNIST images) x {shifts} shifts ({cost})"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

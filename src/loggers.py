@@ -103,12 +103,12 @@ class WandbLogger(_LightningWandbLogger):
             return
         if cb.best_model_path == self._logged_checkpoint:
             return
-        score = cb.best_model_score
+        score = None if cb.best_model_score is None else float(cb.best_model_score)
         artifact = wandb.Artifact(
-            name=f"model-{self.experiment.id}", type="model",
-            metadata={"file": os.path.basename(cb.best_model_path), "monitor": cb.monitor,
-                      "score": None if score is None else float(score)},
-        )  # fmt: skip
+            name=f"model-{self.experiment.id}",
+            type="model",
+            metadata={"file": os.path.basename(cb.best_model_path), "monitor": cb.monitor, "score": score},
+        )
         artifact.add_file(cb.best_model_path, name="model.ckpt")
         self.experiment.log_artifact(artifact, aliases=["selected", "latest"])
         self._logged_checkpoint = cb.best_model_path

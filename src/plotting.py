@@ -128,8 +128,10 @@ def save_figure(fig: plt.Figure, path: Path) -> list[Path]:
     """PNG and PDF beside each other (path's suffix replaced), each written atomically; the figure is closed."""
 
     # no creation date in the PDF: a redraw of unchanged numbers leaves the files (and git) unchanged
-    out = [atomic_write(path.with_suffix(f".{ext}"), lambda p, ext=ext: fig.savefig(
-               p, format=ext, metadata={"CreationDate": None} if ext == "pdf" else None))
-           for ext in ("png", "pdf")]  # fmt: skip
+    def save(ext: str) -> Path:
+        metadata = {"CreationDate": None} if ext == "pdf" else None
+        return atomic_write(path.with_suffix(f".{ext}"), lambda p: fig.savefig(p, format=ext, metadata=metadata))
+
+    out = [save(ext) for ext in ("png", "pdf")]
     plt.close(fig)
     return out

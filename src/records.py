@@ -52,8 +52,11 @@ def _trained_commit(summary: dict) -> dict:
     started = summary.get("started_at")
     if started is None:
         return {"commit": None}
-    out = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%H", f"--before=@{int(started)}"],
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["git", "-C", str(REPO), "log", "-1", "--format=%H", f"--before=@{int(started)}"],
+        capture_output=True,
+        text=True,
+    )
     return {"commit": out.stdout.strip() or None, "inferred": "the last commit before the run started"}
 
 

@@ -102,8 +102,8 @@ def accuracy_table(figs: dict[str, dict]) -> str:
         sizes = final_map_sizes(exp, [int(k) for k in fig["accuracy"]])  # unpadded networks: their final map
         for i, (k, row) in enumerate(fig["accuracy"].items()):
             name = f"{paper_network(exp)}, k={k}" + (f" ({sizes[f'k={k}']} final map)" if sizes else "")
-            cells = [mean_std(row[key], 2, 100) if key in row else "–"
-                     for key in ("train_acc", "train_acc_full", "val_acc", "test_acc")]  # fmt: skip
+            keys = ("train_acc", "train_acc_full", "val_acc", "test_acc")
+            cells = [mean_std(row[key], 2, 100) if key in row else "–" for key in keys]
             paper = PAPER_ACCURACY.get(exp, "") if i == 0 else ""
             rows.append([name, str(len(row["seeds"])), criterion, ", ".join(map(str, row["epochs"])), *cells, paper])
     header = ["network", "seeds", "criterion", "epochs", "train (running, selected epoch)", "train (full set, eval mode)", "val",
@@ -143,17 +143,15 @@ def claims_table(fig: dict) -> str:
         interval = f"[{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
         test = c.get("test", "paired t") or "–"
         if c.get("direction") == 0 and "tost" in c:
-            test = f"TOST ±{c['margin']:g}, 90 % CI [{num(c['tost']['ci90'][0], signed=True)}, " \
-                   f"{num(c['tost']['ci90'][1], signed=True)}]"  # fmt: skip
+            low, high = (num(x, signed=True) for x in c["tost"]["ci90"])
+            test = f"TOST ±{c['margin']:g}, 90 % CI [{low}, {high}]"
         needed = c.get("seeds_needed", "–")
         needed = "never at this mean" if needed is None else str(needed)
-        rows.append([
-            c["claim"], point_label(at), str(d["n"]),
-            f"{num(d['mean'], signed=True)} {interval}", test, num(c.get("p")), verdict_cell(c["verdict"]),
-            num(c.get("p_holm")), verdict_cell(c.get("verdict_holm", "–")), needed,
-            radii_ranges(c["holds_at_radii"]) if c.get("direction") else "",
-            radii_ranges(c["fails_at_radii"]) if c.get("direction") else "",
-        ])  # fmt: skip
+        mean = f"{num(d['mean'], signed=True)} {interval}"
+        raw = num(c.get("p")), verdict_cell(c["verdict"])
+        holm = num(c.get("p_holm")), verdict_cell(c.get("verdict_holm", "–"))
+        radii = [radii_ranges(c[k]) if c.get("direction") else "" for k in ("holds_at_radii", "fails_at_radii")]
+        rows.append([c["claim"], point_label(at), str(d["n"]), mean, test, *raw, *holm, needed, *radii])
     header = ["claim", "at", "n", "difference r = 1-10, mean [95 % CI]", "test", "p", "verdict", "Holm p",
               "Holm verdict", "seeds for 80 % power", "holds at r", "reversed at r"]  # fmt: skip
     return table(header, rows)
@@ -166,8 +164,8 @@ def correlation_table(fig: dict) -> str:
         classes = len(seeds[0])
         cells = [mean_std(stats.mean_ci([s[c] for s in seeds])) for c in range(classes)]
         claim = next(c for c in fig["claims"] if c["claim"].startswith(name))
-        rows.append([name.replace("-distance", "−distance"), str(len(seeds)), *cells,
-                     mean_std(claim["class_mean_r"]), verdict_cell(claim["verdict"])])  # fmt: skip
+        pair = name.replace("-distance", "−distance")
+        rows.append([pair, str(len(seeds)), *cells, mean_std(claim["class_mean_r"]), verdict_cell(claim["verdict"])])
     classes = len(next(iter(fig["correlation"]["per_class"].values()))[0])
     return table(["pair", "n", *map(str, range(classes)), "class mean", "r ≥ 0.8"], rows)
 
@@ -237,8 +235,8 @@ def rates_table(fig: dict) -> str:
                 continue
             rate = f"**{lr}** (selected)" if float(lr) == sel["selected_lr"] else lr
             met = "yes" if all(r["met_criterion"] for r in runs) else "no (excluded)"
-            cells = [num(sum(m[p] for m in measured) / len(measured)) for p in (CONV, SOFTMAX, LOGITS)
-                     if all(p in m for m in measured)]  # fmt: skip
+            points = [p for p in (CONV, SOFTMAX, LOGITS) if all(p in m for m in measured)]
+            cells = [num(sum(m[p] for m in measured) / len(measured)) for p in points]
             rows.append([k, rate, str(len(measured)), met, *cells])
     return table(["k", "Adam rate", "n", "met the criterion", *map(point_label, (CONV, SOFTMAX, LOGITS))], rows)
 
@@ -257,17 +255,13 @@ def claims_versus_table(fig: dict, reference: dict) -> str:
         if c.get("skipped"):
             continue
         other = theirs.get((c["claim"], at), {})
-        cells = []
+        cells, kinds = [], []
         for claim in (c, other):
             d = claim.get("difference")
-            cells += ["–", "–"] if not d else [
-                f"{num(d['mean'], signed=True)} [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]",
-                f"{_verdict_kind(claim.get('verdict_holm', claim['verdict']))} (n={d['n']})",
-            ]  # fmt: skip
-        changed = _verdict_kind(other.get("verdict_holm", other.get("verdict"))) != _verdict_kind(
-            c.get("verdict_holm", c["verdict"])
-        )
-        rows.append([c["claim"], point_label(at), *cells, "**changed**" if changed else "same"])
+            low, mean, high = (num(d[k], signed=True) for k in ("low", "mean", "high")) if d else (None,) * 3
+            kinds.append(_verdict_kind(claim.get("verdict_holm", claim.get("verdict"))))
+            cells += [f"{mean} [{low}, {high}]", f"{kinds[-1]} (n={d['n']})"] if d else ["–", "–"]
+        rows.append([c["claim"], point_label(at), *cells, "**changed**" if kinds[0] != kinds[1] else "same"])
     header = ["claim", "at", "this protocol: difference [95 % CI]", "Holm verdict", "reference: difference [95 % CI]",
               "Holm verdict", "verdict"]  # fmt: skip
     return table(header, rows)
@@ -287,9 +281,9 @@ def training_level_table(fig: dict) -> str:
             low = [r["mean_cosine"][point]["at_criterion"] for r in runs]
             high = [r["mean_cosine"][point]["selected"] for r in runs]
             interval = "" if d["low"] is None else f" [{num(d['low'], signed=True)}, {num(d['high'], signed=True)}]"
-            rows.append([label.removeprefix("k="), point_label(point), str(d["n"]), epochs,
-                         num(sum(low) / len(low)), num(sum(high) / len(high)),
-                         f"{num(d['mean'], signed=True)}{interval}"])  # fmt: skip
+            means = num(sum(low) / len(low)), num(sum(high) / len(high))
+            difference = f"{num(d['mean'], signed=True)}{interval}"
+            rows.append([label.removeprefix("k="), point_label(point), str(d["n"]), epochs, *means, difference])
     crit = f"{100 * level.get('criterion', 0):g} %"
     header = ["k", "point", "n", f"epochs ({crit} → selected)", f"mean cosine at {crit}", "at the selected epoch",
               "selected − at criterion [95 % CI]"]  # fmt: skip
@@ -333,8 +327,10 @@ def render_table(name: str, figures_dir: Path) -> str:
     sources, make = TABLES[name]
     missing = [s for s in sources if not (figures_dir / f"{s}.json").is_file()]
     if missing:  # never a placeholder in a finished-looking report
-        raise UserError(f"table:{name} needs {', '.join(str(figures_dir / f'{s}.json') for s in missing)}, which is "
-                        "not there: run its figure first, or take the table out of the report")  # fmt: skip
+        raise UserError(
+            f"table:{name} needs {', '.join(str(figures_dir / f'{s}.json') for s in missing)}, which is "
+            "not there: run its figure first, or take the table out of the report"
+        )
     figs = [read_json(figures_dir / f"{s}.json") for s in sources]
     try:
         return make(*figs)

@@ -95,20 +95,25 @@ def launcher_overrides(launcher: str | None, jobs: int | None = None) -> list[st
 
 
 def train_sweep(
-    cfg: DictConfig, experiment: str, kernels: list[int], lrs: list[float], sweep_dir: Path,
-    overrides: list[str] = (), seeds: list[int] | None = None, records: Path | None = None,
-) -> None:  # fmt: skip
+    cfg: DictConfig,
+    experiment: str,
+    kernels: list[int],
+    lrs: list[float],
+    sweep_dir: Path,
+    overrides: list[str] = (),
+    seeds: list[int] | None = None,
+    records: Path | None = None,
+) -> None:
     """One Hydra multirun over kernels x lrs x seeds (default: the preset's); finished jobs, and jobs recorded in
     `records`, are skipped by src.train, which records each job it finishes there."""
     seeds = list(cfg.preset.seeds) if seeds is None else seeds
-    cmd = [
-        # seed first: Hydra runs the product in this order, so a partial sweep has every kernel at similar n
-        sys.executable, "-m", "src.train", "-m", f"experiment={experiment}",
-        f"seed={','.join(map(str, seeds))}", f"kernel={','.join(map(str, kernels))}",
-        f"lr={','.join(map(str, lrs))}", f"hydra.sweep.dir={sweep_dir}",
-        "trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]",
-        *cfg.preset.train_overrides, *overrides, *cfg.extra_overrides,
-    ]  # fmt: skip
+    # seed first: Hydra runs the product in this order, so a partial sweep has every kernel at similar n
+    swept = [
+        f"{key}={','.join(map(str, values))}" for key, values in (("seed", seeds), ("kernel", kernels), ("lr", lrs))
+    ]
+    cmd = [sys.executable, "-m", "src.train", "-m", f"experiment={experiment}", *swept, f"hydra.sweep.dir={sweep_dir}"]
+    cmd += ["trainer.enable_progress_bar=false", f"tags=[{experiment},{cfg.preset.name}]", *cfg.preset.train_overrides]
+    cmd += [*overrides, *cfg.extra_overrides]
     cmd += [f"records={records.resolve()}"] if records is not None else []
     jobs = len(kernels) * len(lrs) * len(seeds)
     cmd += launcher_overrides(cfg.launcher, jobs)
@@ -124,8 +129,10 @@ def train_sweep(
             "runs that completed"
         )
     if returncode:
-        print("warning: some jobs failed (listed above); allow_failed=true: drawing from the runs that completed",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "warning: some jobs failed (listed above); allow_failed=true: drawing from the runs that completed",
+            file=sys.stderr,
+        )
 
 
 def run_child(cmd: list[str]) -> int:
@@ -182,9 +189,13 @@ def records_of(cfg: DictConfig, path: Path) -> Path | None:
 
 
 def selected_runs(
-    cfg: DictConfig, experiment: str, kernels: list[int], sweep_dir: Path, overrides: list[str] = (),
+    cfg: DictConfig,
+    experiment: str,
+    kernels: list[int],
+    sweep_dir: Path,
+    overrides: list[str] = (),
     measure: Callable[[int, list[dict]], None] | None = None,
-) -> tuple[dict[int, list[dict]], list[dict], dict]:  # fmt: skip
+) -> tuple[dict[int, list[dict]], list[dict], dict]:
     """Train what is missing, widen the lr sweep at edges; (kernel -> eligible runs of the selected lr, excluded runs,
     kernel -> the selection: rates tried with their validation accuracies, the rate selected, the widening steps).
 
@@ -230,9 +241,14 @@ def selected_runs(
 
 
 def selection_record(
-    eligible: list[dict], excluded: list[dict], kernel: int, best: float, tried: list[float], grid: list[float],
+    eligible: list[dict],
+    excluded: list[dict],
+    kernel: int,
+    best: float,
+    tried: list[float],
+    grid: list[float],
     planning: list[int],
-) -> dict:  # fmt: skip
+) -> dict:
     """What the figure's JSON says of one kernel's learning-rate selection: every rate trained, each seed's epochs,
     validation accuracy and whether it met the criterion (else why not), its epoch-end cosine per point at the
     selected epoch; the selected rate, the rates added by widening, the seeds that selected it."""
@@ -255,14 +271,20 @@ def selection_record(
                     "epoch_end_cosine": selected_epoch_cosine(r),
                 }
             )
-    return {"selected_lr": best, "rates_tried": tried, "widened": [lr for lr in tried if lr not in grid],
-            "selected_on_seeds": planning, "runs_by_lr": by_lr}  # fmt: skip
+    widened = [lr for lr in tried if lr not in grid]
+    return dict(selected_lr=best, rates_tried=tried, widened=widened, selected_on_seeds=planning, runs_by_lr=by_lr)
 
 
 def retrain_for_maps(
-    cfg: DictConfig, experiment: str, kernel: int, lr: float, runs: list[dict], sweep_dir: Path,
-    overrides: list[str], records: Path | None,
-) -> list[dict]:  # fmt: skip
+    cfg: DictConfig,
+    experiment: str,
+    kernel: int,
+    lr: float,
+    runs: list[dict],
+    sweep_dir: Path,
+    overrides: list[str],
+    records: Path | None,
+) -> list[dict]:
     """`runs` where each one's maps can be had: a selected network known only from a record without maps (it was
     recorded before its evaluation, and its checkpoint was lost with its machine) is trained again (records=null:
     not skipped), then evaluated like any local run."""
@@ -271,8 +293,10 @@ def retrain_for_maps(
         return runs
     names = ", ".join(r["run_dir"] for r in missing)
     if not cfg.train:
-        raise DataError(f"the selected networks {names} are recorded without maps and their runs are not here: "
-                        "train=true trains them again (same settings and seed) and evaluates them")  # fmt: skip
+        raise DataError(
+            f"the selected networks {names} are recorded without maps and their runs are not here: "
+            "train=true trains them again (same settings and seed) and evaluates them"
+        )
     print(f"kernel {kernel}: {names} recorded without maps: training them again to measure them", flush=True)
     seeds = [r["config"]["seed"] for r in missing]
     train_sweep(cfg, experiment, [kernel], [lr], sweep_dir, [*overrides, "records=null"], seeds)
@@ -282,13 +306,22 @@ def retrain_for_maps(
         raise DataError(f"training {names} again did not complete: see the training output above")
     for old, new in zip(missing, again, strict=True):
         if new.get("checkpoint_sha256") != old.get("checkpoint_sha256"):
-            print(f"note: {new['run_dir']}: the retrained weights differ from the recorded ones (another machine's "
-                  "arithmetic); its record now describes the new network", file=sys.stderr)  # fmt: skip
+            print(
+                f"note: {new['run_dir']}: the retrained weights differ from the recorded ones (another machine's "
+                "arithmetic); its record now describes the new network",
+                file=sys.stderr,
+            )
     return [r for r in runs if has_maps(r)] + again
 
 
-def expected_config(cfg: DictConfig, experiment: str, overrides: list[str] = (), kernel: int | None = None,
-                    lr: float | None = None, seed: int | None = None) -> DictConfig:  # fmt: skip
+def expected_config(
+    cfg: DictConfig,
+    experiment: str,
+    overrides: list[str] = (),
+    kernel: int | None = None,
+    lr: float | None = None,
+    seed: int | None = None,
+) -> DictConfig:
     """The training config a job of this preset gets (composed as src.train composes it); a refused or unknown
     override is a ConfigError naming it, before any training."""
     from hydra import compose
@@ -344,10 +377,14 @@ def common_seeds(chosen: dict) -> tuple[dict, list[dict]]:
     if not chosen:
         return chosen, []
     seeds = set.intersection(*({r["config"]["seed"] for r in runs} for runs in chosen.values()))
-    kept = {k: sorted((r for r in runs if r["config"]["seed"] in seeds), key=lambda r: r["config"]["seed"])
-            for k, runs in chosen.items()}  # fmt: skip
-    dropped = [r | {"reason": f"seed {r['config']['seed']} is missing from another network of the figure (unpaired)"}
-               for runs in chosen.values() for r in runs if r["config"]["seed"] not in seeds]  # fmt: skip
+
+    def seed(run: dict) -> int:
+        return run["config"]["seed"]
+
+    kept = {k: sorted((r for r in runs if seed(r) in seeds), key=seed) for k, runs in chosen.items()}
+    unpaired = [r for runs in chosen.values() for r in runs if seed(r) not in seeds]
+    why = "is missing from another network of the figure (unpaired)"
+    dropped = [r | {"reason": f"seed {seed(r)} {why}"} for r in unpaired]
     for r in dropped:
         print(f"left out {r['run_dir']}: {r['reason']}", file=sys.stderr)
     return kept, dropped
@@ -390,9 +427,11 @@ def recorded_maps(record: Path, ecfg: DictConfig):
     stored = result.meta.get("settings") or {}
     settings = measurement_settings_of(ecfg, stored.get("checkpoint", ""))
     if settings.compare(stored) != "complete":
-        raise DataError(f"{record / ecfg.output} was measured with other settings ({settings.differences(stored)}"
-                        f"{', metrics ' + str(stored.get('metrics')) if settings.missing_metrics(stored) else ''}):"
-                        " train=true and a local run measure it again")  # fmt: skip
+        raise DataError(
+            f"{record / ecfg.output} was measured with other settings ({settings.differences(stored)}"
+            f"{', metrics ' + str(stored.get('metrics')) if settings.missing_metrics(stored) else ''}):"
+            " train=true and a local run measure it again"
+        )
     return result
 
 
@@ -409,9 +448,14 @@ def evaluate_config(cfg: DictConfig) -> DictConfig:
 
 
 def figure_numbers(
-    cfg: DictConfig, figure: str, runs: dict, results: dict, excluded: list[dict], depth: dict | None = None,
+    cfg: DictConfig,
+    figure: str,
+    runs: dict,
+    results: dict,
+    excluded: list[dict],
+    depth: dict | None = None,
     selection: dict | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """Everything figure N draws and claims, as plain JSON-ready data (each seed's values kept): what every figure
     records (provenance, accuracies, excluded runs), then its kind's numbers (`src.figures.KINDS`). runs and results
     are keyed by kernel, or by variant name for figures with variants; depth: results at every stage."""
@@ -450,11 +494,19 @@ def figure_numbers(
         from src.figures.training_level import training_level
 
         numbers["training_level"] = training_level(runs, max_shift, cfg.preset.get("compare_criterion"))
-    inputs = FigureInputs(runs, results, cfg.output_layer, max_shift, cfg.preset.images_per_class, spec.claims,
-                          variants=bool(spec.variants), depth=depth, metric=cfg.metric)  # fmt: skip
-    numbers["degenerate"] = sorted({f"{label} seed {r.meta.get('run', '?').rsplit('seed=', 1)[-1].split(',')[0]}: "
-                                    f"{layer}" for label, res in inputs.labelled(results).items() for r in res
-                                    for layer in r.meta.get("degenerate_layers", [])})  # fmt: skip
+    options = {"variants": bool(spec.variants), "depth": depth, "metric": cfg.metric}
+    inputs = FigureInputs(
+        runs, results, cfg.output_layer, max_shift, cfg.preset.images_per_class, spec.claims, **options
+    )
+
+    def seed_of(meta: dict) -> str:  # from the run folder's name
+        return meta.get("run", "?").rsplit("seed=", 1)[-1].split(",")[0]
+
+    measured = [(label, r.meta) for label, res in inputs.labelled(results).items() for r in res]
+    degenerate = {
+        f"{label} seed {seed_of(m)}: {layer}" for label, m in measured for layer in m.get("degenerate_layers", [])
+    }
+    numbers["degenerate"] = sorted(degenerate)
     return numbers | KINDS[spec.kind].numbers(inputs)
 
 
@@ -473,8 +525,8 @@ def redraw_numbers(figure: str, metric: str, fig_dir: Path, suffix: str = "") ->
 
     committed = CONF_DIR.parent / "figures"
     names = [figure_name(figure, metric, suffix), figure_name(figure, suffix=suffix)]
-    source = next((d / f"{n}.json" for n in names for d in (fig_dir, committed) if (d / f"{n}.json").is_file()),
-                  fig_dir / f"{names[0]}.json")  # fmt: skip
+    found = [d / f"{n}.json" for n in names for d in (fig_dir, committed) if (d / f"{n}.json").is_file()]
+    source = found[0] if found else fig_dir / f"{names[0]}.json"
     numbers = read_json(source)
     check_numbers(numbers, source, figure)
     if metric != numbers.get("metric", PAPER_METRIC):
@@ -537,8 +589,9 @@ def check_output_settings(cfg: DictConfig) -> Path:
         raise ConfigError(f"metric={cfg.metric!r} is not allowed: use one of {list(METRICS)}")
     # only the radial kinds draw on any metric: another kind's JSON named after the metric would hold cosine numbers
     if cfg.metric != PAPER_METRIC and KINDS[FIGURES[str(cfg.figure)].kind].key != radial.KEY:
-        raise ConfigError(f"metric={cfg.metric} applies to radial figures only; figure={cfg.figure} is drawn on "
-                          f"{PAPER_METRIC}")  # fmt: skip
+        raise ConfigError(
+            f"metric={cfg.metric} applies to radial figures only; figure={cfg.figure} is drawn on {PAPER_METRIC}"
+        )
     check_preset(cfg.preset)
     return fig_dir
 
@@ -549,8 +602,10 @@ def check_preset(preset: DictConfig) -> None:
         values = preset.get(key)
         if not isinstance(values, Sequence | ListConfig) or isinstance(values, str) or not values:
             raise ConfigError(f"preset.{key}={values!r} is not allowed: a non-empty list, e.g. preset.{key}=[...]")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and (kind is float or v == int(v))
-                   and (key == "seeds" or v > 0) for v in values):  # fmt: skip
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) < len(values) or not all(
+            (kind is float or v == int(v)) and (key == "seeds" or v > 0) for v in numbers
+        ):
             raise ConfigError(
                 f"preset.{key}={list(values)} is not allowed: "
                 + ("integers" if kind is int else "positive numbers")
@@ -571,8 +626,8 @@ def rescored_numbers(cfg: DictConfig, fig_dir: Path) -> tuple[dict, list[Path]]:
     numbers = redraw_numbers(figure, cfg.metric, fig_dir, suffix)
     written = []
     if "radial" in numbers and FIGURES[figure].claims:
-        numbers |= claims_for(FIGURES[figure].claims, numbers["radial"], numbers["output_layer"],
-                              numbers["max_shift"], cfg.metric)  # fmt: skip
+        measured = (numbers["radial"], numbers["output_layer"], numbers["max_shift"])
+        numbers |= claims_for(FIGURES[figure].claims, *measured, cfg.metric)
         written.append(write_json(fig_dir / f"{figure_name(figure, cfg.metric, suffix)}.json", numbers))
     return numbers, written
 

@@ -109,8 +109,9 @@ class RunRecord(dict):
                 rows = list(csv.DictReader(f))
             return [{k: float(v) for k, v in r.items() if k is not None and v not in ("", None)} for r in rows]
         except (OSError, ValueError, TypeError, csv.Error) as e:
-            print(f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"warning: {path} is damaged ({type(e).__name__}): its per-epoch curves are left out", file=sys.stderr
+            )
             return []
 
     @property
@@ -267,8 +268,8 @@ def settings_differences(old: dict, new: dict) -> str:
     def unresolved(v) -> bool:
         return isinstance(v, str) and "${" in v
 
-    differ = sorted(k for k in a.keys() & b.keys()
-                    if not volatile(k) and a[k] != b[k] and not unresolved(a[k]) and not unresolved(b[k]))  # fmt: skip
+    shared = [k for k in a.keys() & b.keys() if not volatile(k) and not unresolved(a[k]) and not unresolved(b[k])]
+    differ = sorted(k for k in shared if a[k] != b[k])
     shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in differ[:4])
     return shown + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
 
@@ -281,8 +282,10 @@ def check_same_settings(run: Path, config: dict) -> None:
     checkpoints = run / "checkpoints"
     if summary.get("status") == "unreadable" and checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")):
         # a resume would continue weights whose settings can no longer be checked, under whatever settings it is given
-        raise ConfigError(f"{run}: {summary['error']}, so the settings of its checkpoints cannot be checked: restore "
-                          f"summary.json, or delete {checkpoints} to train afresh")  # fmt: skip
+        raise ConfigError(
+            f"{run}: {summary['error']}, so the settings of its checkpoints cannot be checked: restore "
+            f"summary.json, or delete {checkpoints} to train afresh"
+        )
     old = summary.get("config")
     if not isinstance(old, dict) or not old:
         return

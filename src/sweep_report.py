@@ -33,8 +33,7 @@ def results_table(sweep_dir: str | Path) -> str:
 
     summaries = sweep_summaries(sweep_dir)
     # job directories are named key=value,key=value; a value may be a list with commas inside brackets
-    named = [dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", s.name) if "=" in kv)
-             for s in summaries]  # fmt: skip
+    named = [dict(kv.split("=", 1) for kv in re.split(r",(?![^\[]*\])", s.name) if "=" in kv) for s in summaries]
     swept = sorted({k for n in named for k in n})
     rows = []
     for s, names in zip(summaries, named, strict=True):
@@ -80,8 +79,8 @@ def headline_sensitivity(run: RunRecord) -> dict:
                 res = SensitivityResult.load(path)
             except UserError:
                 continue
-            out |= {f"{prefix}{layer}": round(full_ring_mean(res.radial_mean(layer, PAPER_METRIC), res.max_shift), 4)
-                    for layer in res.layers}  # fmt: skip
+            means = {layer: full_ring_mean(res.radial_mean(layer, PAPER_METRIC), res.max_shift) for layer in res.layers}
+            out |= {f"{prefix}{layer}": round(mean, 4) for layer, mean in means.items()}
             # how each row was measured, beside its numbers: rows measured on other images or shifts do not average
             out |= {f"{prefix}images": int(res.counts.sum()), f"{prefix}max_shift": res.max_shift}
             if prefix == "val_cos_":

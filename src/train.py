@@ -294,10 +294,8 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
     net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
     if cfg.compile:
         net.compile()
-    module = ClassifierModule(
-        net, lr=cfg.lr, num_classes=dm.num_classes, channels_last=cfg.channels_last,
-        train_accuracy_criterion=cfg.stop_train_accuracy, optimizer=optimizer_factory(cfg),
-    )  # fmt: skip
+    stopping = {"train_accuracy_criterion": cfg.stop_train_accuracy, "channels_last": cfg.channels_last}
+    module = ClassifierModule(net, lr=cfg.lr, num_classes=dm.num_classes, optimizer=optimizer_factory(cfg), **stopping)
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
     cfg, wandb_id = with_wandb_run(cfg, out)
@@ -332,20 +330,17 @@ def completion_record(
     chosen = history.selected() or {}
     # never report one epoch's accuracies beside another epoch's weights (files: selected-EEE.ckpt; best-EEE.ckpt
     # in a run begun before 2026-12-03 and resumed since)
-    if (
-        selected_ckpt
-        and chosen.get("epoch") is not None
-        and Path(selected_ckpt).stem.split("-")[-1] != f"{chosen['epoch']:03d}"
-    ):
+    epoch_of_file = Path(selected_ckpt).stem.split("-")[-1] if selected_ckpt else None
+    if epoch_of_file is not None and chosen.get("epoch") is not None and epoch_of_file != f"{chosen['epoch']:03d}":
         raise UserError(
             f"{out}: the selected checkpoint {Path(selected_ckpt).name} is not the selected epoch {chosen['epoch']}; "
             f"delete {out}/summary.json and {out}/checkpoints to train again"
         )
+    stopped_at_criterion = bool(epochs) and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
     return {
         "status": "completed",
         "epochs": len(epochs),
-        "stopped_by": "train_accuracy" if epochs and epochs[-1].get("train/acc", 0) >= cfg.stop_train_accuracy
-        else "max_epochs",
+        "stopped_by": "train_accuracy" if stopped_at_criterion else "max_epochs",
         "criterion": {"train_accuracy": cfg.stop_train_accuracy, "measured_as": "running accuracy of the epoch"},
         "meets_criterion": chosen.get("val/acc_eligible", -1) >= 0,
         "selected_epoch": chosen.get("epoch"),
@@ -358,7 +353,7 @@ def completion_record(
         "checkpoint": os.path.relpath(selected_ckpt, out) if selected_ckpt else "",
         "checkpoint_sha256": file_sha256(Path(selected_ckpt)) if selected_ckpt else None,
         "history": epochs,
-    }  # fmt: skip
+    }
 
 
 def with_wandb_run(cfg: DictConfig, out: Path) -> tuple[DictConfig, str | None]:
@@ -396,8 +391,10 @@ def recording_failures(summary: dict, history, save_summary, out: Path) -> Itera
         summary |= {"status": "interrupted", "error": signal.Signals(signum).name, "history": history.epochs}
         save_summary(summary)
         _finish_wandb()
-        log.error(f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
-                  "checkpoints/last.ckpt (the last whole epoch)")  # fmt: skip
+        log.error(
+            f"{out}: interrupted ({signal.Signals(signum).name}); the same command resumes from "
+            "checkpoints/last.ckpt (the last whole epoch)"
+        )
         raise SystemExit(128 + signum) from e
     except Exception as e:
         summary |= {"status": "failed", "error": f"{type(e).__name__}: {e}", "history": history.epochs}
@@ -407,12 +404,16 @@ def recording_failures(summary: dict, history, save_summary, out: Path) -> Itera
             raise UserError(f"{out}: {e}") from e
         # torch.save, disk full
         if isinstance(e, RuntimeError) and any(s in str(e) for s in TORCH_WRITE_ERRORS):
-            raise UserError(f"{out}: a checkpoint could not be written ({str(e).strip().splitlines()[0]}): free disk "
-                            "space; the run is marked failed and the same command resumes from its last whole "
-                            "epoch") from e  # fmt: skip
+            raise UserError(
+                f"{out}: a checkpoint could not be written ({str(e).strip().splitlines()[0]}): free disk "
+                "space; the run is marked failed and the same command resumes from its last whole "
+                "epoch"
+            ) from e
         if isinstance(e, OSError) and e.errno in DISK_ERRORS:  # full disk, read-only or forbidden: one line
-            raise UserError(f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
-                            "failed and the same command resumes from its last whole epoch") from e  # fmt: skip
+            raise UserError(
+                f"{out}: {e.strerror} while writing {e.filename or 'a checkpoint'}; the run is marked "
+                "failed and the same command resumes from its last whole epoch"
+            ) from e
         raise
 
 

@@ -88,13 +88,14 @@ def radial_charts(curves_by_label: Mapping[str, Mapping[str, Sequence[float]]], 
     labels = list(curves_by_label)
     names = list(curves_by_label[labels[-1]])
     radii = list(range(len(curves_by_label[labels[-1]][names[0]])))
-    return {
-        f"{prefix}/{name}": wandb.plot.line_series(
-            xs=radii, ys=[list(curves_by_label[lb][name]) for lb in labels], keys=labels,
-            title=f"{name}: radial profile", xname="radius (px)",
+
+    def chart(name: str):
+        ys = [list(curves_by_label[lb][name]) for lb in labels]
+        return wandb.plot.line_series(
+            xs=radii, ys=ys, keys=labels, title=f"{name}: radial profile", xname="radius (px)"
         )
-        for name in names
-    }  # fmt: skip
+
+    return {f"{prefix}/{name}": chart(name) for name in names}
 
 
 def map_images(result: SensitivityResult, prefix: str, what: str) -> dict:
@@ -129,8 +130,10 @@ def history(folder: str | Path) -> list[dict]:
         try:
             rows += _history_rows(file)
         except Exception as e:  # not a W&B file, truncated, unreadable: protobuf and struct raise several types
-            raise DataError(f"{file} is damaged or not a W&B run file ({type(e).__name__}): move its folder "
-                            f"{Path(folder).name} aside to go on without it") from None  # fmt: skip
+            raise DataError(
+                f"{file} is damaged or not a W&B run file ({type(e).__name__}): move its folder "
+                f"{Path(folder).name} aside to go on without it"
+            ) from None
     return rows
 
 

@@ -130,3 +130,17 @@ def test_a_run_summary_is_read_by_its_record_type_only():
                 if "SUMMARY" in text or "summary.json" in text:
                     readers.append(f"{path.relative_to(ROOT)}:{node.lineno} {text}")
     assert not readers, readers
+
+
+def test_fmt_skip_keeps_only_tables():
+    """`# fmt: skip` is allowed on a table (a list, tuple or dict literal assigned to a name): everywhere else the
+    code is in the formatter's layout."""
+    for path in sorted([*(ROOT / "src").rglob("*.py"), *(ROOT / "hydra_plugins").rglob("*.py")]):
+        text = path.read_text()
+        marked = {i for i, line in enumerate(text.splitlines(), 1) if line.endswith("# fmt: skip")}
+        tables = {
+            node.end_lineno
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.List | ast.Tuple | ast.Dict)
+        }
+        assert marked <= tables, f"{path.relative_to(ROOT)}:{sorted(marked - tables)}: fmt: skip outside a table"

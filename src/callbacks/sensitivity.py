@@ -88,8 +88,8 @@ class SensitivityCallback(L.Callback):
                 logger.log_metrics(scalars | {"epoch": epoch}, step=trainer.global_step)
             if isinstance(logger, WandbLogger):
                 what = f"epoch {epoch}, {len(y)} val images"
-                logger.log_metrics(self.wandb_payload(result, dict(logger.experiment.config), what) | {"epoch": epoch},
-                                   step=trainer.global_step)  # fmt: skip
+                payload = self.wandb_payload(result, dict(logger.experiment.config), what)
+                logger.log_metrics(payload | {"epoch": epoch}, step=trainer.global_step)
 
     def summary_at(self, epoch: int) -> dict[str, float]:
         """{"sens_mean/<layer>/<metric>": class-mean profile averaged over radii 1..S} of an epoch measured here."""
@@ -100,11 +100,9 @@ class SensitivityCallback(L.Callback):
         """This epoch's W&B payload: the long-format table of every epoch so far (`radial_val`), one chart per curve
         with every epoch overlaid (`sens_radial/*`), and the class-mean cosine maps (`sens_maps/*`)."""
         keys = wandb_log.run_keys(config)
-        rows = [row for c in self.curves for row in wandb_log.radial_rows(
-            {k: v for k, v in c.items() if k != "epoch"}, keys, "val", c["epoch"])]  # fmt: skip
-        charts = wandb_log.radial_charts(
-            {f"epoch {c['epoch']}": {k: v for k, v in c.items() if k != "epoch"} for c in self.curves}, "sens_radial"
-        )
+        curves = {c["epoch"]: {k: v for k, v in c.items() if k != "epoch"} for c in self.curves}
+        rows = [row for epoch, c in curves.items() for row in wandb_log.radial_rows(c, keys, "val", epoch)]
+        charts = wandb_log.radial_charts({f"epoch {epoch}": c for epoch, c in curves.items()}, "sens_radial")
         return {"radial_val": wandb_log.radial_table(rows)} | charts | wandb_log.map_images(result, "sens_maps", what)
 
     def state_dict(self) -> dict:

@@ -105,11 +105,12 @@ def random_translate(
     padded = f.expand(b, c, h + 2 * m, w + 2 * m).clone()
     padded[:, :, m : m + h, m : m + w] = images
     d = torch.randint(-m, m + 1, (2, b), generator=generator).to(images.device)  # rows: dx, dy
-    # (B, H): source row of each output
-    rows = torch.arange(h, device=images.device)[None, :] + m - d[1][:, None]
+    rows = torch.arange(h, device=images.device)[None, :] + m - d[1][:, None]  # (B, H): source row of each output
     cols = torch.arange(w, device=images.device)[None, :] + m - d[0][:, None]  # (B, W)
-    return padded[torch.arange(b, device=images.device)[:, None, None, None], torch.arange(c, device=images.device)[
-        None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
+    batch, channel = torch.arange(b, device=images.device), torch.arange(c, device=images.device)
+    return padded[
+        batch[:, None, None, None], channel[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]
+    ]
 
 
 def pad_images(images: torch.Tensor, border: int, value: float = 0.0) -> torch.Tensor:

@@ -63,8 +63,10 @@ LEVERS = {  # the levers the paper's related work names, one override each
     "anti-aliased": ["model.pool=blur"],  # max-pool stride 1 + blur stride 2 (Zhang 2019)
     "GAP head": ["model.head=gap"],  # global average pooling instead of FC 500
 }
-FC_ADDS = [Claim(f"k={k}: the FC layers add invariance (output > conv)", (OUTPUT, f"k={k}"), (CONV, f"k={k}"))
-           for k in (3, 4, 5)]  # fmt: skip
+FC_ADDS = [
+    Claim(f"k={k}: the FC layers add invariance (output > conv)", (OUTPUT, f"k={k}"), (CONV, f"k={k}"))
+    for k in (3, 4, 5)
+]
 # fmt: off
 # The paper's statements: (point, text, direction), each tested on kernel pairs (a, b) by `pairs`
 STATEMENTS = {
@@ -86,8 +88,8 @@ def pairs(statement: str, kernel_pairs_: list[tuple[int, int]]) -> list[Claim]:
 def _levers_figure(experiment: str, title: str) -> FigureSpec:
     """The levers figure on one experiment: the k=5 network once per LEVERS variant, each claimed more invariant
     than the baseline at conv and at the output."""
-    claims = [Claim(f"{v} > baseline at {la}", (la, v), (la, "baseline"))
-              for v in LEVERS if v != "baseline" for la in (CONV, OUTPUT)]  # fmt: skip
+    variants = [v for v in LEVERS if v != "baseline"]
+    claims = [Claim(f"{v} > baseline at {at}", (at, v), (at, "baseline")) for v in variants for at in (CONV, OUTPUT)]
     return FigureSpec(experiment, [5], "radial_conv_output", title, claims, variants=LEVERS)
 
 
@@ -129,9 +131,9 @@ def accuracy_table(runs: dict[int, list[dict]]) -> dict:
     """kernel -> lr, seeds, epochs, and mean/std/95 % CI over seeds of the selected checkpoints' accuracies."""
     table = {}
     for k, rs in runs.items():
-        row = {"lr": rs[0]["config"]["lr"], "seeds": [r["config"]["seed"] for r in rs],
-               "epochs": [r["epochs"] for r in rs], "selected_epoch": [r["selected_epoch"] for r in rs],
-               "run_dirs": [r["run_dir"] for r in rs]}  # fmt: skip
+        row = {"lr": rs[0]["config"]["lr"], "seeds": [r["config"]["seed"] for r in rs]}
+        row |= {key: [r[key] for r in rs] for key in ("epochs", "selected_epoch")}
+        row["run_dirs"] = [r["run_dir"] for r in rs]
         for key in ("train_acc", "train_acc_full", "val_acc", "test_acc"):
             vals = [r[key] for r in rs if r.get(key) is not None]
             if vals:

@@ -72,23 +72,25 @@ def evaluate_claim(claim: Claim, radial: dict, output_layer: str, max_shift: int
         profiles = radial[layer][metric][side[1]]
         for i, p in enumerate(profiles):  # a damaged JSON is one line, not an IndexError or a NaN verdict
             if len(p) <= max_shift or any(v is None or v != v for v in p[: max_shift + 1]):
-                raise DataError(f"the {metric} profile of {side[1]} at {layer}, seed index {i}, lacks radii 0..{max_shift}"
-                                " (missing, null or NaN values): rerun the figure")  # fmt: skip
+                raise DataError(
+                    f"the {metric} profile of {side[1]} at {layer}, seed index {i}, lacks radii 0..{max_shift}"
+                    " (missing, null or NaN values): rerun the figure"
+                )
         return profiles
 
     a, b = seeds(claim.a), seeds(claim.b)
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
-    diffs = [full_ring_mean(torch.tensor(x), max_shift) - full_ring_mean(torch.tensor(y), max_shift)
-             for x, y in zip(a, b, strict=True)]  # fmt: skip
+    means = [[full_ring_mean(torch.tensor(x), max_shift) for x in side] for side in (a, b)]
+    diffs = [x - y for x, y in zip(*means, strict=True)]
     summary = mean_ci(diffs)
     per_radius = [paired_difference([x[r] for x in a], [x[r] for x in b]) for r in range(1, max_shift + 1)]
-    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": direction,
-           "metric": metric, "radii": [1, max_shift], "n": n, "difference": summary}  # fmt: skip
+    out = {"claim": claim.text, "a": list(claim.a), "b": list(claim.b), "direction": direction, "metric": metric}
+    out |= {"radii": [1, max_shift], "n": n, "difference": summary}
     untested = untested_reason(claim, metric, summary)
     if untested:
-        return out | {"test": None, "p": None, "verdict": f"not tested: {untested}", "seeds_needed": None,
-                      "per_radius": [], "holds_at_radii": [], "fails_at_radii": []}  # fmt: skip
+        none = {"test": None, "p": None, "verdict": f"not tested: {untested}", "seeds_needed": None}
+        return out | none | {"per_radius": [], "holds_at_radii": [], "fails_at_radii": []}
     margin = claim.margin if metric == PAPER_METRIC else METRICS[metric].equivalence_margin
     if direction == 0:  # "no difference": equivalence, not absence of evidence
         result, test = equivalence_verdict(diffs, margin)
@@ -154,9 +156,12 @@ def claims_for(
 
     def family(at: str) -> list[dict]:
         measured = [c for c in claims if all(side[1] in radial[point_of(side[0], at)][metric] for side in (c.a, c.b))]
-        skipped = [{"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True,
-                    "verdict": "skipped: a network it compares was not in the preset"}
-                   for c in claims if c not in measured]  # fmt: skip
+        why = "skipped: a network it compares was not in the preset"
+        skipped = [
+            {"claim": c.text, "a": list(c.a), "b": list(c.b), "direction": c.direction, "skipped": True, "verdict": why}
+            for c in claims
+            if c not in measured
+        ]
         return holm_adjust([evaluate_claim(c, radial, at, max_shift, metric) for c in measured]) + skipped
 
     out = {"claims": family(output_layer)}

@@ -35,13 +35,15 @@ def correlation_numbers(results: list[SensitivityResult], layer: str) -> dict:
     class_means = {
         name: mean_ci([float(torch.tensor(v).nanmean()) for v in seeds]) for name, seeds in per_class.items()
     }
+
+    def above_strong(ci: dict) -> dict:  # the interval of r - STRONG_CORRELATION: its verdict is "r >= STRONG"
+        return ci if ci["low"] is None else ci | {k: ci[k] - STRONG_CORRELATION for k in ("low", "high")}
+
+    claim = f"very strong positive correlation (class mean r >= {STRONG_CORRELATION})"
     claims = [
-        {"claim": f"{name}: very strong positive correlation (class mean r >= {STRONG_CORRELATION})",
-         "class_mean_r": ci,
-         "verdict": verdict(ci if ci["low"] is None else
-                            {**ci, "low": ci["low"] - STRONG_CORRELATION, "high": ci["high"] - STRONG_CORRELATION})}
+        {"claim": f"{name}: {claim}", "class_mean_r": ci, "verdict": verdict(above_strong(ci))}
         for name, ci in class_means.items()
-    ]  # fmt: skip
+    ]
     return {"layer": layer, "per_class": per_class, "claims": claims}
 
 
@@ -73,8 +75,8 @@ def correlation_figure(
     width = 0.6 / len(stacks)
     for i, (name, vals) in enumerate(stacks.items()):
         err = np.nanstd(vals, 0, ddof=1) if len(vals) > 1 else None
-        ax.errorbar(classes + (i - (len(stacks) - 1) / 2) * width, np.nanmean(vals, 0), yerr=err, capsize=2,
-                    ls="none", marker=plotting.MARKERS[i % len(plotting.MARKERS)], ms=5, label=name)  # fmt: skip
+        x, marker = classes + (i - (len(stacks) - 1) / 2) * width, plotting.MARKERS[i % len(plotting.MARKERS)]
+        ax.errorbar(x, np.nanmean(vals, 0), yerr=err, capsize=2, ls="none", marker=marker, ms=5, label=name)
     ax.set_xticks(classes)
     ax.set_xlabel("class")
     ax.set_ylabel("Pearson correlation")

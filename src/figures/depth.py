@@ -62,8 +62,8 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
         for ax, key in zip(axes, ("mean_cosine", "radius_below_half"), strict=True):
             vals = np.array([[never if v is None else v for v in seed] for seed in d[key]], dtype=float)
             err = vals.std(0, ddof=1) if len(vals) > 1 else None
-            ax.errorbar(x, vals.mean(0), yerr=err, marker=marker, ms=4, capsize=2, color=colour,
-                        label=f"{label} (n={len(vals)})")  # fmt: skip
+            style = {"marker": marker, "ms": 4, "capsize": 2, "color": colour, "label": f"{label} (n={len(vals)})"}
+            ax.errorbar(x, vals.mean(0), yerr=err, **style)
             if key == "radius_below_half":  # hollow: a seed never fell below 0.5 (the mean is a lower bound)
                 cut = (vals == never).any(0)
                 ax.plot(x[cut], vals.mean(0)[cut], marker, ms=7, mfc="white", color=colour, ls="none")
@@ -72,14 +72,14 @@ def depth_figure(depth: Mapping[str, Mapping], max_shift: int, title: str = "", 
     # a numeric axis: "never" is a band above it, said in text
     axes[1].set_yticks(range(0, max_shift + 1, step))
     axes[1].set_ylim(0, never + 0.7)
-    axes[1].text(0.02, (never + 0.1) / (never + 0.7), f"never below 0.5 (up to r = {max_shift})", fontsize=7,
-                 color="gray", va="center", transform=axes[1].transAxes)  # fmt: skip
+    small = {"fontsize": 7, "transform": axes[1].transAxes}
+    never_text = f"never below 0.5 (up to r = {max_shift})"
+    axes[1].text(0.02, (never + 0.1) / (never + 0.7), never_text, color="gray", va="center", **small)
     for ax in axes:
         ax.set_xticks(np.arange(len(names)), [" / ".join(n) for n in names], rotation=30, ha="right", fontsize=8)
     axes[0].set_ylabel(f"cosine similarity, mean over radii 1-{max_shift}")
     axes[1].set_ylabel("first radius with cosine < 0.5 (px)")
-    axes[1].text(0.98, 0.03, f"hollow: some seed never falls below 0.5 up to r = {max_shift}", fontsize=7,
-                 ha="right", transform=axes[1].transAxes)  # fmt: skip
+    axes[1].text(0.98, 0.03, f"hollow: some seed never falls below 0.5 up to r = {max_shift}", ha="right", **small)
     fig.supxlabel(f"measuring point (input to output)\n{plotting.DEPTH_CAVEAT}", fontsize=8)
     # one legend for both panels, in the left panel's lower right: the cosine rises with depth, so that corner is
     # empty (upper left covered the input and block1 markers; beside the panels it stood outside both)

@@ -57,9 +57,12 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     written = []
     for part, profiles in numbers[KEY].items():
         fig = dimensionality_figure(
-            profiles, numbers["max_shift"], note=note, title=f"{spec.title}: {part}\nD = values per vector, reduced "
+            profiles,
+            numbers["max_shift"],
+            note=note,
+            title=f"{spec.title}: {part}\nD = values per vector, reduced "
             "by average-pooling each channel to s x s (D = channels x s x s); same images, same shifts",
-        )  # fmt: skip
+        )
         written += plotting.save_figure(fig, fig_dir / f"{numbers['name']}_{part.split()[0]}")
     return written
 

@@ -57,19 +57,27 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     images = f", {per_class[0]} test images per class" if per_class and len(set(per_class)) == 1 else ""
     for layer, maps in numbers[KEY].items():
         fig = class_maps_figure(
-            maps, max_shift, title=f"Per-class cosine maps, {plotting.layer_title(layer)}\n{spec.title}, "
-            f"{numbers['class_maps_run']}{images}", note=note, class_names=numbers.get("class_names"),
+            maps,
+            max_shift,
+            title=f"Per-class cosine maps, {plotting.layer_title(layer)}\n{spec.title}, "
+            f"{numbers['class_maps_run']}{images}",
+            note=note,
+            class_names=numbers.get("class_names"),
             vrange=cosine_range(layer),  # one colour scale per measuring point: conv and softmax compare
-        )  # fmt: skip
+        )
         written += plotting.save_figure(fig, fig_dir / f"{prefix}class_maps_{layer}")
     ep = numbers["epochs"]
     subset = f"{ep['images']} validation images" if ep.get("images") else "fixed validation subset"
     for layer, profiles in ep["profiles"].items():
         fig = epochs_figure(
-            profiles, ep["epochs"], max_shift, "cosine similarity (class mean)", note=note,
-            title=f"{plotting.layer_title(layer)} over training\n{spec.title}, {numbers['class_maps_run']}, "
-            f"{subset}", selected=ep.get("selected_epoch"),
-        )  # fmt: skip
+            profiles,
+            ep["epochs"],
+            max_shift,
+            "cosine similarity (class mean)",
+            note=note,
+            title=f"{plotting.layer_title(layer)} over training\n{spec.title}, {numbers['class_maps_run']}, {subset}",
+            selected=ep.get("selected_epoch"),
+        )
         written += plotting.save_figure(fig, fig_dir / f"{prefix}epochs_{layer}")
     return written
 
@@ -89,8 +97,8 @@ def class_maps_figure(
     maps = np.asarray(maps, dtype=float)
     s, cols = max_shift, 5
     rows = int(np.ceil(len(maps) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1.0, 2.2 * rows + 0.5), squeeze=False,
-                             sharex=True, sharey=True, layout="constrained")  # fmt: skip
+    size = (2.1 * cols + 1.0, 2.2 * rows + 0.5)
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, sharex=True, sharey=True, layout="constrained")
     lo, hi = vrange if vrange is not None else (np.nanmin(maps), np.nanmax(maps))
     ticks = [-s, 0, s]
     for c, ax in enumerate(axes.flat):
@@ -115,9 +123,14 @@ def class_maps_figure(
 
 
 def epochs_figure(
-    profiles: Sequence[Sequence[float]], epochs: Sequence[int], max_shift: int, ylabel: str, title: str = "",
-    note: str = "", selected: int | None = None,
-) -> plt.Figure:  # fmt: skip
+    profiles: Sequence[Sequence[float]],
+    epochs: Sequence[int],
+    max_shift: int,
+    ylabel: str,
+    title: str = "",
+    note: str = "",
+    selected: int | None = None,
+) -> plt.Figure:
     """The class-mean radial profile after each epoch (from the epoch-end callback), coloured by epoch; the
     `selected` epoch (the checkpoint the other figures measure) drawn thick and black."""
     fig, ax = plt.subplots(figsize=(5.2, 3.8), layout="constrained")
@@ -137,7 +150,7 @@ def epochs_figure(
         bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(min(epochs), max(epochs)), cmap), ax=ax, pad=0.02)
         bar.set_label("epoch", fontsize=8)
         if selected is not None:
-            ax.legend(handles=[h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)
-                               if "selected" in lab], fontsize=7, loc="upper right")  # fmt: skip
+            marked = [h for h, lab in zip(*ax.get_legend_handles_labels(), strict=True) if "selected" in lab]
+            ax.legend(handles=marked, fontsize=7, loc="upper right")
     add_note(fig, note)
     return fig

@@ -42,8 +42,8 @@ def feature_maps(run: dict) -> dict:
     def image(t):  # (C, H, W) -> (H, W) or (H, W, C) for imshow
         return t.permute(1, 2, 0).squeeze(-1).tolist()
 
-    return {"run": run["run_dir"], "shift": list(FIG3_SHIFT), "image": image(x[0]), "shifted": image(xs[0]),
-            "maps": base.tolist(), "maps_shifted": shifted.tolist()}  # fmt: skip
+    images = {"image": image(x[0]), "shifted": image(xs[0]), "maps": base.tolist(), "maps_shifted": shifted.tolist()}
+    return {"run": run["run_dir"], "shift": list(FIG3_SHIFT)} | images
 
 
 def numbers(inputs: FigureInputs) -> dict:
@@ -59,9 +59,14 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
 
 
 def feature_map_figure(
-    image: np.ndarray, shifted: np.ndarray, maps: np.ndarray, maps_shifted: np.ndarray, shift: Sequence[int],
-    title: str = "", note: str = "",
-) -> plt.Figure:  # fmt: skip
+    image: np.ndarray,
+    shifted: np.ndarray,
+    maps: np.ndarray,
+    maps_shifted: np.ndarray,
+    shift: Sequence[int],
+    title: str = "",
+    note: str = "",
+) -> plt.Figure:
     """Fig. 3: input, shifted input, and the first three channels of the last conv block for each.
 
     image, shifted: (H, W) or (H, W, C); maps, maps_shifted: (3, h, w), one colour scale for all six maps.
@@ -70,9 +75,9 @@ def feature_map_figure(
     # input pixels per map cell (8 for 40 -> 5)
     cell = np.asarray(image).shape[0] / np.asarray(maps).shape[-1]
     moved = f"{shift[0] / cell:g}, {shift[1] / cell:g}"
-    rows = [("input", image, maps),
-            (f"shifted by (dx, dy) = {tuple(shift)} px\n= ({moved}) cells of the {np.asarray(maps).shape[-1]}x"
-             f"{np.asarray(maps).shape[-1]} maps", shifted, maps_shifted)]  # fmt: skip
+    side = np.asarray(maps).shape[-1]
+    label = f"shifted by (dx, dy) = {tuple(shift)} px\n= ({moved}) cells of the {side}x{side} maps"
+    rows = [("input", image, maps), (label, shifted, maps_shifted)]
     vmax = float(max(np.max(maps), np.max(maps_shifted)))
     for r, (name, img, fmap) in enumerate(rows):
         axes[r, 0].imshow(np.asarray(img), cmap="gray")

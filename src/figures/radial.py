@@ -26,10 +26,12 @@ def radial_numbers(results: dict[str, list[SensitivityResult]], layers: Sequence
     """layer -> metric -> label -> one class-mean radial profile (list of R+1 floats) per seed."""
     first = next(res[0] for res in results.values() if res)
     return {
-        layer: {m: {label: [r.radial_mean(layer, m).tolist() for r in res] for label, res in results.items()}
-                for m in first.maps[layer]}  # every metric the results hold, by name
+        layer: {
+            m: {label: [r.radial_mean(layer, m).tolist() for r in res] for label, res in results.items()}
+            for m in first.maps[layer]
+        }  # every metric the results hold, by name
         for layer in layers
-    }  # fmt: skip
+    }
 
 
 def numbers(inputs: FigureInputs) -> dict:
@@ -69,22 +71,24 @@ def draw(numbers: dict, spec, fig_dir: Path, note: str, corner_radii: bool = Tru
     def labelled(curves: dict) -> dict:
         return {f"{k} (final map {sizes[k]})" if k in sizes else k: v for k, v in curves.items()}
 
-    panels = {f"{f'({letters[i]}) ' if letters else ''}{plotting.layer_title(layer)}":
-              labelled(radial[layer][metric]) for i, layer in enumerate(layers)}  # fmt: skip
+    panels = {
+        f"{f'({letters[i]}) ' if letters else ''}{plotting.layer_title(layer)}": labelled(radial[layer][metric])
+        for i, layer in enumerate(layers)
+    }
     ns = sorted({len(seeds) for seeds in radial[layers[0]][metric].values()})
     n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
-    fig = plotting.radial_panels(panels, max_shift, ylabel, title=f"{spec.title}; {n_text}, band: ±1 std",
-                                 note=note, corner_radii=corner_radii)  # fmt: skip
+    fig = plotting.radial_panels(
+        panels, max_shift, ylabel, title=f"{spec.title}; {n_text}, band: ±1 std", note=note, corner_radii=corner_radii
+    )
     written = plotting.save_figure(fig, fig_dir / name)
     if "depth" in numbers:  # figures with variants also show their invariance through depth
         fig = depth_figure(numbers["depth"], max_shift, title=f"{spec.title}: through depth", note=note)
         written += plotting.save_figure(fig, fig_dir / f"{name}_depth")
     # the logits, for comparison (not the paper's measuring point)
     if LOGITS in radial and output_point != LOGITS:
-        fig = plotting.radial_panels({plotting.layer_title(LOGITS): labelled(radial[LOGITS][metric])}, max_shift,
-                                     ylabel, title=f"Not a figure of the paper: the logits of these networks\n"
-                                     f"{spec.title}; band: ±1 std over seeds", note=note,
-                                     corner_radii=corner_radii)  # fmt: skip
+        title = f"Not a figure of the paper: the logits of these networks\n{spec.title}; band: ±1 std over seeds"
+        panel = {plotting.layer_title(LOGITS): labelled(radial[LOGITS][metric])}
+        fig = plotting.radial_panels(panel, max_shift, ylabel, title=title, note=note, corner_radii=corner_radii)
         written += plotting.save_figure(fig, fig_dir / f"{name}_logits")
     return written
 

@@ -42,9 +42,9 @@ def run_levels(run: dict, criterion: float) -> dict | None:
     at_low, at_selected = _mean_cosine(profiles, low, max_shift), _mean_cosine(profiles, selected, max_shift)
     if at_low is None or at_selected is None:
         return None
-    return {"seed": run["config"]["seed"], "epoch_at_criterion": low, "selected_epoch": selected,
-            "images": profiles[str(selected)].get("images"),
-            "mean_cosine": {p: {"at_criterion": at_low[p], "selected": at_selected[p]} for p in at_selected}}  # fmt: skip
+    out = {"seed": run["config"]["seed"], "epoch_at_criterion": low, "selected_epoch": selected}
+    mean_cosine = {p: {"at_criterion": at_low[p], "selected": at_selected[p]} for p in at_selected}
+    return out | {"images": profiles[str(selected)].get("images"), "mean_cosine": mean_cosine}
 
 
 def selected_epoch_cosine(run: dict) -> dict[str, float] | None:

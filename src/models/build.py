@@ -18,7 +18,5 @@ def build_model(model_cfg: dict | DictConfig, data: Any, kernel: int, padding: s
     """The network of `model_cfg` for the data of `data` (a PaddedDataModule: family, channels, size, classes)."""
     import hydra
 
-    return hydra.utils.instantiate(
-        model_cfg, family=data.info.family, in_channels=data.info.in_channels,
-        image_size=data.image_size, kernel=kernel, padding=padding, num_classes=data.num_classes,
-    )  # fmt: skip
+    shape = {"in_channels": data.info.in_channels, "image_size": data.image_size, "num_classes": data.num_classes}
+    return hydra.utils.instantiate(model_cfg, family=data.info.family, kernel=kernel, padding=padding, **shape)

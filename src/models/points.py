@@ -45,8 +45,8 @@ def present_points(model) -> list[str]:
 
     modules = dict(model.named_modules())
     # exact types: a subclass of Identity (a tap fed by a hook, as in torchvision_net) is a real point
-    return [p.name for p in model.POINTS
-            if p.name in modules and type(modules[p.name]) not in (nn.Identity, nn.Flatten)]  # fmt: skip
+    stages = {name for name, module in modules.items() if type(module) not in (nn.Identity, nn.Flatten)}
+    return [p.name for p in model.POINTS if p.name in stages]
 
 
 def point_titles() -> dict[str, str]:

@@ -43,9 +43,18 @@ class TorchvisionClassifier(nn.Module):
     """
 
     def __init__(
-        self, family: str, in_channels: int, image_size: int, kernel: int, padding: str, num_classes: int = 10,
-        name: str = "resnet18", conv_layer: str = "layer4", fc_layer: str = "fc", small_input_stem: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        family: str,
+        in_channels: int,
+        image_size: int,
+        kernel: int,
+        padding: str,
+        num_classes: int = 10,
+        name: str = "resnet18",
+        conv_layer: str = "layer4",
+        fc_layer: str = "fc",
+        small_input_stem: bool = True,
+    ) -> None:
         super().__init__()
         import torchvision.models as tvm
 
@@ -58,9 +67,9 @@ class TorchvisionClassifier(nn.Module):
         else:
             path, first = next((n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d))
             parent = net.get_submodule(path.rpartition(".")[0]) if "." in path else net
-            setattr(parent, path.rpartition(".")[2], nn.Conv2d(
-                in_channels, first.out_channels, first.kernel_size, first.stride, first.padding, bias=first.bias
-                is not None))  # fmt: skip
+            geometry = {"kernel_size": first.kernel_size, "stride": first.stride, "padding": first.padding}
+            stem = nn.Conv2d(in_channels, first.out_channels, bias=first.bias is not None, **geometry)
+            setattr(parent, path.rpartition(".")[2], stem)
         self.net = net
         self.conv, self.fc = Tap(), Tap()  # see the module docstring
         for tap, path in ((CONV, conv_layer), (LOGITS, fc_layer)):

@@ -185,12 +185,13 @@ class SensitivityResult:
         """Layers whose response does not change at any shift of any image (raw distance 0 everywhere): a
         collapsed network (constant output) gives cosine exactly 1, which is no measurement of invariance.
         Raises DataError when any map is non-finite (NaN weights or an overflow): such maps are never drawn."""
+        live = self.counts > 0
         for layer, metrics in self.maps.items():
             for metric, m in metrics.items():
-                if not torch.isfinite(m[self.counts > 0]).all():
+                if not torch.isfinite(m[live]).all():
                     raise DataError(f"the {metric} maps at {layer} are not finite (NaN or infinite outputs)")
-        return [layer for layer, metrics in self.maps.items()
-                if "distance" in metrics and float(metrics["distance"][self.counts > 0].abs().max()) <= tolerance]  # fmt: skip
+        largest = {layer: float(m["distance"][live].abs().max()) for layer, m in self.maps.items() if "distance" in m}
+        return [layer for layer, distance in largest.items() if distance <= tolerance]
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (torch format, plain tensors and dicts)."""
@@ -256,10 +257,10 @@ def translation_sensitivity(
     """
     layers, metrics = measuring_points(model, layers), check_metrics(metrics)
     sums = new_sums(layers, num_classes, max_shift, metrics)
+    data = _batches(images, labels)
     accumulate_sensitivity(
-        model, _batches(images, labels), sums, layers, max_shift, fill_value, batch_size, channels_last,
-        autocast_dtype, progress, metrics,
-    )  # fmt: skip
+        model, data, sums, layers, max_shift, fill_value, batch_size, channels_last, autocast_dtype, progress, metrics
+    )
     return sensitivity_result(
         sums, layers, max_shift, {"fill_value": fill_value, "autocast_dtype": str(autocast_dtype)}, metrics
     )

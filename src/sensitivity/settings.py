@@ -37,11 +37,9 @@ class MeasurementSettings:
 
     def engine_kwargs(self, fill_value) -> dict:
         """Keyword arguments of translation_sensitivity / accumulate_sensitivity."""
-        return {
-            "layers": list(self.layers), "max_shift": self.max_shift, "fill_value": fill_value,
-            "batch_size": self.batch_size, "autocast_dtype": getattr(torch, self.autocast) if self.autocast else None,
-            "metrics": list(self.metrics),
-        }  # fmt: skip
+        autocast_dtype = getattr(torch, self.autocast) if self.autocast else None
+        settings = {"max_shift": self.max_shift, "batch_size": self.batch_size, "autocast_dtype": autocast_dtype}
+        return settings | {"layers": list(self.layers), "metrics": list(self.metrics), "fill_value": fill_value}
 
     def compare(self, stored: dict | None) -> str:
         """ "complete", "extend" (same settings and weights, some metrics missing: `missing_metrics`), "stale"
@@ -63,6 +61,5 @@ class MeasurementSettings:
         return () if have is None else tuple(m for m in self.metrics if m not in have)
 
     def differences(self, stored: dict) -> str:
-        mine = self.key()
-        return ", ".join(f"{k}: {stored.get(k)!r} -> {mine[k]!r}" for k in mine
-                         if k in stored and k not in ("checkpoint", "metrics") and stored[k] != mine[k])  # fmt: skip
+        mine = {k: v for k, v in self.key().items() if k in stored and k not in ("checkpoint", "metrics")}
+        return ", ".join(f"{k}: {stored[k]!r} -> {v!r}" for k, v in mine.items() if stored[k] != v)

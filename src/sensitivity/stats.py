@@ -81,8 +81,8 @@ def tost(diffs: Sequence[float], margin: float) -> dict:
         p_lower = float(stats.ttest_1samp(d, -margin, alternative="greater").pvalue)
         p_upper = float(stats.ttest_1samp(d, margin, alternative="less").pvalue)
     ci = mean_ci(d.tolist(), level=1 - 2 * ALPHA)
-    return {"margin": margin, "p_lower": p_lower, "p_upper": p_upper, "p": max(p_lower, p_upper),
-            "ci90": [ci["low"], ci["high"]]}  # fmt: skip
+    p = max(p_lower, p_upper)
+    return {"margin": margin, "p_lower": p_lower, "p_upper": p_upper, "p": p, "ci90": [ci["low"], ci["high"]]}
 
 
 def equivalence_verdict(diffs: Sequence[float], margin: float) -> tuple[str, dict]:
@@ -102,8 +102,8 @@ def welch_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95
     """mean(a) - mean(b) of two independent samples (other networks, other seeds) with Welch's t interval (no equal
     variances assumed): {"mean", "low", "high", "p" (two-sided), "df", "n_a", "n_b"}; None fields below 2 each."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    out = {"mean": float(a.mean() - b.mean()), "low": None, "high": None, "p": None, "df": None,
-           "n_a": int(a.size), "n_b": int(b.size)}  # fmt: skip
+    undefined = dict.fromkeys(("low", "high", "p", "df"))  # below 2 values each
+    out = {"mean": float(a.mean() - b.mean()), **undefined, "n_a": int(a.size), "n_b": int(b.size)}
     if a.size < 2 or b.size < 2:
         return out
     test = stats.ttest_ind(a, b, equal_var=False)
