@@ -199,7 +199,7 @@ def log_to_wandb(summary: RunRecord, result: SensitivityResult) -> str:
     }
     mode = "offline" if logger.get("offline", True) else "online"
     where = {key: logger.get(key) for key in ("project", "group", "tags")} | {"dir": str(summary.dir), "mode": mode}
-    # job_type evaluate, a fresh run id drawn by W&B
+    # its own run (job type evaluate, a fresh id drawn by W&B) in the trained run's project, group and folder
     with wandb.init(
         job_type="evaluate", name=f"{name}-test" if name else None, config=config | {"evaluation": evaluation}, **where
     ) as wrun:
