@@ -183,9 +183,8 @@ def log_to_wandb(summary: RunRecord, result: SensitivityResult) -> str:
     images = int(result.counts.sum())
     keys = wandb_log.run_keys(config)
     rows = wandb_log.radial_rows(curves, keys, "test", summary.get("selected_epoch"))
-    payload = {"radial_test": wandb_log.radial_table(rows)} | wandb_log.radial_charts(
-        {"test set": curves}, "test_radial"
-    )
+    payload = {"radial_test": wandb_log.radial_table(rows)}
+    payload |= wandb_log.radial_charts({"test set": curves}, "test_radial")
     payload |= wandb_log.map_images(result, "test_maps", f"test set, {images} images")
     means = {f"test_sens_mean/{k}": full_ring_mean(c, result.max_shift) for k, c in curves.items()}
     trained = summary["wandb_id"]

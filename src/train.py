@@ -294,8 +294,8 @@ def _training_parts(cfg: DictConfig, out: Path) -> tuple:
     net = build_model(cfg.model, dm, cfg.kernel, cfg.padding)
     if cfg.compile:
         net.compile()
-    stopping = {"train_accuracy_criterion": cfg.stop_train_accuracy, "channels_last": cfg.channels_last}
-    module = ClassifierModule(net, lr=cfg.lr, num_classes=dm.num_classes, optimizer=optimizer_factory(cfg), **stopping)
+    settings = {"train_accuracy_criterion": cfg.stop_train_accuracy, "channels_last": cfg.channels_last}
+    module = ClassifierModule(net, lr=cfg.lr, num_classes=dm.num_classes, optimizer=optimizer_factory(cfg), **settings)
     history = EpochHistory()
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [history]
     cfg, wandb_id = with_wandb_run(cfg, out)
